@@ -1,0 +1,215 @@
+"""The Python API: one :class:`Library`, mirroring the command line.
+
+::
+
+    from facefile import Library
+
+    with Library("~/facefile-library") as lib:
+        lib.scan("~/Pictures")
+        for person in lib.people():
+            print(person.key, person.name, person.n_faces)
+        lib.name("person-0007", "Ana")
+        lib.export("~/People")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+from facefile.config import Settings, default_library_dir, load_settings, settings_dict
+from facefile.errors import ConstraintError, NotFoundError
+from facefile.export import ExportSummary
+from facefile.export import export as _export
+from facefile.pipeline import ProblemFn, ProgressFn, ScanSummary
+from facefile.pipeline import scan as _scan
+from facefile.regroup import GroupSummary
+from facefile.regroup import regroup as _regroup
+from facefile.store import edits
+from facefile.store.db import Store, require_library
+from facefile.types import Face, Person
+
+PersonRef = int | str
+FaceRef = int | str
+
+
+class Library:
+    """A facefile library: a folder holding ``library.db`` and a crop cache.
+
+    Args:
+        path: the library folder; default ``$FACEFILE_LIBRARY`` or the XDG
+            data folder (``~/.local/share/facefile``).
+        settings: ``{"section.key": value}`` overrides (highest precedence).
+        create: create the library if it does not exist (``scan`` needs it;
+            other commands refuse a missing library).
+        read_only: open the database read-only (the web page's readers).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        settings: Mapping[str, object] | None = None,
+        create: bool = True,
+        read_only: bool = False,
+    ) -> None:
+        self.path = Path(path).expanduser().resolve() if path else default_library_dir().resolve()
+        if not create or read_only:
+            require_library(self.path)
+        self.settings: Settings = load_settings(self.path, settings)
+        self.store = Store(self.path, read_only=read_only)
+
+    # -- lifecycle ----------------------------------------------------------
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- scanning and grouping ---------------------------------------------------
+    def scan(
+        self,
+        *roots: str | os.PathLike[str],
+        on_progress: ProgressFn | None = None,
+        on_problem: ProblemFn | None = None,
+    ) -> ScanSummary:
+        """Find, analyse and group every photo under ``roots``.
+
+        Unchanged photos are skipped; moved photos keep their faces and
+        people; photos gone from disk are marked missing, never dropped.
+        """
+        run_id = self.store.start_run("scan", json.dumps(settings_dict(self.settings)))
+        summary = _scan(
+            self.store,
+            [os.path.abspath(os.path.expanduser(os.fspath(r))) for r in roots],
+            self.settings,
+            regroup_fn=self._group_after_scan,
+            on_progress=on_progress,
+            on_problem=on_problem,
+        )
+        self.store.finish_run(run_id, json.dumps(summary.as_dict(), default=str))
+        return summary
+
+    def _group_after_scan(self, store: Store, settings: Settings) -> tuple[int, int]:
+        result = _regroup(store, settings)
+        return result.people, result.faces_assigned
+
+    def regroup(self) -> GroupSummary:
+        """Regroup all faces (user decisions are kept as constraints)."""
+        return _regroup(self.store, self.settings)
+
+    # -- reading ----------------------------------------------------------------
+    def people(self, *, include_hidden: bool = False) -> list[Person]:
+        """People with their face and photo counts, largest first."""
+        return self.store.people(include_hidden=include_hidden)
+
+    def person(self, ref: PersonRef) -> Person:
+        """A person by ``person-0007``, ``7`` or exact name."""
+        return self.store.person(self.person_id(ref))
+
+    def person_id(self, ref: PersonRef) -> int:
+        if isinstance(ref, int):
+            self.store.person(ref)
+            return ref
+        text = ref.strip()
+        m = re.fullmatch(r"(?:person-)?0*(\d+)", text)
+        if m:
+            pid = int(m.group(1))
+            self.store.person(pid)
+            return pid
+        ids = self.store.find_person_by_name(text)
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise NotFoundError(f"No person called {text!r}; 'facefile people' lists ids and names.")
+        raise ConstraintError(
+            f"{len(ids)} people are called {text!r}; use an id instead: "
+            + ", ".join(f"person-{i:04d}" for i in ids)
+        )
+
+    def faces(
+        self,
+        person: PersonRef | None = None,
+        *,
+        unassigned: bool = False,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Face]:
+        """Faces, all or of one person, or those that belong to nobody."""
+        pid = None if person is None else self.person_id(person)
+        return self.store.faces(person_id=pid, unassigned=unassigned, limit=limit, offset=offset)
+
+    def face(self, ref: FaceRef) -> Face:
+        return self.store.face(self.face_id(ref))
+
+    @staticmethod
+    def face_id(ref: FaceRef) -> int:
+        if isinstance(ref, int):
+            return ref
+        m = re.fullmatch(r"(?:face-)?(\d+)", ref.strip())
+        if not m:
+            raise NotFoundError(f"{ref!r} is not a face id; face ids look like face-123.")
+        return int(m.group(1))
+
+    def stats(self) -> dict[str, int]:
+        return self.store.counts()
+
+    # -- the user's edits ------------------------------------------------------------
+    def name(self, person: PersonRef, name: str | None) -> Person:
+        pid = self.person_id(person)
+        edits.rename(self.store, pid, name or None)
+        return self.store.person(pid)
+
+    def merge(self, source: PersonRef, target: PersonRef) -> Person:
+        """Merge ``source`` into ``target``; the merge survives every regrouping."""
+        sid, tid = self.person_id(source), self.person_id(target)
+        edits.merge(self.store, sid, tid)
+        return self.store.person(tid)
+
+    def move(self, faces: FaceRef | Iterable[FaceRef], person: PersonRef) -> Person:
+        """Put faces in a person (``"new"`` makes a new one); kept across regrouping."""
+        ids = [self.face_id(f) for f in ([faces] if isinstance(faces, (int, str)) else faces)]
+        target = None if person == "new" else self.person_id(person)
+        pid = edits.move(self.store, ids, target)
+        return self.store.person(pid)
+
+    def not_person(self, faces: FaceRef | Iterable[FaceRef], person: PersonRef) -> None:
+        """Remember that faces are not this person, and take them out of it."""
+        ids = [self.face_id(f) for f in ([faces] if isinstance(faces, (int, str)) else faces)]
+        edits.not_person(self.store, ids, self.person_id(person))
+
+    def unassign(self, face: FaceRef) -> None:
+        edits.unassign(self.store, self.face_id(face))
+
+    def exclude(self, face: FaceRef, *, is_excluded: bool = True) -> None:
+        """Keep a face out of grouping (``is_excluded=False`` lets it back in)."""
+        edits.set_excluded(self.store, self.face_id(face), is_excluded)
+
+    def hide(self, person: PersonRef, *, is_hidden: bool = True) -> None:
+        edits.set_hidden(self.store, self.person_id(person), is_hidden)
+
+    def forget(self, person: PersonRef) -> int:
+        """Erase a person for real; returns the number of faces erased."""
+        return edits.forget_person(self.store, self.person_id(person))
+
+    def forget_all(self) -> None:
+        """Erase the whole library folder's data (photos are never touched)."""
+        edits.forget_all(self.store)
+
+    # -- output ------------------------------------------------------------------------
+    def export(
+        self, dest: str | os.PathLike[str], *, mode: str = "symlink", include_hidden: bool = False
+    ) -> ExportSummary:
+        return _export(self.store, Path(dest), mode=mode, include_hidden=include_hidden)
+
+    def photo_path(self, photo_id: int) -> str:
+        return self.store.photo(photo_id).display

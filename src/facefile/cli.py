@@ -1,0 +1,346 @@
+"""The ``facefile`` command: parse arguments, call :mod:`facefile.api`, render with Rich."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from facefile.api import Library
+from facefile.errors import FacefileError
+from facefile.pipeline import ScanProgress
+
+app = typer.Typer(
+    help="Sort the faces in your photos into people, on your own machine.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+LibraryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--library",
+        "-L",
+        help="Library folder (default: $FACEFILE_LIBRARY or ~/.local/share/facefile).",
+        show_default=False,
+    ),
+]
+
+
+def _open(library: Path | None, *, create: bool = False, **settings: object) -> Library:
+    return Library(library, create=create, settings=settings)
+
+
+@app.command()
+def scan(
+    folders: Annotated[list[Path], typer.Argument(help="Folders (or photos) to scan.")],
+    library: LibraryOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    detector: Annotated[str | None, typer.Option(help="Face detector (see 'facefile config').")] = None,
+    max_megapixels: Annotated[float | None, typer.Option(help="Skip larger photos.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Find every face under FOLDERS and group them into people."""
+    lib = _open(
+        library,
+        create=True,
+        **{"scan.workers": workers, "analyze.detector": detector, "scan.max_megapixels": max_megapixels},
+    )
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("{task.fields[faces]} faces"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+    )
+    with lib, Progress(*columns, console=err, disable=quiet, transient=False) as progress:
+        task = progress.add_task("Finding photos", total=None, rate="", faces=0)
+
+        def on_progress(p: ScanProgress) -> None:
+            label = {"discover": "Finding photos", "analyse": "Analysing", "group": "Grouping"}[p.phase]
+            total = p.total if p.total else None
+            progress.update(task, description=label, completed=p.done, total=total, faces=p.faces)
+            speed = progress.tasks[0].speed
+            progress.update(task, rate=f"{speed:.1f} photos/s" if speed else "")
+
+        def on_problem(path: str, reason: str) -> None:
+            progress.console.print(f"[yellow]skipped[/] {_safe(path)}: {reason}")
+
+        try:
+            summary = lib.scan(*folders, on_progress=on_progress, on_problem=on_problem)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("Interrupted. Work done so far is saved; run the same scan again to finish.")
+            raise typer.Exit(130) from None
+    table = Table(title="Scan summary", show_header=False)
+    table.add_row("photos found", str(summary.photos_found))
+    table.add_row("analysed now", str(summary.photos_analysed))
+    table.add_row("unchanged (skipped)", str(summary.photos_unchanged))
+    table.add_row("moved or renamed", str(summary.photos_moved))
+    table.add_row("gone from disk (kept as missing)", str(summary.photos_missing))
+    table.add_row("new faces", str(summary.faces_found))
+    table.add_row("people", str(summary.people))
+    table.add_row("files skipped", str(len(summary.problems)))
+    table.add_row("time", f"{summary.seconds:.1f} s")
+    console.print(table)
+    reasons: dict[str, int] = {}
+    for _, reason in summary.problems:
+        key = reason.split(" (")[0]
+        reasons[key] = reasons.get(key, 0) + 1
+    for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
+        console.print(f"  skipped {count}: {reason}")
+
+
+@app.command()
+def people(
+    library: LibraryOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="Include hidden people.")] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Who is in the library, largest first."""
+    with _open(library) as lib:
+        rows = lib.people(include_hidden=all_)
+    if json_:
+        out = [
+            {"person": p.key, "name": p.name, "faces": p.n_faces, "photos": p.n_photos, "hidden": p.is_hidden}
+            for p in rows
+        ]
+        sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+        return
+    table = Table("person", "name", "faces", "photos")
+    for p in rows:
+        table.add_row(
+            p.key, _safe(p.name or "") + (" (hidden)" if p.is_hidden else ""), str(p.n_faces), str(p.n_photos)
+        )
+    console.print(table)
+
+
+@app.command()
+def show(
+    person: Annotated[str, typer.Argument(help="person-0007, 7, or a name.")],
+    library: LibraryOpt = None,
+) -> None:
+    """The photos and faces of one person."""
+    with _open(library) as lib:
+        p = lib.person(person)
+        faces = lib.faces(p.id)
+    console.print(
+        f"[bold]{p.key}[/] {_safe(p.name or '(no name)')}: {p.n_faces} faces in {p.n_photos} photos"
+    )
+    table = Table("face", "photo", "box", "confidence", "by")
+    for f in faces:
+        box = ", ".join(f"{v:.0f}" for v in f.box.to_list())
+        table.add_row(f.key, _safe(f.photo), box, f"{f.confidence:.2f}", f.source or "")
+    console.print(table)
+
+
+@app.command()
+def name(
+    person: Annotated[str, typer.Argument(help="person-0007 or 7.")],
+    new_name: Annotated[str, typer.Argument(metavar="NAME", help="The name ('' clears it).")],
+    library: LibraryOpt = None,
+) -> None:
+    """Name a person."""
+    with _open(library) as lib:
+        p = lib.name(person, new_name)
+    console.print(f"{p.key} is now {_safe(p.name or '(no name)')}.")
+
+
+@app.command()
+def merge(
+    source: Annotated[str, typer.Argument(help="Person merged away.")],
+    target: Annotated[str, typer.Argument(help="Person that stays.")],
+    library: LibraryOpt = None,
+) -> None:
+    """Merge person A into person B."""
+    with _open(library) as lib:
+        p = lib.merge(source, target)
+    console.print(f"Merged into {p.key} {_safe(p.name or '')}: {p.n_faces} faces.")
+
+
+@app.command()
+def move(
+    faces: Annotated[list[str], typer.Argument(help="Face ids (face-12 or 12), then the target person.")],
+    library: LibraryOpt = None,
+) -> None:
+    """Move faces to a person: facefile move FACE... PERSON|new."""
+    if len(faces) < 2:
+        raise FacefileError("Give at least one face and a person: facefile move face-12 person-0007")
+    with _open(library) as lib:
+        p = lib.move(faces[:-1], faces[-1])
+    console.print(f"Moved {len(faces) - 1} face(s) to {p.key}.")
+
+
+@app.command()
+def unassign(face: str, library: LibraryOpt = None) -> None:
+    """Take a face out of its person (remembered as 'not this person')."""
+    with _open(library) as lib:
+        lib.unassign(face)
+    console.print(f"{face} now belongs to nobody.")
+
+
+@app.command()
+def exclude(face: str, library: LibraryOpt = None) -> None:
+    """Keep a face out of grouping altogether."""
+    with _open(library) as lib:
+        lib.exclude(face)
+    console.print(f"{face} is excluded from grouping.")
+
+
+@app.command()
+def include(face: str, library: LibraryOpt = None) -> None:
+    """Let an excluded face back into grouping."""
+    with _open(library) as lib:
+        lib.exclude(face, is_excluded=False)
+    console.print(f"{face} takes part in grouping again.")
+
+
+@app.command()
+def hide(person: str, library: LibraryOpt = None) -> None:
+    """Hide a person from lists (faces stay grouped)."""
+    with _open(library) as lib:
+        lib.hide(person)
+    console.print(f"{person} is hidden; 'facefile people --all' shows it.")
+
+
+@app.command()
+def unhide(person: str, library: LibraryOpt = None) -> None:
+    """Show a hidden person again."""
+    with _open(library) as lib:
+        lib.hide(person, is_hidden=False)
+    console.print(f"{person} is visible again.")
+
+
+@app.command()
+def forget(
+    person: Annotated[str | None, typer.Argument(help="Person to erase.")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Erase the whole library.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    library: LibraryOpt = None,
+) -> None:
+    """Erase a person for real: faces, embeddings, crops and name. Photos are never touched."""
+    if all_ == (person is not None):
+        raise FacefileError("Give either a PERSON or --all: facefile forget person-0007")
+    with _open(library) as lib:
+        what = f"the whole library at {lib.path}" if all_ else lib.person(person or "").key
+        if not yes and not typer.confirm(f"Erase {what}? This cannot be undone", default=False):
+            raise typer.Exit(1)
+        if all_:
+            lib.forget_all()
+            console.print(f"Erased the library at {lib.path}. Your photos are untouched.")
+            return
+        n = lib.forget(person or "")
+    console.print(f"Erased {what}: {n} faces with their embeddings and crops.")
+
+
+@app.command()
+def faces(
+    library: LibraryOpt = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print a JSON array.")] = False,
+    person: Annotated[str | None, typer.Option(help="Only this person's faces.")] = None,
+    unassigned: Annotated[bool, typer.Option(help="Only faces that belong to nobody.")] = False,
+) -> None:
+    """Every face: photo, box [left, top, right, bottom], person, confidence."""
+    with _open(library) as lib:
+        rows = lib.faces(person, unassigned=unassigned)
+    if json_:
+        out = [
+            {
+                "photo": f.photo,
+                "box": [round(v, 2) for v in f.box.to_list()],
+                "person": None if f.person_id is None else f"person-{f.person_id:04d}",
+                "confidence": round(f.confidence, 4),
+                "face": f.key,
+                "source": f.source,
+                "quality": round(f.quality.score, 4),
+            }
+            for f in rows
+        ]
+        sys.stdout.write(json.dumps(out, indent=1) + "\n")
+        return
+    table = Table("face", "person", "confidence", "photo")
+    for f in rows:
+        pid = "" if f.person_id is None else f"person-{f.person_id:04d}"
+        table.add_row(f.key, pid, f"{f.confidence:.2f}", _safe(f.photo))
+    console.print(table)
+
+
+@app.command()
+def export(
+    dest: Annotated[Path, typer.Argument(help="Folder to create the person folders in.")],
+    mode: Annotated[str, typer.Option(help="symlink, link (hard link) or copy.")] = "symlink",
+    all_: Annotated[bool, typer.Option("--all", help="Include hidden people.")] = False,
+    library: LibraryOpt = None,
+) -> None:
+    """One folder per person, plus people.json and people.csv. Originals are never touched."""
+    with _open(library) as lib:
+        s = lib.export(dest, mode=mode, include_hidden=all_)
+    console.print(f"Exported {s.people} people ({s.files} new files) to {s.dest}.")
+    if s.missing:
+        console.print(f"{s.missing} photos are missing from disk and were listed but not exported.")
+
+
+@app.command()
+def regroup(library: LibraryOpt = None) -> None:
+    """Regroup every face now (your decisions are kept)."""
+    with _open(library) as lib:
+        s = lib.regroup()
+    console.print(f"{s.faces} faces: {s.faces_assigned} in {s.people} people ({s.new_people} new).")
+
+
+@app.command()
+def config(library: LibraryOpt = None) -> None:
+    """Every setting with its value and where it can be set."""
+    from facefile.config import describe
+
+    with _open(library) as lib:
+        current = lib.settings
+    table = Table("setting", "value", "default", "help")
+    for key, default, help_ in describe():
+        section, _, field_name = key.partition(".")
+        value = getattr(getattr(current, section), field_name)
+        table.add_row(key, str(value), str(default), help_)
+    console.print(table)
+    console.print("Set in LIBRARY/facefile.toml, as FACEFILE_SECTION_KEY, or with flags.")
+
+
+def _safe(text: str) -> str:
+    """Escape Rich markup and undecodable characters in user data."""
+    from rich.markup import escape
+
+    return escape(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    try:
+        app()
+    except FacefileError as exc:
+        err.print(f"[red]error:[/] {_safe(str(exc))}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,78 @@
+"""The clusterer interface: embeddings and constraints in, clusters out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class GroupingInput:
+    """Faces to group, one row each, and what the user has decided about them.
+
+    Attributes:
+        face_ids: ``int64 (n,)`` database ids, for tie-breaking and reporting.
+        embeddings: ``float32 (n, d)`` "full" descriptors in the model's space.
+        views: extra descriptors per view name (e.g. ``"upper"``), each
+            ``float32 (n, d)``; rows with no such view are all-NaN.
+        quality: ``float32 (n,)`` combined quality in ``[0, 1]``.
+        size_px: ``float32 (n,)`` face size in original pixels.
+        photo_ids: ``int64 (n,)``; two faces of one photo are never one person.
+        user_person: ``int64 (n,)`` the person the user placed the face in,
+            ``-1`` where the user said nothing. Faces with the same value must
+            share a cluster; faces with different values must not.
+        not_person: ``(row, person_id)`` pairs: "this face is not this person".
+        cannot_link: ``(row, row)`` pairs that must not share a cluster.
+        previous_person: ``int64 (n,)`` the person a face had before this
+            regrouping (automatic or user), ``-1`` if none; lets a clusterer
+            keep people stable.
+    """
+
+    face_ids: NDArray[np.int64]
+    embeddings: NDArray[np.float32]
+    quality: NDArray[np.float32]
+    size_px: NDArray[np.float32]
+    photo_ids: NDArray[np.int64]
+    user_person: NDArray[np.int64]
+    previous_person: NDArray[np.int64]
+    not_person: list[tuple[int, int]] = field(default_factory=list)
+    cannot_link: list[tuple[int, int]] = field(default_factory=list)
+    views: dict[str, NDArray[np.float32]] = field(default_factory=dict)
+
+    @property
+    def n_faces(self) -> int:
+        return int(self.embeddings.shape[0])
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """Clusters for the rows of a :class:`GroupingInput`.
+
+    Attributes:
+        labels: ``int64 (n,)``, cluster label per row, ``-1`` for a face left
+            unassigned (too small, too uncertain, or alone).
+        confidence: ``float32 (n,)`` in ``[0, 1]``: how sure the clusterer is
+            of the row's label (for ``-1``, how sure it is that the face
+            belongs to nobody here).
+    """
+
+    labels: NDArray[np.int64]
+    confidence: NDArray[np.float32]
+
+
+class Clusterer(Protocol):
+    """Groups faces into clusters under the user's constraints.
+
+    ``__init__`` only stores parameters; ``fit_predict`` validates them and
+    does the work. Whatever the algorithm, the result must honour: two rows
+    of one photo never share a label; rows with the same ``user_person >= 0``
+    share a label and rows with different ones do not; ``not_person`` and
+    ``cannot_link`` pairs are respected.
+    """
+
+    name: str
+
+    def fit_predict(self, data: GroupingInput) -> Grouping: ...

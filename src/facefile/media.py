@@ -1,0 +1,237 @@
+"""Finding photo files and decoding them into oriented RGB pixels.
+
+Every failure becomes a :class:`~facefile.errors.MediaError` with one short
+reason, so a scan can report the file and go on.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from facefile.errors import MediaError
+from facefile.types import RGBImage
+
+PHOTO_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".gif"}
+)
+DEFAULT_MAX_MEGAPIXELS = 200.0
+
+_heif_registered = False
+
+
+@dataclass(frozen=True)
+class FoundFile:
+    """A file met while walking a folder: a photo to scan, or a problem."""
+
+    path: str
+    problem: str | None = None
+
+
+def iter_photo_files(root: str | os.PathLike[str]) -> Iterator[FoundFile]:
+    """Walk ``root`` recursively, yielding photo files and unusable entries.
+
+    Symbolic links to folders are followed once each; a link that leads back
+    to a folder already visited is reported as a loop. Broken links and
+    folders that cannot be listed are reported, never fatal. Files are
+    yielded in a stable (sorted) order so interrupted scans resume the same
+    way.
+    """
+    root_path = os.path.abspath(os.fspath(root))
+    seen_dirs: set[tuple[int, int]] = set()
+    try:
+        st = os.stat(root_path)
+    except OSError as exc:
+        yield FoundFile(root_path, f"cannot open folder ({exc.strerror or exc})")
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        if _is_photo_name(root_path):
+            yield FoundFile(root_path)
+        return
+    seen_dirs.add((st.st_dev, st.st_ino))
+    yield from _walk(root_path, seen_dirs)
+
+
+def _walk(folder: str, seen_dirs: set[tuple[int, int]]) -> Iterator[FoundFile]:
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: os.fsencode(e.name))
+    except OSError as exc:
+        yield FoundFile(folder, f"cannot list folder ({exc.strerror or exc})")
+        return
+    for entry in entries:
+        path = entry.path
+        try:
+            is_link = entry.is_symlink()
+            st = os.stat(path)  # follows links
+        except OSError as exc:
+            if is_link or os.path.islink(path):
+                if _is_photo_name(path) or os.path.isdir(os.path.dirname(path)):
+                    yield FoundFile(path, _link_problem(exc))
+            elif _is_photo_name(path):
+                yield FoundFile(path, f"cannot read file information ({exc.strerror or exc})")
+            continue
+        if stat.S_ISDIR(st.st_mode):
+            key = (st.st_dev, st.st_ino)
+            if key in seen_dirs:
+                if is_link:
+                    yield FoundFile(path, "symbolic link loop (folder already scanned)")
+                continue
+            seen_dirs.add(key)
+            yield from _walk(path, seen_dirs)
+        elif stat.S_ISREG(st.st_mode) and _is_photo_name(path):
+            yield FoundFile(path)
+
+
+def _link_problem(exc: OSError) -> str:
+    if getattr(exc, "errno", None) == 40:  # ELOOP
+        return "symbolic link loop"
+    return "broken symbolic link (its target does not exist)"
+
+
+def _is_photo_name(path: str) -> bool:
+    return os.path.splitext(path)[1].lower() in PHOTO_EXTENSIONS
+
+
+def _register_heif() -> None:
+    global _heif_registered
+    if not _heif_registered:
+        from pillow_heif import register_heif_opener
+
+        register_heif_opener()
+        _heif_registered = True
+
+
+def load_image(
+    path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+) -> RGBImage:
+    """Decode a photo into RGB pixels in its EXIF orientation.
+
+    GIFs and multi-page TIFFs give their first frame.
+
+    Args:
+        path: the file.
+        max_megapixels: images larger than this are refused before decoding
+            (decompression-bomb guard).
+
+    Returns:
+        ``uint8 (height, width, 3)``.
+
+    Raises:
+        MediaError: the file is empty, unreadable, not an image, truncated,
+            corrupt or too large; ``reason`` says which.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    _register_heif()
+    p = os.fspath(path)
+    display = os.fsdecode(p)
+    try:
+        size = os.path.getsize(p)
+    except OSError as exc:
+        raise MediaError(display, f"cannot read file ({exc.strerror or exc})") from None
+    if size == 0:
+        raise MediaError(display, "empty file (0 bytes)")
+    max_pixels = int(max_megapixels * 1_000_000)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(p) as im:
+                width, height = im.size
+                if width * height > max_pixels:
+                    raise MediaError(
+                        display,
+                        f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), "
+                        f"above the {max_megapixels:g} MP limit (raise --max-megapixels "
+                        "to scan it)",
+                    )
+                if getattr(im, "n_frames", 1) > 1:
+                    im.seek(0)
+                im.load()
+                oriented = ImageOps.exif_transpose(im)
+                rgb = _to_rgb(oriented if oriented is not None else im)
+    except MediaError:
+        raise
+    except PermissionError:
+        raise MediaError(display, "permission denied (check the file's read access)") from None
+    except UnidentifiedImageError:
+        raise MediaError(display, "not an image, or a format facefile cannot read") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise MediaError(
+            display, f"decompression bomb: above the {max_megapixels:g} MP limit"
+        ) from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
+        raise MediaError(display, f"corrupt or truncated image ({_short(exc)})") from None
+    except MemoryError:
+        raise MediaError(display, "image too large to decode in memory") from None
+    arr = np.asarray(rgb, dtype=np.uint8)
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise MediaError(display, f"unexpected pixel layout {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+    """Width and height in the EXIF-oriented frame, without decoding pixels."""
+    from PIL import Image
+
+    _register_heif()
+    with Image.open(os.fspath(path)) as im:
+        width, height = im.size
+        orientation = im.getexif().get(0x0112, 1)
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _to_rgb(im: object) -> object:
+    from PIL import Image
+
+    assert isinstance(im, Image.Image)
+    if im.mode == "RGB":
+        return im
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(im, dtype=np.float64)
+        top = arr.max() or 1.0
+        im = Image.fromarray((arr / top * 255).astype(np.uint8))
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return im.convert("RGB")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:120]
+
+
+def path_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The file-system bytes of an absolute path (keeps non-UTF-8 names exact)."""
+    return os.fsencode(os.path.abspath(os.fspath(path)))
+
+
+def display_path(raw: bytes) -> str:
+    """A printable form of a stored path (undecodable bytes escaped)."""
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
+def is_under(raw: bytes, root: str | os.PathLike[str]) -> bool:
+    prefix = path_bytes(root).rstrip(b"/") + b"/"
+    return raw.startswith(prefix) or raw == prefix[:-1]
+
+
+__all__ = [
+    "DEFAULT_MAX_MEGAPIXELS",
+    "PHOTO_EXTENSIONS",
+    "FoundFile",
+    "display_path",
+    "image_size",
+    "is_under",
+    "iter_photo_files",
+    "load_image",
+    "path_bytes",
+]

@@ -1,0 +1,316 @@
+"""The scan: folders of photos -> analysed faces in the store -> people.
+
+Photos are analysed in worker processes and written one photo per
+transaction, so a scan interrupted at any moment (Ctrl-C, ``kill -9``, power)
+loses at most the photos in flight, and the next scan picks them up without
+duplicating anything. A second scan of the same library is refused while one
+runs (an advisory lock file).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from facefile.analyze import FaceAnalyzer
+from facefile.config import Settings
+from facefile.errors import LibraryLockedError, MediaError
+from facefile.media import FoundFile, display_path, iter_photo_files, load_image, path_bytes
+from facefile.store.db import Store
+from facefile.types import PhotoResult
+
+LOCK_NAME = "scan.lock"
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """Where a scan stands; sent to the ``on_progress`` callback."""
+
+    phase: str  # "discover", "analyse", "group"
+    done: int
+    total: int
+    faces: int
+
+
+@dataclass
+class ScanSummary:
+    photos_found: int = 0
+    photos_analysed: int = 0
+    photos_unchanged: int = 0
+    photos_moved: int = 0
+    photos_missing: int = 0
+    faces_found: int = 0
+    people: int = 0
+    faces_assigned: int = 0
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    is_interrupted: bool = False
+
+    def as_dict(self) -> dict[str, object]:
+        d = dict(self.__dict__)
+        d["problems"] = [{"path": p, "reason": r} for p, r in self.problems]
+        return d
+
+
+ProgressFn = Callable[[ScanProgress], None]
+ProblemFn = Callable[[str, str], None]
+
+
+@contextmanager
+def scan_lock(library_dir: Path) -> Iterator[None]:
+    """Hold the library's scan lock, or raise if another scan has it."""
+    library_dir.mkdir(parents=True, exist_ok=True)
+    path = library_dir / LOCK_NAME
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise LibraryLockedError(
+                f"Another scan is running on the library {library_dir} (process {holder}); "
+                "wait for it to finish, or stop it, then run this scan again."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def content_hash(path: bytes) -> str:
+    """BLAKE2b of the file's bytes: a photo's identity across moves and renames."""
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+# -- worker side ------------------------------------------------------------
+_ANALYZER: FaceAnalyzer | None = None
+_MAX_MP: float = 200.0
+
+
+def _init_worker(analyzer: FaceAnalyzer, max_megapixels: float) -> None:
+    global _ANALYZER, _MAX_MP
+    _ANALYZER = analyzer
+    _MAX_MP = max_megapixels
+
+
+def _analyse(path: bytes) -> tuple[bytes, PhotoResult]:
+    """Decode and analyse one photo; every file-level failure becomes ``error``."""
+    assert _ANALYZER is not None
+    display = display_path(path)
+    try:
+        image = load_image(path, _MAX_MP)
+    except MediaError as exc:
+        return path, PhotoResult(path=display, error=exc.reason)
+    try:
+        faces = _ANALYZER.analyze(image)
+    except (RuntimeError, ValueError, MemoryError) as exc:  # a model refusing odd pixels
+        return path, PhotoResult(path=display, error=f"face analysis failed ({exc})")
+    height, width = image.shape[:2]
+    return path, PhotoResult(path=display, width=width, height=height, faces=tuple(faces))
+
+
+# -- main side -----------------------------------------------------------------
+@dataclass(frozen=True)
+class _Task:
+    raw: bytes
+    size: int
+    mtime_ns: int
+    content_hash: str
+
+
+def scan(
+    store: Store,
+    roots: Sequence[str | os.PathLike[str]],
+    settings: Settings,
+    *,
+    regroup_fn: Callable[[Store, Settings], tuple[int, int]] | None = None,
+    on_progress: ProgressFn | None = None,
+    on_problem: ProblemFn | None = None,
+) -> ScanSummary:
+    """Scan folders into the library.
+
+    Args:
+        store: the library's writable store.
+        roots: folders (or single photos) to scan.
+        settings: analysis, scan and grouping settings.
+        regroup_fn: called after analysis; returns ``(people, faces assigned)``.
+        on_progress: receives :class:`ScanProgress` now and then.
+        on_problem: receives ``(path, reason)`` for each unusable file.
+
+    Raises:
+        LibraryLockedError: another scan holds the library.
+        KeyboardInterrupt: passed on after the work done so far is saved;
+            the summary is then lost, the library is not.
+    """
+    started = time.monotonic()
+    summary = ScanSummary()
+    analyzer = FaceAnalyzer(settings.analyze)
+    model_id = analyzer.model_id
+
+    def problem(path: str, reason: str) -> None:
+        summary.problems.append((path, reason))
+        if on_problem:
+            on_problem(path, reason)
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if on_progress:
+            on_progress(ScanProgress(phase, done, total, summary.faces_found))
+
+    with scan_lock(store.library_dir):
+        found = []
+        for item in _discover(roots):
+            if item.problem:
+                problem(display_path(os.fsencode(item.path)), item.problem)
+            else:
+                found.append(item.path)
+            if len(found) % 500 == 0:
+                progress("discover", len(found), 0)
+        summary.photos_found = len(found)
+        seen: set[int] = set()
+        tasks: list[_Task] = []
+        for path in found:
+            task = _plan(store, path, model_id, seen, summary, problem)
+            if task is not None:
+                tasks.append(task)
+        progress("analyse", 0, len(tasks))
+        _run_tasks(store, tasks, analyzer, settings, model_id, seen, summary, problem, progress)
+        for root in roots:
+            if os.path.isdir(root):
+                summary.photos_missing += store.mark_missing(path_bytes(root), seen)
+        if regroup_fn is not None:
+            progress("group", 0, 1)
+            summary.people, summary.faces_assigned = regroup_fn(store, settings)
+            progress("group", 1, 1)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _discover(roots: Sequence[str | os.PathLike[str]]) -> Iterator[FoundFile]:
+    for root in roots:
+        yield from iter_photo_files(root)
+
+
+def _plan(
+    store: Store,
+    path: str,
+    model_id: str,
+    seen: set[int],
+    summary: ScanSummary,
+    problem: ProblemFn,
+) -> _Task | None:
+    """Decide what a file needs: nothing, a new path, or analysis."""
+    raw = path_bytes(path)
+    try:
+        st = os.stat(raw)
+    except OSError as exc:
+        problem(display_path(raw), f"cannot read file information ({exc.strerror or exc})")
+        return None
+    row = store.photo_by_path(raw)
+    if (
+        row is not None
+        and row.status == "ok"
+        and row.size == st.st_size
+        and row.mtime_ns == st.st_mtime_ns
+        and _model_matches(store, row.id, model_id)
+    ):
+        seen.add(row.id)
+        summary.photos_unchanged += 1
+        return None
+    try:
+        digest = content_hash(raw)
+    except OSError as exc:
+        reason = f"cannot read file ({exc.strerror or exc})"
+        problem(display_path(raw), reason)
+        store.save_error(raw, st.st_size, st.st_mtime_ns, reason)
+        return None
+    if row is not None and row.status == "ok" and row.content_hash == digest:
+        store.touch_photo(row.id, raw, st.st_size, st.st_mtime_ns)
+        seen.add(row.id)
+        summary.photos_unchanged += 1
+        return None
+    if row is None:
+        for other in store.photos_by_hash(digest):
+            if other.status in ("ok", "missing") and not os.path.exists(other.path):
+                store.touch_photo(other.id, raw, st.st_size, st.st_mtime_ns)
+                seen.add(other.id)
+                summary.photos_moved += 1
+                return None
+    return _Task(raw, st.st_size, st.st_mtime_ns, digest)
+
+
+def _model_matches(store: Store, photo_id: int, model_id: str) -> bool:
+    stored = store.scalar("SELECT model_id FROM photos WHERE id = ?", (photo_id,))
+    return stored == model_id
+
+
+def _run_tasks(
+    store: Store,
+    tasks: list[_Task],
+    analyzer: FaceAnalyzer,
+    settings: Settings,
+    model_id: str,
+    seen: set[int],
+    summary: ScanSummary,
+    problem: ProblemFn,
+    progress: Callable[[str, int, int], None],
+) -> None:
+    if not tasks:
+        return
+    workers = settings.scan.workers or os.cpu_count() or 1
+    workers = max(1, min(workers, len(tasks)))
+    by_path = {t.raw: t for t in tasks}
+    done = 0
+
+    def save(item: tuple[bytes, PhotoResult]) -> None:
+        nonlocal done
+        raw, result = item
+        task = by_path[raw]
+        if result.error is not None:
+            problem(result.path, result.error)
+            store.save_error(task.raw, task.size, task.mtime_ns, result.error)
+        else:
+            photo_id, face_ids = store.save_photo(
+                raw=task.raw,
+                size=task.size,
+                mtime_ns=task.mtime_ns,
+                content_hash=task.content_hash,
+                width=result.width,
+                height=result.height,
+                faces=result.faces,
+                model_id=model_id,
+            )
+            seen.add(photo_id)
+            summary.photos_analysed += 1
+            summary.faces_found += len(face_ids)
+        done += 1
+        progress("analyse", done, len(tasks))
+
+    paths = [t.raw for t in tasks]
+    if workers == 1:
+        _init_worker(analyzer, settings.scan.max_megapixels)
+        for raw in paths:
+            save(_analyse(raw))
+        return
+    ctx = multiprocessing.get_context("spawn")
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(analyzer, settings.scan.max_megapixels))
+    try:
+        for result in pool.imap_unordered(_analyse, paths, chunksize=1):
+            save(result)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()

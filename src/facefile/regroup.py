@@ -1,0 +1,79 @@
+"""Grouping, wired: faces from the store -> clusterer -> stable people -> store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facefile.analyze import FaceAnalyzer
+from facefile.cluster import create_clusterer
+from facefile.cluster.base import GroupingInput
+from facefile.cluster.identity import assign_person_ids
+from facefile.config import Settings
+from facefile.store.db import Store
+from facefile.store.edits import write_grouping
+
+
+@dataclass(frozen=True)
+class GroupSummary:
+    faces: int
+    faces_assigned: int
+    people: int
+    new_people: int
+
+
+def regroup(store: Store, settings: Settings) -> GroupSummary:
+    """Regroup every face of the library under the user's constraints.
+
+    User-placed faces keep their person; other people keep their ids while
+    most of their faces stay together; new people get new ids.
+    """
+    analyzer = FaceAnalyzer(settings.analyze)
+    views = tuple(v for v in settings.analyze.views if v != "full")
+    m = store.face_matrix(analyzer.model_id, views)
+    n = len(m.face_ids)
+    if n == 0:
+        write_grouping(store, {}, [])
+        return GroupSummary(0, 0, 0, 0)
+    row_of = {int(fid): i for i, fid in enumerate(m.face_ids)}
+    not_person: list[tuple[int, int]] = []
+    cannot_link: list[tuple[int, int]] = []
+    for kind, face_id, person_id, other in store.constraints():
+        if face_id not in row_of:
+            continue
+        if kind == "not_person" and person_id is not None:
+            not_person.append((row_of[face_id], int(person_id)))
+        elif kind == "cannot_link" and other is not None and other in row_of:
+            cannot_link.append((row_of[face_id], row_of[other]))
+    user_person = np.where(m.is_user, m.person, -1).astype(np.int64)
+    data = GroupingInput(
+        face_ids=m.face_ids,
+        embeddings=m.embeddings,
+        quality=m.quality,
+        size_px=m.size_px,
+        photo_ids=m.photo_ids,
+        user_person=user_person,
+        previous_person=m.person.astype(np.int64),
+        not_person=not_person,
+        cannot_link=cannot_link,
+        views=m.views,
+    )
+    clusterer = create_clusterer(settings.group.clusterer)
+    grouping = clusterer.fit_predict(data)
+    person_ids, new_people = assign_person_ids(
+        grouping.labels,
+        data.previous_person,
+        data.user_person,
+        store.next_person_id(),
+        not_person=not_person,
+    )
+    assignment = {
+        int(m.face_ids[i]): (int(person_ids[i]), float(grouping.confidence[i]))
+        for i in range(n)
+        if person_ids[i] >= 0 and not m.is_user[i]
+    }
+    write_grouping(store, assignment, new_people)
+    assigned = int(np.count_nonzero(person_ids >= 0))
+    people = len({int(p) for p in person_ids if p >= 0})
+    return GroupSummary(n, assigned, people, len(new_people))

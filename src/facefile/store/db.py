@@ -1,0 +1,459 @@
+"""The library store: every row facefile keeps, behind one small class.
+
+All writes go through :meth:`Store.transaction` (``BEGIN IMMEDIATE``), so two
+commands changing the same person queue instead of losing an update, and an
+interrupted command leaves the database as it was before its last step.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facefile.errors import LibraryError, NotFoundError
+from facefile.media import display_path
+from facefile.store.connection import open_connection, translate_error
+from facefile.store.schema import now
+from facefile.types import BBox, Face, FaceQuality, FaceResult, Person
+
+TOMBSTONE_GRID = 32
+
+
+@dataclass(frozen=True)
+class PhotoRow:
+    id: int
+    path: bytes
+    size: int | None
+    mtime_ns: int | None
+    content_hash: str | None
+    status: str
+    width: int | None = None
+    height: int | None = None
+
+    @property
+    def display(self) -> str:
+        return display_path(self.path)
+
+
+@dataclass(frozen=True)
+class FaceMatrix:
+    """Faces ready for grouping, one row each, ordered by face id."""
+
+    face_ids: NDArray[np.int64]
+    photo_ids: NDArray[np.int64]
+    embeddings: NDArray[np.float32]
+    views: dict[str, NDArray[np.float32]]
+    quality: NDArray[np.float32]
+    size_px: NDArray[np.float32]
+    person: NDArray[np.int64]
+    is_user: NDArray[np.bool_]
+
+
+def tombstone_keys(content_hash: str, box: BBox, width: int, height: int) -> list[str]:
+    """One-way keys for a face position: its grid cell and the 8 around it.
+
+    The first key is the face's own cell. The keys hold no box and no pixels;
+    without the photo they reveal nothing.
+    """
+    cx, cy = box.center
+    gx = int(cx / max(width, 1) * TOMBSTONE_GRID)
+    gy = int(cy / max(height, 1) * TOMBSTONE_GRID)
+    cells = [(gx, gy)] + [(gx + dx, gy + dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1) if (dx, dy) != (0, 0)]
+    return [hashlib.sha256(f"{content_hash}:{x}:{y}".encode()).hexdigest() for x, y in cells]
+
+
+class Store:
+    """One library database. Not thread-safe: one ``Store`` per thread."""
+
+    def __init__(self, library_dir: Path, *, read_only: bool = False) -> None:
+        self.library_dir = library_dir
+        self.read_only = read_only
+        self.conn = open_connection(library_dir, read_only=read_only)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- transactions -----------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise translate_error(exc, self.library_dir) from exc
+        try:
+            yield self.conn
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback()
+            raise translate_error(exc, self.library_dir) from exc
+        except BaseException:
+            self._rollback()
+            raise
+
+    def _rollback(self) -> None:
+        with suppress(sqlite3.Error):
+            self.conn.execute("ROLLBACK")
+
+    def scalar(self, sql: str, params: tuple[object, ...] = ()) -> object:
+        row = self.conn.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    # -- meta and runs ----------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        value = self.scalar("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if value is None else str(value)
+
+    def set_meta(self, conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    def start_run(self, kind: str, config_json: str) -> int:
+        with self.transaction() as c:
+            cur = c.execute(
+                "INSERT INTO runs (kind, started_at, config) VALUES (?, ?, ?)",
+                (kind, now(), config_json),
+            )
+            return int(cur.lastrowid or 0)
+
+    def finish_run(self, run_id: int, summary_json: str) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE runs SET finished_at = ?, summary = ? WHERE id = ?",
+                (now(), summary_json, run_id),
+            )
+
+    # -- photos -----------------------------------------------------------
+    def photo_by_path(self, raw: bytes) -> PhotoRow | None:
+        row = self.conn.execute(
+            "SELECT id, path, size, mtime_ns, content_hash, status, width, height FROM photos WHERE path = ?",
+            (raw,),
+        ).fetchone()
+        return PhotoRow(*row) if row else None
+
+    def photos_by_hash(self, content_hash: str) -> list[PhotoRow]:
+        rows = self.conn.execute(
+            "SELECT id, path, size, mtime_ns, content_hash, status, width, height "
+            "FROM photos WHERE content_hash = ? ORDER BY id",
+            (content_hash,),
+        )
+        return [PhotoRow(*r) for r in rows]
+
+    def photo(self, photo_id: int) -> PhotoRow:
+        row = self.conn.execute(
+            "SELECT id, path, size, mtime_ns, content_hash, status, width, height FROM photos WHERE id = ?",
+            (photo_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"No photo with id {photo_id} in this library.")
+        return PhotoRow(*row)
+
+    def iter_photos(self) -> Iterator[PhotoRow]:
+        rows = self.conn.execute(
+            "SELECT id, path, size, mtime_ns, content_hash, status, width, height FROM photos ORDER BY id"
+        ).fetchall()
+        for r in rows:
+            yield PhotoRow(*r)
+
+    def touch_photo(self, photo_id: int, raw: bytes, size: int, mtime_ns: int) -> None:
+        """Record a new path or timestamp for a photo whose content is unchanged."""
+        with self.transaction() as c:
+            c.execute(
+                "UPDATE photos SET path = ?, size = ?, mtime_ns = ?, status = 'ok', error = NULL "
+                "WHERE id = ?",
+                (raw, size, mtime_ns, photo_id),
+            )
+
+    def save_error(self, raw: bytes, size: int | None, mtime_ns: int | None, reason: str) -> None:
+        with self.transaction() as c:
+            c.execute(
+                "INSERT INTO photos (path, size, mtime_ns, status, error, scanned_at) "
+                "VALUES (?, ?, ?, 'error', ?, ?) ON CONFLICT(path) DO UPDATE SET "
+                "size = excluded.size, mtime_ns = excluded.mtime_ns, status = 'error', "
+                "error = excluded.error, scanned_at = excluded.scanned_at",
+                (raw, size, mtime_ns, reason, now()),
+            )
+
+    def save_photo(
+        self,
+        *,
+        raw: bytes,
+        size: int,
+        mtime_ns: int,
+        content_hash: str,
+        width: int,
+        height: int,
+        faces: tuple[FaceResult, ...],
+        model_id: str,
+    ) -> tuple[int, list[int]]:
+        """Store one analysed photo and its faces atomically.
+
+        A photo analysed again keeps the user's decisions for faces found at
+        the same place (box overlap > 0.5). Faces at a forgotten position are
+        not stored.
+
+        Returns:
+            The photo id and the new face ids.
+        """
+        with self.transaction() as c:
+            row = c.execute("SELECT id FROM photos WHERE path = ?", (raw,)).fetchone()
+            carried: list[tuple[BBox, int]] = []
+            if row is None:
+                cur = c.execute(
+                    "INSERT INTO photos (path, size, mtime_ns, content_hash, width, height, "
+                    "status, model_id, scanned_at) VALUES (?, ?, ?, ?, ?, ?, 'ok', ?, ?)",
+                    (raw, size, mtime_ns, content_hash, width, height, model_id, now()),
+                )
+                photo_id = int(cur.lastrowid or 0)
+            else:
+                photo_id = int(row[0])
+                carried = [
+                    (BBox(r[0], r[1], r[2], r[3]), int(r[4]))
+                    for r in c.execute(
+                        "SELECT f.left, f.top, f.right, f.bottom, a.person_id FROM faces f "
+                        "JOIN assignments a ON a.face_id = f.id "
+                        "WHERE f.photo_id = ? AND a.source = 'user'",
+                        (photo_id,),
+                    )
+                ]
+                c.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
+                c.execute(
+                    "UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ?, width = ?, "
+                    "height = ?, status = 'ok', error = NULL, model_id = ?, scanned_at = ? "
+                    "WHERE id = ?",
+                    (size, mtime_ns, content_hash, width, height, model_id, now(), photo_id),
+                )
+            face_ids: list[int] = []
+            stamp = now()
+            for face in faces:
+                box = face.detection.box
+                own_key = tombstone_keys(content_hash, box, width, height)
+                if self._is_tombstoned(c, own_key):
+                    continue
+                q = face.quality
+                cur = c.execute(
+                    "INSERT INTO faces (photo_id, left, top, right, bottom, landmarks, detector, "
+                    "det_score, size_px, sharpness, yaw, quality, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        photo_id, box.left, box.top, box.right, box.bottom,
+                        np.asarray(face.landmarks, dtype=np.float32).tobytes(),
+                        face.detection.detector, q.det_score, q.size_px, q.sharpness,
+                        q.yaw, q.score, stamp,
+                    ),
+                )  # fmt: skip
+                face_id = int(cur.lastrowid or 0)
+                face_ids.append(face_id)
+                for view, vector in face.embeddings.items():
+                    vec = np.asarray(vector, dtype=np.float32)
+                    c.execute(
+                        "INSERT INTO embeddings (face_id, model_id, view, dim, vector) "
+                        "VALUES (?, ?, ?, ?, ?)",
+                        (face_id, model_id, view, int(vec.shape[0]), vec.tobytes()),
+                    )
+                for old_box, person_id in carried:
+                    if old_box.iou(box) > 0.5:
+                        c.execute(
+                            "INSERT OR REPLACE INTO assignments VALUES (?, ?, 'user', 1.0, ?)",
+                            (face_id, person_id, stamp),
+                        )
+                        break
+            return photo_id, face_ids
+
+    @staticmethod
+    def _is_tombstoned(c: sqlite3.Connection, keys: list[str]) -> bool:
+        marks = ",".join("?" * len(keys))
+        return c.execute(f"SELECT 1 FROM tombstones WHERE key IN ({marks})", keys).fetchone() is not None
+
+    def mark_missing(self, root_raw: bytes, seen_ids: set[int]) -> int:
+        """Mark photos under ``root_raw`` that this scan did not see as missing."""
+        prefix = root_raw.rstrip(b"/") + b"/"
+        with self.transaction() as c:
+            c.execute("CREATE TEMP TABLE IF NOT EXISTS seen (id INTEGER PRIMARY KEY)")
+            c.execute("DELETE FROM seen")
+            c.executemany("INSERT INTO seen (id) VALUES (?)", ((i,) for i in seen_ids))
+            cur = c.execute(
+                "UPDATE photos SET status = 'missing' WHERE status = 'ok' "
+                "AND substr(path, 1, ?) = ? AND id NOT IN (SELECT id FROM seen)",
+                (len(prefix), prefix),
+            )
+            c.execute("DELETE FROM seen")
+            return cur.rowcount
+
+    # -- faces --------------------------------------------------------------
+    _FACE_SQL = (
+        "SELECT f.id, f.photo_id, p.path, f.left, f.top, f.right, f.bottom, a.person_id, "
+        "a.confidence, a.source, f.size_px, f.sharpness, f.det_score, f.yaw, f.quality "
+        "FROM faces f JOIN photos p ON p.id = f.photo_id "
+        "LEFT JOIN assignments a ON a.face_id = f.id "
+    )
+
+    @staticmethod
+    def _face(r: tuple[object, ...]) -> Face:
+        return Face(
+            id=int(r[0]),  # type: ignore[arg-type]
+            photo_id=int(r[1]),  # type: ignore[arg-type]
+            photo=display_path(r[2]),  # type: ignore[arg-type]
+            box=BBox(float(r[3]), float(r[4]), float(r[5]), float(r[6])),  # type: ignore[arg-type]
+            person_id=None if r[7] is None else int(r[7]),  # type: ignore[arg-type]
+            confidence=0.0 if r[8] is None else float(r[8]),  # type: ignore[arg-type]
+            source=None if r[9] is None else str(r[9]),
+            quality=FaceQuality(
+                size_px=float(r[10]),  # type: ignore[arg-type]
+                sharpness=float(r[11]),  # type: ignore[arg-type]
+                det_score=float(r[12]),  # type: ignore[arg-type]
+                yaw=float(r[13]),  # type: ignore[arg-type]
+                score=float(r[14]),  # type: ignore[arg-type]
+            ),
+        )
+
+    def face(self, face_id: int) -> Face:
+        row = self.conn.execute(self._FACE_SQL + "WHERE f.id = ?", (face_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"No face face-{face_id} in this library; 'facefile faces' lists them.")
+        return self._face(row)
+
+    def faces(
+        self,
+        *,
+        person_id: int | None = None,
+        unassigned: bool = False,
+        photo_id: int | None = None,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[Face]:
+        where, params = ["f.is_excluded = 0"], []
+        if person_id is not None:
+            where.append("a.person_id = ?")
+            params.append(person_id)
+        if unassigned:
+            where.append("a.person_id IS NULL")
+        if photo_id is not None:
+            where.append("f.photo_id = ?")
+            params.append(photo_id)
+        sql = self._FACE_SQL + "WHERE " + " AND ".join(where) + " ORDER BY f.id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return [self._face(r) for r in self.conn.execute(sql, params)]
+
+    def face_matrix(self, model_id: str, views: tuple[str, ...] = ()) -> FaceMatrix:
+        """Every groupable face (not excluded, photo present or missing) with vectors."""
+        rows = self.conn.execute(
+            "SELECT f.id, f.photo_id, f.quality, f.size_px, e.vector, "
+            "COALESCE(a.person_id, -1), COALESCE(a.source = 'user', 0) "
+            "FROM faces f JOIN embeddings e ON e.face_id = f.id AND e.model_id = ? "
+            "AND e.view = 'full' LEFT JOIN assignments a ON a.face_id = f.id "
+            "WHERE f.is_excluded = 0 ORDER BY f.id",
+            (model_id,),
+        ).fetchall()
+        n = len(rows)
+        dim = len(rows[0][4]) // 4 if n else 128
+        emb = np.empty((n, dim), dtype=np.float32)
+        for i, r in enumerate(rows):
+            emb[i] = np.frombuffer(r[4], dtype=np.float32)
+        face_ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+        view_arrays: dict[str, NDArray[np.float32]] = {}
+        for view in views:
+            arr = np.full((n, dim), np.nan, dtype=np.float32)
+            index = {int(fid): i for i, fid in enumerate(face_ids)}
+            for fid, vec in self.conn.execute(
+                "SELECT face_id, vector FROM embeddings WHERE model_id = ? AND view = ?",
+                (model_id, view),
+            ):
+                i = index.get(int(fid))
+                if i is not None:
+                    arr[i] = np.frombuffer(vec, dtype=np.float32)
+            view_arrays[view] = arr
+        return FaceMatrix(
+            face_ids=face_ids,
+            photo_ids=np.fromiter((r[1] for r in rows), dtype=np.int64, count=n),
+            embeddings=emb,
+            views=view_arrays,
+            quality=np.fromiter((r[2] for r in rows), dtype=np.float32, count=n),
+            size_px=np.fromiter((r[3] for r in rows), dtype=np.float32, count=n),
+            person=np.fromiter((r[5] for r in rows), dtype=np.int64, count=n),
+            is_user=np.fromiter((bool(r[6]) for r in rows), dtype=np.bool_, count=n),
+        )
+
+    def constraints(self) -> list[tuple[str, int, int | None, int | None]]:
+        """``(kind, face_id, person_id, other_face_id)`` for every user constraint."""
+        return [
+            (str(k), int(f), p, o)
+            for k, f, p, o in self.conn.execute(
+                "SELECT kind, face_id, person_id, other_face_id FROM constraints ORDER BY id"
+            )
+        ]
+
+    def landmarks(self, face_id: int) -> NDArray[np.float32]:
+        blob = self.scalar("SELECT landmarks FROM faces WHERE id = ?", (face_id,))
+        if blob is None:
+            raise NotFoundError(f"No face face-{face_id} in this library.")
+        return np.frombuffer(blob, dtype=np.float32).reshape(-1, 2)  # type: ignore[arg-type]
+
+    # -- people (reads) -----------------------------------------------------
+    def people(self, *, include_hidden: bool = False) -> list[Person]:
+        sql = (
+            "SELECT p.id, p.name, p.is_hidden, COUNT(f.id), COUNT(DISTINCT f.photo_id), "
+            "(SELECT a2.face_id FROM assignments a2 JOIN faces f2 ON f2.id = a2.face_id "
+            " WHERE a2.person_id = p.id AND f2.is_excluded = 0 "
+            " ORDER BY f2.quality DESC, f2.id LIMIT 1) "
+            "FROM people p LEFT JOIN assignments a ON a.person_id = p.id "
+            "LEFT JOIN faces f ON f.id = a.face_id AND f.is_excluded = 0 "
+        )
+        if not include_hidden:
+            sql += "WHERE p.is_hidden = 0 "
+        sql += "GROUP BY p.id ORDER BY COUNT(f.id) DESC, p.id"
+        return [
+            Person(int(i), n, bool(h), int(nf), int(np_), None if c is None else int(c))
+            for i, n, h, nf, np_, c in self.conn.execute(sql)
+        ]
+
+    def person(self, person_id: int) -> Person:
+        for p in self.people(include_hidden=True):
+            if p.id == person_id:
+                return p
+        raise NotFoundError(
+            f"No person person-{person_id:04d} in this library; 'facefile people' lists them."
+        )
+
+    def person_ids(self) -> set[int]:
+        return {int(r[0]) for r in self.conn.execute("SELECT id FROM people")}
+
+    def next_person_id(self) -> int:
+        stored = self.get_meta("next_person_id")
+        top = self.scalar("SELECT MAX(id) FROM people")
+        return max(int(stored or 1), int(top or 0) + 1)  # type: ignore[arg-type]
+
+    def find_person_by_name(self, name: str) -> list[int]:
+        return [int(r[0]) for r in self.conn.execute("SELECT id FROM people WHERE name = ?", (name,))]
+
+    def counts(self) -> dict[str, int]:
+        q = self.scalar
+        return {
+            "photos": int(q("SELECT COUNT(*) FROM photos WHERE status = 'ok'") or 0),  # type: ignore[arg-type]
+            "missing": int(q("SELECT COUNT(*) FROM photos WHERE status = 'missing'") or 0),  # type: ignore[arg-type]
+            "errors": int(q("SELECT COUNT(*) FROM photos WHERE status = 'error'") or 0),  # type: ignore[arg-type]
+            "faces": int(q("SELECT COUNT(*) FROM faces") or 0),  # type: ignore[arg-type]
+            "assigned": int(q("SELECT COUNT(*) FROM assignments") or 0),  # type: ignore[arg-type]
+            "people": int(
+                q("SELECT COUNT(DISTINCT person_id) FROM assignments") or 0  # type: ignore[arg-type]
+            ),
+        }
+
+
+def require_library(library_dir: Path) -> None:
+    if not (library_dir / "library.db").exists():
+        raise LibraryError(
+            f"No library at {library_dir}: run 'facefile scan PHOTOS' first, or point "
+            "--library / FACEFILE_LIBRARY at an existing library."
+        )

@@ -1,0 +1,272 @@
+"""Changes to people: the user's edits and the grouper's assignments.
+
+Every edit is one transaction and is stored as a constraint or a user
+assignment, so regrouping never undoes it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from collections.abc import Iterable, Mapping
+
+from facefile.errors import ConstraintError, NotFoundError
+from facefile.store.db import Store, tombstone_keys
+from facefile.store.schema import now
+
+
+def _require_person(c: sqlite3.Connection, person_id: int) -> None:
+    if c.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone() is None:
+        raise NotFoundError(
+            f"No person person-{person_id:04d} in this library; 'facefile people' lists them."
+        )
+
+
+def _require_face(c: sqlite3.Connection, face_id: int) -> None:
+    if c.execute("SELECT 1 FROM faces WHERE id = ?", (face_id,)).fetchone() is None:
+        raise NotFoundError(f"No face face-{face_id} in this library; 'facefile faces' lists them.")
+
+
+def new_person(store: Store, c: sqlite3.Connection, name: str | None = None) -> int:
+    person_id = store.next_person_id()
+    c.execute(
+        "INSERT INTO people (id, name, is_hidden, created_at) VALUES (?, ?, 0, ?)",
+        (person_id, name, now()),
+    )
+    store.set_meta(c, "next_person_id", str(person_id + 1))
+    return person_id
+
+
+def rename(store: Store, person_id: int, name: str | None) -> None:
+    clean = name.strip() if name else None
+    if clean is not None and not clean:
+        raise ConstraintError("A name cannot be empty; use 'facefile name PERSON \"\"' to clear it.")
+    with store.transaction() as c:
+        _require_person(c, person_id)
+        c.execute("UPDATE people SET name = ? WHERE id = ?", (clean, person_id))
+
+
+def set_hidden(store: Store, person_id: int, is_hidden: bool) -> None:
+    with store.transaction() as c:
+        _require_person(c, person_id)
+        c.execute("UPDATE people SET is_hidden = ? WHERE id = ?", (int(is_hidden), person_id))
+
+
+def merge(store: Store, source_id: int, target_id: int) -> int:
+    """Move every face of ``source_id`` into ``target_id`` and delete the source.
+
+    Both people's faces become user-confirmed, so no regrouping splits them.
+    The target keeps its name, or takes the source's if it has none.
+
+    Returns:
+        The number of faces moved.
+    """
+    if source_id == target_id:
+        raise ConstraintError(f"Cannot merge person-{source_id:04d} into itself.")
+    with store.transaction() as c:
+        _require_person(c, source_id)
+        _require_person(c, target_id)
+        clash = c.execute(
+            "SELECT f1.photo_id FROM assignments a1 JOIN faces f1 ON f1.id = a1.face_id "
+            "JOIN faces f2 ON f2.photo_id = f1.photo_id JOIN assignments a2 ON a2.face_id = f2.id "
+            "WHERE a1.person_id = ? AND a2.person_id = ? LIMIT 1",
+            (source_id, target_id),
+        ).fetchone()
+        if clash is not None:
+            raise ConstraintError(
+                f"person-{source_id:04d} and person-{target_id:04d} appear together in photo "
+                f"{clash[0]}, so they are two people; move single faces with 'facefile move'."
+            )
+        stamp = now()
+        moved = c.execute(
+            "UPDATE assignments SET person_id = ?, source = 'user', confidence = 1.0, "
+            "updated_at = ? WHERE person_id = ?",
+            (target_id, stamp, source_id),
+        ).rowcount
+        c.execute(
+            "UPDATE assignments SET source = 'user', confidence = 1.0, updated_at = ? WHERE person_id = ?",
+            (stamp, target_id),
+        )
+        c.execute(
+            "UPDATE people SET name = COALESCE(name, (SELECT name FROM people WHERE id = ?)) WHERE id = ?",
+            (source_id, target_id),
+        )
+        c.execute(
+            "UPDATE constraints SET person_id = ? WHERE person_id = ? AND kind = 'not_person'",
+            (target_id, source_id),
+        )
+        c.execute("DELETE FROM people WHERE id = ?", (source_id,))
+        return moved
+
+
+def move(store: Store, face_ids: Iterable[int], person_id: int | None) -> int:
+    """Place faces in a person (``None``: a new person) as the user's decision.
+
+    Returns:
+        The person the faces are now in.
+    """
+    ids = list(face_ids)
+    with store.transaction() as c:
+        for fid in ids:
+            _require_face(c, fid)
+        if person_id is None:
+            person_id = new_person(store, c)
+        else:
+            _require_person(c, person_id)
+        photos = [
+            int(r[0]) for r in c.execute(
+                f"SELECT photo_id FROM faces WHERE id IN ({','.join('?' * len(ids))})", ids
+            )
+        ]  # fmt: skip
+        if len(set(photos)) != len(photos):
+            raise ConstraintError("Two of these faces are in the same photo; they cannot be one person.")
+        stamp = now()
+        for fid in ids:
+            other = c.execute(
+                "SELECT f2.id FROM faces f JOIN faces f2 ON f2.photo_id = f.photo_id AND f2.id != f.id "
+                "JOIN assignments a ON a.face_id = f2.id WHERE f.id = ? AND a.person_id = ?",
+                (fid, person_id),
+            ).fetchone()
+            if other is not None and other[0] not in ids:
+                if (
+                    c.execute("SELECT source FROM assignments WHERE face_id = ?", (other[0],)).fetchone()[0]
+                    == "user"
+                ):
+                    raise ConstraintError(
+                        f"face-{fid} shares a photo with face-{other[0]}, which you placed in "
+                        f"person-{person_id:04d}; move that one first."
+                    )
+                c.execute("DELETE FROM assignments WHERE face_id = ?", (other[0],))
+            c.execute(
+                "INSERT OR REPLACE INTO assignments (face_id, person_id, source, confidence, "
+                "updated_at) VALUES (?, ?, 'user', 1.0, ?)",
+                (fid, person_id, stamp),
+            )
+            c.execute(
+                "DELETE FROM constraints WHERE kind = 'not_person' AND face_id = ? AND person_id = ?",
+                (fid, person_id),
+            )
+            c.execute("UPDATE faces SET is_excluded = 0 WHERE id = ?", (fid,))
+        return person_id
+
+
+def not_person(store: Store, face_ids: Iterable[int], person_id: int) -> None:
+    """Record "these faces are not this person" and take them out of it."""
+    with store.transaction() as c:
+        _require_person(c, person_id)
+        for fid in face_ids:
+            _require_face(c, fid)
+            c.execute(
+                "INSERT OR IGNORE INTO constraints (kind, face_id, person_id, created_at) "
+                "VALUES ('not_person', ?, ?, ?)",
+                (fid, person_id, now()),
+            )
+            c.execute("DELETE FROM assignments WHERE face_id = ? AND person_id = ?", (fid, person_id))
+
+
+def unassign(store: Store, face_id: int) -> None:
+    """Take a face out of its person, remembering that it does not belong there."""
+    row = store.conn.execute("SELECT person_id FROM assignments WHERE face_id = ?", (face_id,)).fetchone()
+    if row is None:
+        with store.transaction() as c:
+            _require_face(c, face_id)
+        return
+    not_person(store, [face_id], int(row[0]))
+
+
+def set_excluded(store: Store, face_id: int, is_excluded: bool) -> None:
+    """Keep a face out of grouping altogether (or let it back in)."""
+    with store.transaction() as c:
+        _require_face(c, face_id)
+        c.execute("UPDATE faces SET is_excluded = ? WHERE id = ?", (int(is_excluded), face_id))
+        if is_excluded:
+            c.execute("DELETE FROM assignments WHERE face_id = ?", (face_id,))
+
+
+def write_grouping(
+    store: Store, assignment: Mapping[int, tuple[int, float]], new_people: Iterable[int]
+) -> None:
+    """Replace every automatic assignment with ``face_id -> (person_id, confidence)``.
+
+    User assignments are never touched. People left with no face, no name
+    and no user decision are removed.
+    """
+    stamp = now()
+    with store.transaction() as c:
+        for pid in new_people:
+            c.execute(
+                "INSERT OR IGNORE INTO people (id, name, is_hidden, created_at) VALUES (?, NULL, 0, ?)",
+                (pid, stamp),
+            )
+        top = c.execute("SELECT MAX(id) FROM people").fetchone()[0] or 0
+        current = store.next_person_id()
+        store.set_meta(c, "next_person_id", str(max(current, top + 1)))
+        c.execute("DELETE FROM assignments WHERE source = 'auto'")
+        c.executemany(
+            "INSERT OR IGNORE INTO assignments (face_id, person_id, source, confidence, updated_at) "
+            "VALUES (?, ?, 'auto', ?, ?)",
+            ((fid, pid, float(conf), stamp) for fid, (pid, conf) in assignment.items()),
+        )
+        c.execute(
+            "DELETE FROM people WHERE name IS NULL AND id NOT IN "
+            "(SELECT DISTINCT person_id FROM assignments) AND id NOT IN "
+            "(SELECT person_id FROM constraints WHERE person_id IS NOT NULL)"
+        )
+
+
+def forget_person(store: Store, person_id: int) -> int:
+    """Erase a person: faces, embeddings, crops, name and constraints.
+
+    The faces' positions are kept only as one-way tombstone keys so that a
+    re-scan does not bring them back. Deleted rows are zeroed on disk
+    (``secure_delete``) and the write-ahead log is truncated.
+
+    Returns:
+        The number of faces erased.
+    """
+    with store.transaction() as c:
+        _require_person(c, person_id)
+        rows = c.execute(
+            "SELECT f.id, f.left, f.top, f.right, f.bottom, p.content_hash, p.width, p.height "
+            "FROM assignments a JOIN faces f ON f.id = a.face_id JOIN photos p ON p.id = f.photo_id "
+            "WHERE a.person_id = ?",
+            (person_id,),
+        ).fetchall()
+        from facefile.types import BBox
+
+        for _fid, left, top, right, bottom, content_hash, width, height in rows:
+            if content_hash:
+                key = tombstone_keys(content_hash, BBox(left, top, right, bottom), width, height)[0]
+                c.execute("INSERT OR IGNORE INTO tombstones (key) VALUES (?)", (key,))
+        ids = [int(r[0]) for r in rows]
+        c.executemany("DELETE FROM faces WHERE id = ?", ((i,) for i in ids))
+        c.execute("DELETE FROM people WHERE id = ?", (person_id,))
+    remove_crops(store, ids)
+    scrub(store)
+    return len(ids)
+
+
+def forget_all(store: Store) -> None:
+    """Erase the whole library: database, crops and caches."""
+    store.close()
+    for name in ("library.db", "library.db-wal", "library.db-shm"):
+        path = store.library_dir / name
+        if path.exists():
+            path.unlink()
+    crops = store.library_dir / "crops"
+    if crops.exists():
+        shutil.rmtree(crops)
+
+
+def remove_crops(store: Store, face_ids: Iterable[int]) -> None:
+    crops = store.library_dir / "crops"
+    for fid in face_ids:
+        for path in crops.glob(f"*/{fid}.*"):
+            path.unlink(missing_ok=True)
+
+
+def scrub(store: Store) -> None:
+    """Make erased rows unrecoverable: fold the WAL in, truncate it, vacuum."""
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.conn.execute("VACUUM")
+    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -1,0 +1,136 @@
+"""Schema migrations of the library database.
+
+A migration is applied in one transaction together with its record in
+``migrations``. Applied migrations are never edited: change the schema by
+appending a new one. A database that has migrations this code does not know
+was written by a newer facefile and is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+from facefile.errors import SchemaTooNewError
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_initial",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE photos (
+            id INTEGER PRIMARY KEY,
+            path BLOB NOT NULL UNIQUE,          -- file-system bytes, exact
+            size INTEGER,
+            mtime_ns INTEGER,
+            content_hash TEXT,
+            width INTEGER,
+            height INTEGER,
+            status TEXT NOT NULL CHECK (status IN ('ok', 'missing', 'error')),
+            error TEXT,
+            model_id TEXT,
+            scanned_at TEXT
+        );
+        CREATE INDEX photos_status ON photos(status);
+        CREATE INDEX photos_content_hash ON photos(content_hash);
+        CREATE TABLE people (
+            id INTEGER PRIMARY KEY,
+            name TEXT,
+            is_hidden INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE faces (
+            id INTEGER PRIMARY KEY,
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE,
+            left REAL NOT NULL, top REAL NOT NULL, right REAL NOT NULL, bottom REAL NOT NULL,
+            landmarks BLOB,                     -- float32 (n, 2), image pixels
+            detector TEXT NOT NULL,
+            det_score REAL NOT NULL,
+            size_px REAL NOT NULL,
+            sharpness REAL NOT NULL,
+            yaw REAL NOT NULL,
+            quality REAL NOT NULL,
+            is_excluded INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX faces_photo ON faces(photo_id);
+        CREATE TABLE embeddings (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            model_id TEXT NOT NULL,
+            view TEXT NOT NULL,
+            dim INTEGER NOT NULL,
+            vector BLOB NOT NULL,               -- float32 (dim,)
+            PRIMARY KEY (face_id, model_id, view)
+        );
+        CREATE TABLE assignments (
+            face_id INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+            person_id INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+            source TEXT NOT NULL CHECK (source IN ('auto', 'user')),
+            confidence REAL NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX assignments_person ON assignments(person_id);
+        CREATE TABLE constraints (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL CHECK (kind IN ('not_person', 'cannot_link')),
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            person_id INTEGER REFERENCES people(id) ON DELETE CASCADE,
+            other_face_id INTEGER REFERENCES faces(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            UNIQUE (kind, face_id, person_id, other_face_id)
+        );
+        CREATE INDEX constraints_face ON constraints(face_id);
+        -- One-way keys of forgotten faces, so a re-scan does not bring them back.
+        CREATE TABLE tombstones (key TEXT PRIMARY KEY);
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            config TEXT NOT NULL,               -- JSON
+            summary TEXT                        -- JSON
+        );
+        """,
+    ),
+]
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply every migration not yet applied; return the names applied.
+
+    Raises:
+        SchemaTooNewError: the database has migrations unknown to this code.
+    """
+    conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    applied = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    known = [name for name, _ in MIGRATIONS]
+    unknown = sorted(applied - set(known))
+    if unknown:
+        raise SchemaTooNewError(
+            f"This library was written by a newer facefile (migrations {', '.join(unknown)}); "
+            "upgrade facefile (pip install -U facefile) to open it."
+        )
+    done: list[str] = []
+    for name, sql in MIGRATIONS:
+        if name in applied:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _statements(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO migrations (name, applied_at) VALUES (?, ?)", (name, now()))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        done.append(name)
+    return done
+
+
+def _statements(sql: str) -> list[str]:
+    lines = [line.split("--", 1)[0] for line in sql.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

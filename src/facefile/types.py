@@ -1,0 +1,190 @@
+"""Data that crosses a stage boundary.
+
+Vocabulary (fixed across the code base):
+
+* a *photo* is one image file;
+* a *face* is one detection in one photo;
+* a *cluster* is raw output inside the grouping stage;
+* a *person* is what the user sees, names and corrects.
+
+Image arrays are RGB ``uint8`` of shape ``(height, width, 3)`` in the
+EXIF-oriented frame. Coordinates are pixels of that frame, ``x`` to the right,
+``y`` down, as floats.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+RGBImage = NDArray[np.uint8]
+"""An RGB image, ``uint8``, shape ``(height, width, 3)``."""
+
+
+@dataclass(frozen=True)
+class BBox:
+    """An axis-aligned box in pixels: ``left <= right``, ``top <= bottom``."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def height(self) -> float:
+        return self.bottom - self.top
+
+    @property
+    def size_px(self) -> float:
+        """Side of the square with the same area: the face size users think in."""
+        return float(np.sqrt(max(self.width, 0.0) * max(self.height, 0.0)))
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return ((self.left + self.right) / 2.0, (self.top + self.bottom) / 2.0)
+
+    def scaled(self, factor: float) -> BBox:
+        """The same box in an image resized by ``factor``."""
+        return BBox(
+            self.left * factor, self.top * factor, self.right * factor, self.bottom * factor
+        )
+
+    def clipped(self, width: int, height: int) -> BBox:
+        return BBox(
+            min(max(self.left, 0.0), width),
+            min(max(self.top, 0.0), height),
+            min(max(self.right, 0.0), width),
+            min(max(self.bottom, 0.0), height),
+        )
+
+    def iou(self, other: BBox) -> float:
+        ix = max(0.0, min(self.right, other.right) - max(self.left, other.left))
+        iy = max(0.0, min(self.bottom, other.bottom) - max(self.top, other.top))
+        inter = ix * iy
+        union = self.width * self.height + other.width * other.height - inter
+        return inter / union if union > 0 else 0.0
+
+    def to_list(self) -> list[float]:
+        """``[left, top, right, bottom]``, the order of ``faces --json``."""
+        return [self.left, self.top, self.right, self.bottom]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face found by a detector.
+
+    ``keypoints`` are detector-specific landmark points ``(x, y)`` in image
+    pixels (BlazeFace: right eye, left eye, nose tip, mouth, right ear, left
+    ear; dlib: none). ``score`` is in ``[0, 1]``.
+    """
+
+    box: BBox
+    score: float
+    detector: str
+    keypoints: tuple[tuple[float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class AlignedFace:
+    """A face chip cut from the original pixels, ready for an embedder.
+
+    ``chip`` is ``uint8 (size, size, 3)``; ``landmarks`` are the points used
+    for alignment, ``(n, 2)`` float32 in image pixels.
+    """
+
+    chip: RGBImage
+    landmarks: NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class FaceQuality:
+    """Measures that decide how far a face can be trusted.
+
+    ``size_px``: face size in original pixels; ``sharpness``: variance of the
+    Laplacian of the grey chip (higher is sharper); ``det_score``: detector
+    score in ``[0, 1]``; ``yaw``: head turn from landmarks, ``-1`` (left
+    profile) to ``1`` (right profile), 0 frontal; ``score``: a combined
+    quality in ``[0, 1]``.
+    """
+
+    size_px: float
+    sharpness: float
+    det_score: float
+    yaw: float
+    score: float
+
+
+@dataclass(frozen=True)
+class FaceResult:
+    """Everything the pipeline learned about one face, before it is stored."""
+
+    detection: Detection
+    landmarks: NDArray[np.float32]
+    quality: FaceQuality
+    embeddings: dict[str, NDArray[np.float32]] = field(default_factory=dict)
+    """Embedding per *view* (``"full"`` is the whole aligned face)."""
+
+
+@dataclass(frozen=True)
+class PhotoResult:
+    """Outcome of processing one photo file."""
+
+    path: str
+    width: int = 0
+    height: int = 0
+    faces: tuple[FaceResult, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Person:
+    """A person as the user sees it."""
+
+    id: int
+    name: str | None
+    is_hidden: bool
+    n_faces: int
+    n_photos: int
+    cover_face_id: int | None = None
+
+    @property
+    def key(self) -> str:
+        """The id users type: ``person-0007``."""
+        return person_key(self.id)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.key
+
+
+@dataclass(frozen=True)
+class Face:
+    """A stored face as the API returns it."""
+
+    id: int
+    photo_id: int
+    photo: str
+    box: BBox
+    person_id: int | None
+    confidence: float
+    quality: FaceQuality
+    source: str | None = None
+    """``"auto"`` or ``"user"`` when assigned, else ``None``."""
+
+    @property
+    def key(self) -> str:
+        return face_key(self.id)
+
+
+def person_key(person_id: int) -> str:
+    return f"person-{person_id:04d}"
+
+
+def face_key(face_id: int) -> str:
+    return f"face-{face_id}"
