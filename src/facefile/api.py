@@ -27,11 +27,13 @@ from facefile.export import ExportSummary
 from facefile.export import export as _export
 from facefile.pipeline import ProblemFn, ProgressFn, ScanSummary
 from facefile.pipeline import scan as _scan
+from facefile.plugins import load_plugins
 from facefile.regroup import GroupSummary
 from facefile.regroup import regroup as _regroup
+from facefile.review import explain, review_items
 from facefile.store import edits
 from facefile.store.db import Store, require_library
-from facefile.types import Face, Person
+from facefile.types import Explanation, Face, Person, ReviewItem
 
 PersonRef = int | str
 FaceRef = int | str
@@ -57,6 +59,7 @@ class Library:
         create: bool = True,
         read_only: bool = False,
     ) -> None:
+        load_plugins()
         self.path = Path(path).expanduser().resolve() if path else default_library_dir().resolve()
         if not create or read_only:
             require_library(self.path)
@@ -204,6 +207,35 @@ class Library:
     def forget_all(self) -> None:
         """Erase the whole library folder's data (photos are never touched)."""
         edits.forget_all(self.store)
+
+    # -- review ------------------------------------------------------------------------
+    def review(self, limit: int = 50) -> list[ReviewItem]:
+        """Questions whose answers fix the most errors first (see ``answer``)."""
+        return review_items(self.store, self._model_id(), limit)
+
+    def answer(self, item: ReviewItem, is_same: bool) -> None:
+        """Record the user's answer to a review item as a constraint."""
+        if item.kind == "face" and item.face_id is not None:
+            if is_same:
+                edits.move(self.store, [item.face_id], item.person_id)
+            else:
+                edits.not_person(self.store, [item.face_id], item.person_id)
+        elif item.kind == "merge" and item.other_person_id is not None:
+            if is_same:
+                edits.merge(self.store, item.other_person_id, item.person_id)
+            else:
+                edits.different_people(self.store, item.person_id, item.other_person_id)
+        else:
+            raise ConstraintError(f"Cannot answer a review item of kind {item.kind!r}.")
+
+    def why(self, face: FaceRef) -> Explanation:
+        """Why a face is in its person: nearest faces, closest other person."""
+        return explain(self.store, self._model_id(), self.face_id(face))
+
+    def _model_id(self) -> str:
+        from facefile.analyze import FaceAnalyzer
+
+        return FaceAnalyzer(self.settings.analyze).model_id
 
     # -- output ------------------------------------------------------------------------
     def export(

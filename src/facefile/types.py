@@ -188,3 +188,40 @@ def person_key(person_id: int) -> str:
 
 def face_key(face_id: int) -> str:
     return f"face-{face_id}"
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One question for the user, most useful first.
+
+    ``kind`` is ``"face"`` (is ``face_id`` really ``person_id``?) or
+    ``"merge"`` (are ``person_id`` and ``other_person_id`` one person?).
+    ``similarity`` is cosine similarity in ``[-1, 1]``.
+    """
+
+    kind: str
+    person_id: int
+    face_id: int | None
+    other_person_id: int | None
+    similarity: float
+    question: str
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    face_id: int
+    person_id: int | None
+    similarity: float
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why a face is where it is, in numbers and in words."""
+
+    face_id: int
+    person_id: int | None
+    confidence: float
+    nearest_in_person: tuple[Neighbour, ...]
+    closest_other_person: int | None
+    closest_other_similarity: float | None
+    text: str

@@ -164,6 +164,33 @@ def not_person(store: Store, face_ids: Iterable[int], person_id: int) -> None:
             c.execute("DELETE FROM assignments WHERE face_id = ? AND person_id = ?", (fid, person_id))
 
 
+def different_people(store: Store, person_a: int, person_b: int) -> None:
+    """Remember that two people are different (a cannot-link between their best faces)."""
+    with store.transaction() as c:
+        _require_person(c, person_a)
+        _require_person(c, person_b)
+        best = []
+        for pid in (person_a, person_b):
+            row = c.execute(
+                "SELECT f.id FROM assignments a JOIN faces f ON f.id = a.face_id "
+                "WHERE a.person_id = ? ORDER BY f.quality DESC, f.id LIMIT 1",
+                (pid,),
+            ).fetchone()
+            if row is None:
+                return
+            best.append(int(row[0]))
+        c.execute(
+            "INSERT OR IGNORE INTO constraints (kind, face_id, other_face_id, created_at) "
+            "VALUES ('cannot_link', ?, ?, ?)",
+            (best[0], best[1], now()),
+        )
+        for pid in (person_a, person_b):
+            c.execute(
+                "UPDATE assignments SET source = 'user', confidence = 1.0 WHERE face_id = ?",
+                (best[0] if pid == person_a else best[1],),
+            )
+
+
 def unassign(store: Store, face_id: int) -> None:
     """Take a face out of its person, remembering that it does not belong there."""
     row = store.conn.execute("SELECT person_id FROM assignments WHERE face_id = ?", (face_id,)).fetchone()
