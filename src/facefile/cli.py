@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -20,19 +20,34 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from typer.core import TyperGroup
 
 from facefile.api import Library
 from facefile.errors import FacefileError
 from facefile.pipeline import ScanProgress
 
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class _Group(TyperGroup):
+    """Turns facefile's own errors into one red line and exit status 1."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except FacefileError as exc:
+            err.print(f"[red]error:[/] {_safe(str(exc))}", soft_wrap=True)
+            raise typer.Exit(1) from None
+
+
 app = typer.Typer(
+    cls=_Group,
     help="Sort the faces in your photos into people, on your own machine.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
 
 LibraryOpt = Annotated[
     Path | None,
@@ -86,7 +101,7 @@ def scan(
             progress.update(task, rate=f"{speed:.1f} photos/s" if speed else "")
 
         def on_problem(path: str, reason: str) -> None:
-            progress.console.print(f"[yellow]skipped[/] {_safe(path)}: {reason}")
+            progress.console.print(f"[yellow]skipped[/] {_safe(path)}: {_safe(reason)}", soft_wrap=True)
 
         try:
             summary = lib.scan(*folders, on_progress=on_progress, on_problem=on_problem)
@@ -311,6 +326,39 @@ def regroup(library: LibraryOpt = None) -> None:
 
 
 @app.command()
+def review(
+    library: LibraryOpt = None,
+    limit: Annotated[int, typer.Option(help="Questions to ask at most.")] = 20,
+) -> None:
+    """Answer the questions that fix the most errors first (y / n / s to skip, q to stop)."""
+    with _open(library) as lib:
+        items = lib.review(limit)
+        if not items:
+            console.print("Nothing to review.")
+            return
+        answered = 0
+        for i, item in enumerate(items, 1):
+            reply = typer.prompt(f"[{i}/{len(items)}] {item.question} [y/n/s/q]", default="s")
+            key = reply.strip().lower()[:1]
+            if key == "q":
+                break
+            if key in ("y", "n"):
+                lib.answer(item, is_same=key == "y")
+                answered += 1
+        if answered:
+            s = lib.regroup()
+            console.print(f"{answered} answers kept; regrouped {s.faces} faces into {s.people} people.")
+
+
+@app.command()
+def why(face: Annotated[str, typer.Argument(help="face-12 or 12.")], library: LibraryOpt = None) -> None:
+    """Why a face is in its person: its nearest faces and the closest other person."""
+    with _open(library) as lib:
+        e = lib.why(face)
+    console.print(_safe(e.text))
+
+
+@app.command()
 def config(library: LibraryOpt = None) -> None:
     """Every setting with its value and where it can be set."""
     from facefile.config import describe
@@ -334,12 +382,7 @@ def _safe(text: str) -> str:
 
 
 def main() -> None:
-    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    try:
-        app()
-    except FacefileError as exc:
-        err.print(f"[red]error:[/] {_safe(str(exc))}")
-        sys.exit(1)
+    app()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ Fields carry their help text in ``metadata["help"]`` so documentation and
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import re
 import os
 import tomllib
 from collections.abc import Mapping
@@ -30,7 +32,13 @@ class ScanConfig:
         default=200.0,
         metadata={"help": "Photos larger than this are skipped as possible decompression bombs."},
     )
-    batch_photos: int = field(default=32, metadata={"help": "Photos written to the library per transaction."})
+    max_seconds_per_photo: float = field(
+        default=120.0,
+        metadata={
+            "help": "A photo whose decoding and analysis takes longer is skipped (reported); "
+            "0 means no limit."
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -68,14 +76,17 @@ def describe() -> list[tuple[str, object, str]]:
     defaults = Settings()
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
-            out.append(
-                (
-                    f"{section}.{f.name}",
-                    getattr(getattr(defaults, section), f.name),
-                    f.metadata.get("help", ""),
-                )
-            )
+            default = getattr(getattr(defaults, section), f.name)
+            help_ = f.metadata.get("help") or _docstring_help(cls, f.name)
+            out.append((f"{section}.{f.name}", default, help_))
     return out
+
+
+def _docstring_help(cls: type, name: str) -> str:
+    """The text of ``name`` in a class docstring's ``Attributes:`` section."""
+    doc = inspect.getdoc(cls) or ""
+    m = re.search(rf"^\s*{re.escape(name)}:(.*?)(?=^\s*\w+:|\Z)", doc, re.M | re.S)
+    return " ".join(m.group(1).split()) if m else ""
 
 
 def load_settings(

@@ -1,0 +1,140 @@
+"""The command line as a user runs it, checked through its output and the library."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from facefile.cli import app
+from tests.helpers import SMALL_SET, make_photos
+
+ENV = {
+    "FACEFILE_PLUGINS": "tests.fakes",
+    "FACEFILE_ANALYZE_DETECTOR": "fake_squares",
+    "FACEFILE_ANALYZE_EMBEDDER": "fake_squares",
+    "FACEFILE_SCAN_WORKERS": "1",
+}
+
+
+@pytest.fixture()
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    for k, v in ENV.items():
+        monkeypatch.setenv(k, v)
+    return CliRunner()
+
+
+def run(runner: CliRunner, *args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.fixture()
+def scanned(runner: CliRunner, tmp_path: Path) -> Path:
+    make_photos(tmp_path / "photos")
+    run(runner, "scan", str(tmp_path / "photos"), "--library", str(tmp_path / "lib"), "--quiet")
+    return tmp_path / "lib"
+
+
+def faces_json(runner: CliRunner, lib: Path) -> list[dict[str, object]]:
+    return json.loads(run(runner, "faces", "--json", "-L", str(lib)))
+
+
+def test_scan_prints_a_summary(runner: CliRunner, tmp_path: Path) -> None:
+    make_photos(tmp_path / "photos")
+    (tmp_path / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff\x00garbage")
+    out = run(runner, "scan", str(tmp_path / "photos"), "-L", str(tmp_path / "lib"), "-q")
+    assert "Scan summary" in out
+    assert "photos found" in out and "10" in out
+    assert "broken.jpg" in out or "skipped 1" in out
+
+
+def test_faces_json_contract(runner: CliRunner, scanned: Path, tmp_path: Path) -> None:
+    rows = faces_json(runner, scanned)
+    assert len(rows) == sum(len(v) for v in SMALL_SET.values())
+    for row in rows:
+        assert Path(str(row["photo"])).is_absolute()
+        assert str(row["photo"]).startswith(str(tmp_path / "photos"))
+        left, top, right, bottom = row["box"]  # type: ignore[misc]
+        assert 0 <= left < right and 0 <= top < bottom
+        assert row["person"] is None or str(row["person"]).startswith("person-")
+        assert 0.0 <= float(row["confidence"]) <= 1.0  # type: ignore[arg-type]
+
+
+def test_people_name_show_merge_move(runner: CliRunner, scanned: Path) -> None:
+    people = json.loads(run(runner, "people", "--json", "-L", str(scanned)))
+    assert len(people) == 4
+    assert sum(p["faces"] for p in people) == sum(len(v) for v in SMALL_SET.values())
+    first = people[0]["person"]
+    run(runner, "name", first, "Ana María", "-L", str(scanned))
+    out = run(runner, "show", "Ana María", "-L", str(scanned))
+    assert first in out and "Ana María" in out
+    rows = faces_json(runner, scanned)
+    lone = next(r for r in rows if str(r["photo"]).endswith("d1.png"))
+    run(runner, "move", str(lone["face"]), first, "-L", str(scanned))
+    moved = next(r for r in faces_json(runner, scanned) if r["face"] == lone["face"])
+    assert moved["person"] == first
+    run(runner, "move", str(lone["face"]), "new", "-L", str(scanned))
+    moved = next(r for r in faces_json(runner, scanned) if r["face"] == lone["face"])
+    assert moved["person"] not in (first, lone["person"])
+
+
+def test_hide_and_unassign(runner: CliRunner, scanned: Path) -> None:
+    people = json.loads(run(runner, "people", "--json", "-L", str(scanned)))
+    target = people[-1]["person"]
+    run(runner, "hide", target, "-L", str(scanned))
+    visible = json.loads(run(runner, "people", "--json", "-L", str(scanned)))
+    assert target not in [p["person"] for p in visible]
+    everyone = json.loads(run(runner, "people", "--json", "--all", "-L", str(scanned)))
+    assert target in [p["person"] for p in everyone]
+    face = next(r for r in faces_json(runner, scanned) if r["person"] == people[0]["person"])
+    run(runner, "unassign", str(face["face"]), "-L", str(scanned))
+    after = next(r for r in faces_json(runner, scanned) if r["face"] == face["face"])
+    assert after["person"] != people[0]["person"]
+
+
+def test_export_writes_folders_and_tables(runner: CliRunner, scanned: Path, tmp_path: Path) -> None:
+    people = json.loads(run(runner, "people", "--json", "-L", str(scanned)))
+    run(runner, "name", people[0]["person"], "Ana", "-L", str(scanned))
+    out_dir = tmp_path / "People"
+    run(runner, "export", str(out_dir), "--mode", "copy", "-L", str(scanned))
+    assert (out_dir / "Ana").is_dir()
+    assert len(list((out_dir / "Ana").iterdir())) == people[0]["faces"]
+    table = json.loads((out_dir / "people.json").read_text())
+    assert {"person", "name", "photo", "box"} <= set(table[0])
+    csv_lines = (out_dir / "people.csv").read_text().splitlines()
+    assert csv_lines[0] == "person,name,photo,box"
+    assert len(csv_lines) == 1 + len(table)
+
+
+def test_forget_asks_then_erases(runner: CliRunner, scanned: Path) -> None:
+    people = json.loads(run(runner, "people", "--json", "-L", str(scanned)))
+    target = people[-1]["person"]
+    result = runner.invoke(app, ["forget", target, "-L", str(scanned)], input="n\n")
+    assert result.exit_code == 1
+    run(runner, "forget", target, "--yes", "-L", str(scanned))
+    after = json.loads(run(runner, "people", "--json", "--all", "-L", str(scanned)))
+    assert target not in [p["person"] for p in after]
+
+
+def test_errors_say_what_to_do(runner: CliRunner, scanned: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["show", "person-9999", "-L", str(scanned)])
+    assert result.exit_code == 1
+    assert "No person person-9999" in result.output and "facefile people" in result.output
+    result = runner.invoke(app, ["people", "-L", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1 and "facefile scan" in result.output
+    result = runner.invoke(app, ["scan", str(tmp_path / "photos"), "-L", str(scanned), "--detector", "retina"])
+    assert result.exit_code == 1
+    assert "Unknown detector 'retina'" in result.output and "available" in result.output
+
+
+def test_review_and_why(runner: CliRunner, scanned: Path) -> None:
+    rows = faces_json(runner, scanned)
+    out = run(runner, "why", str(rows[0]["face"]), "-L", str(scanned))
+    assert str(rows[0]["face"]) in out and "similar" in out.lower()
+    result = runner.invoke(app, ["review", "-L", str(scanned), "--limit", "3"], input="s\ns\ns\n")
+    assert result.exit_code == 0
+    assert "[1/" in result.output
