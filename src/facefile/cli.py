@@ -15,6 +15,7 @@ from rich.progress import (
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
+    TaskID,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
@@ -91,14 +92,23 @@ def scan(
         TimeRemainingColumn(),
     )
     with lib, Progress(*columns, console=err, disable=quiet, transient=False) as progress:
-        task = progress.add_task("Finding photos", total=None, rate="", faces=0)
+        labels = {
+            "discover": "Finding photos",
+            "check": "Checking for changes",
+            "analyse": "Analysing",
+            "group": "Grouping",
+        }
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(p: ScanProgress) -> None:
-            label = {"discover": "Finding photos", "analyse": "Analysing", "group": "Grouping"}[p.phase]
-            total = p.total if p.total else None
-            progress.update(task, description=label, completed=p.done, total=total, faces=p.faces)
-            speed = progress.tasks[0].speed
-            progress.update(task, rate=f"{speed:.1f} photos/s" if speed else "")
+            if p.phase not in tasks:
+                for done_id in tasks.values():
+                    progress.update(done_id, visible=False)
+                tasks[p.phase] = progress.add_task(labels[p.phase], total=None, rate="", faces=0)
+            task = tasks[p.phase]
+            progress.update(task, completed=p.done, total=p.total or None, faces=p.faces)
+            speed = next(t.speed for t in progress.tasks if t.id == task)
+            progress.update(task, rate=f"{speed:.1f}/s" if speed else "")
 
         def on_problem(path: str, reason: str) -> None:
             progress.console.print(f"[yellow]skipped[/] {_safe(path)}: {_safe(reason)}", soft_wrap=True)

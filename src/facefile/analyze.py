@@ -1,0 +1,253 @@
+"""Per-photo analysis: detect, align, score and embed every face.
+
+This is the one entry point other stages use::
+
+    analyzer = FaceAnalyzer(AnalyzeConfig())
+    faces = analyzer.analyze(rgb)          # list[FaceResult]
+
+Detection may run on a resized copy (big photos are shrunk to
+``max_detect_px``, small ones enlarged so small faces are found); boxes are
+mapped back and landmarks, chips, quality and embeddings use the original
+pixels. Models load on first use, and a :class:`FaceAnalyzer` pickles without
+them, so it can be sent to process-pool workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image
+
+from facefile.align import CHIP_PADDING, CHIP_SIZE, FaceAligner
+from facefile.detect import DETECTORS, create_detector
+from facefile.embed import EMBEDDERS, create_embedder
+from facefile.errors import ConfigError
+from facefile.quality import face_quality
+from facefile.registry import Registry
+from facefile.types import BBox, Detection, FaceResult, RGBImage
+
+ChipView = Callable[[RGBImage], RGBImage]
+"""A view: aligned chip in, chip of the same shape out, applied before embedding."""
+
+VIEWS: Registry[ChipView] = Registry("view", "views")
+"""Named chip transforms; ``VIEWS.create(name)`` returns the transform."""
+
+VIEW_GREY = 128
+
+
+def full_view(chip: RGBImage) -> RGBImage:
+    """The whole aligned face."""
+    return chip
+
+
+def upper_view(chip: RGBImage) -> RGBImage:
+    """Eyes and brows only: the lower half of the chip becomes flat grey.
+
+    For faces behind masks or scarves; compare only with other ``"upper"``
+    descriptors.
+    """
+    out = chip.copy()
+    out[chip.shape[0] // 2 :] = VIEW_GREY
+    return out
+
+
+VIEWS.register("full", lambda: full_view)
+VIEWS.register("upper", lambda: upper_view)
+
+
+@dataclass(frozen=True)
+class AnalyzeConfig:
+    """Settings of :class:`FaceAnalyzer`; checked by :meth:`validate`.
+
+    Attributes:
+        detector: name in ``facefile.detect.DETECTORS``.
+        max_detect_px: longest side the detector sees; bigger photos are
+            shrunk for detection only (faces below about
+            ``min_face_px * longest / max_detect_px`` original pixels may then be missed).
+        small_image_px: photos whose longest side is below this are enlarged
+            2x for detection, so small faces in small images are found.
+        min_face_px: faces smaller than this (``BBox.size_px``, original pixels)
+            are dropped; their descriptors are too unreliable to group.
+        upsample: dlib HOG/CNN pyramid upsampling (1 finds ~40 px faces in the
+            detector's image, 0 ~80 px but 4x faster).
+        embedder: name in ``facefile.embed.EMBEDDERS``.
+        views: embedding views per face, names in :data:`VIEWS`; ``"full"``
+            must be first.
+    """
+
+    detector: str = "cascade"
+    max_detect_px: int = 1600
+    small_image_px: int = 200
+    min_face_px: int = 20
+    upsample: int = 1
+    embedder: str = "dlib_resnet"
+    views: tuple[str, ...] = ("full",)
+
+    def validate(self) -> AnalyzeConfig:
+        """Check every setting; return ``self``.
+
+        Raises:
+            ConfigError: naming the bad key, its value and the fix.
+            UnknownBackendError: unknown detector, embedder or view name.
+        """
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.type in ("int",) and (not isinstance(value, int) or isinstance(value, bool)):
+                raise ConfigError(f"analyze.{f.name}={value!r} must be an integer.")
+        if self.detector not in DETECTORS.names():
+            DETECTORS.create(self.detector)  # raises UnknownBackendError listing names
+        if self.embedder not in EMBEDDERS.names():
+            EMBEDDERS.create(self.embedder)
+        if not 160 <= self.max_detect_px <= 8000:
+            raise ConfigError(
+                f"analyze.max_detect_px={self.max_detect_px} is out of range; use 160..8000 "
+                "(1600 is a good laptop default)."
+            )
+        if not 0 <= self.small_image_px <= self.max_detect_px:
+            raise ConfigError(
+                f"analyze.small_image_px={self.small_image_px} must be 0..max_detect_px "
+                f"({self.max_detect_px}); use 0 to never enlarge."
+            )
+        if not 8 <= self.min_face_px <= 1000:
+            raise ConfigError(
+                f"analyze.min_face_px={self.min_face_px} is out of range; use 8..1000 (20 default)."
+            )
+        if not 0 <= self.upsample <= 3:
+            raise ConfigError(f"analyze.upsample={self.upsample} is out of range; use 0..3.")
+        if isinstance(self.views, str) or not self.views or self.views[0] != "full":
+            raise ConfigError(
+                f"analyze.views={self.views!r} must be a tuple starting with 'full', e.g. ('full', 'upper')."
+            )
+        if len(set(self.views)) != len(self.views):
+            raise ConfigError(f"analyze.views={self.views!r} repeats a view; list each once.")
+        for v in self.views:
+            VIEWS.create(v)
+        return self
+
+
+class FaceAnalyzer:
+    """Detects, aligns, scores and embeds the faces of one photo at a time.
+
+    Construction only validates the config; models load on the first
+    :meth:`analyze`. Pickling drops loaded models (they reload in the worker).
+    """
+
+    def __init__(self, config: AnalyzeConfig | None = None) -> None:
+        self.config = (config or AnalyzeConfig()).validate()
+        det_kw: dict[str, Any] = {}
+        if self.config.detector in ("dlib_hog", "dlib_cnn", "cascade"):
+            det_kw["upsample"] = self.config.upsample
+        self.detector = create_detector(self.config.detector, **det_kw)
+        self.embedder = create_embedder(self.config.embedder)
+        self.aligner = FaceAligner(
+            chip_size=getattr(self.embedder, "chip_size", CHIP_SIZE),
+            padding=getattr(self.embedder, "chip_padding", CHIP_PADDING),
+        )
+        self._views = {v: VIEWS.create(v) for v in self.config.views}
+
+    @property
+    def model_id(self) -> str:
+        """The embedder's model id, e.g. ``"dlib_resnet_v1"``."""
+        return self.embedder.model_id
+
+    def detection_scale(self, width: int, height: int) -> float:
+        """Factor from original pixels to the pixels the detector sees."""
+        longest = max(width, height)
+        if longest > self.config.max_detect_px:
+            return self.config.max_detect_px / longest
+        if 0 < longest < self.config.small_image_px:
+            return 2.0
+        return 1.0
+
+    def detect(self, image: RGBImage) -> list[Detection]:
+        """Faces of ``image`` in original pixel coordinates, best first.
+
+        Faces smaller than ``min_face_px`` are dropped.
+        """
+        h, w = image.shape[:2]
+        scale = self.detection_scale(w, h)
+        if scale == 1.0:
+            dets = self.detector.detect(image)
+        else:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            small = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BILINEAR))
+            fx, fy = w / size[0], h / size[1]
+            dets = [_rescale(d, fx, fy, w, h) for d in self.detector.detect(small)]
+        return [d for d in dets if d.box.size_px >= self.config.min_face_px]
+
+    def analyze(self, image: RGBImage) -> list[FaceResult]:
+        """Everything about each face of one photo.
+
+        Args:
+            image: RGB ``uint8 (h, w, 3)``, EXIF-oriented.
+
+        Returns:
+            One :class:`FaceResult` per face, best detection first; ``embeddings``
+            maps each configured view to ``float32 (dim,)``.
+
+        Raises:
+            ValueError: ``image`` is not an RGB ``uint8 (h, w, 3)`` array.
+        """
+        image = _check_image(image)
+        dets = self.detect(image)
+        if not dets:
+            return []
+        aligned = [self.aligner.align(image, d.box) for d in dets]
+        chips = [a.chip for a in aligned]
+        vectors = self.embed_chips(chips)
+        return [
+            FaceResult(
+                detection=d,
+                landmarks=a.landmarks,
+                quality=face_quality(d.box.size_px, a.chip, d.score, a.landmarks),
+                embeddings={v: vectors[v][i] for v in self._views},
+            )
+            for i, (d, a) in enumerate(zip(dets, aligned, strict=True))
+        ]
+
+    def embed_chips(self, chips: Sequence[RGBImage]) -> dict[str, NDArray[np.float32]]:
+        """Descriptors of aligned chips for every configured view, one batch.
+
+        Returns:
+            view name -> ``float32 (len(chips), dim)``.
+        """
+        batch = [self._views[v](c) for v in self._views for c in chips]
+        vecs = self.embedder.embed(batch)
+        n = len(chips)
+        return {v: vecs[i * n : (i + 1) * n] for i, v in enumerate(self._views)}
+
+    def embed_view(self, image: RGBImage, box: BBox, view: str) -> NDArray[np.float32]:
+        """Descriptor of one face under any registered view (configured or not).
+
+        Args:
+            image: original RGB ``uint8 (h, w, 3)``.
+            box: face box in pixels of ``image`` (e.g. a stored detection).
+            view: name in :data:`VIEWS`.
+
+        Returns:
+            ``float32 (dim,)``.
+        """
+        fn = VIEWS.create(view)
+        chip = self.aligner.align(_check_image(image), box).chip
+        return self.embedder.embed([fn(chip)])[0]
+
+
+def _rescale(d: Detection, fx: float, fy: float, w: int, h: int) -> Detection:
+    b = d.box
+    box = BBox(b.left * fx, b.top * fy, b.right * fx, b.bottom * fy).clipped(w, h)
+    kps = tuple((x * fx, y * fy) for x, y in d.keypoints)
+    return replace(d, box=box, keypoints=kps)
+
+
+def _check_image(image: Any) -> RGBImage:
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(
+            f"image of shape {arr.shape} {arr.dtype}; FaceAnalyzer needs RGB uint8 (h, w, 3) "
+            "(convert with facefile.media or PIL .convert('RGB'))."
+        )
+    return np.ascontiguousarray(arr)

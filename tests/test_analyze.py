@@ -1,0 +1,108 @@
+"""FaceAnalyzer on real faces: boxes, scaling, views, config errors, pickling."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from facefile.analyze import VIEWS, AnalyzeConfig, FaceAnalyzer, upper_view
+from facefile.errors import ConfigError, UnknownBackendError
+from facefile.types import BBox
+
+ASTRONAUT_FACE = BBox(175, 76, 265, 166)
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> FaceAnalyzer:
+    return FaceAnalyzer(AnalyzeConfig(views=("full", "upper")))
+
+
+def _best_iou(results, box: BBox) -> float:
+    return max((r.detection.box.iou(box) for r in results), default=0.0)
+
+
+def test_astronaut_face_found_with_all_fields(analyzer, astronaut):
+    results = analyzer.analyze(astronaut)
+    assert _best_iou(results, ASTRONAUT_FACE) > 0.6
+    face = max(results, key=lambda r: r.detection.box.iou(ASTRONAUT_FACE))
+    assert face.landmarks.shape == (5, 2) and face.landmarks.dtype == np.float32
+    assert set(face.embeddings) == {"full", "upper"}
+    for vec in face.embeddings.values():
+        assert vec.shape == (128,) and vec.dtype == np.float32
+    assert not np.allclose(face.embeddings["full"], face.embeddings["upper"])
+    assert 0.0 <= face.quality.score <= 1.0 and face.quality.score > 0.6
+    assert abs(face.quality.yaw) < 0.3
+    assert 80 < face.quality.size_px < 100
+
+
+def test_big_photo_boxes_in_original_pixels(analyzer, astronaut):
+    canvas = np.full((3000, 4000, 3), 90, dtype=np.uint8)
+    canvas[1200:1712, 2500:3012] = astronaut
+    results = analyzer.analyze(canvas)
+    expected = BBox(2500 + 175, 1200 + 76, 2500 + 265, 1200 + 166)
+    assert _best_iou(results, expected) > 0.5
+    assert len(results) == 1  # no false positive on the suit or the grey canvas
+    face = max(results, key=lambda r: r.detection.box.iou(expected))
+    # landmarks and embedding come from original pixels
+    assert np.all(face.landmarks[:, 0] > 2600) and np.all(face.landmarks[:, 1] > 1250)
+    direct = max(analyzer.analyze(astronaut), key=lambda r: r.detection.box.iou(ASTRONAUT_FACE))
+    assert np.linalg.norm(face.embeddings["full"] - direct.embeddings["full"]) < 0.2
+
+
+def test_small_face_found_and_tiny_face_dropped(astronaut):
+    small = np.asarray(Image.fromarray(astronaut).resize((170, 170), Image.Resampling.BILINEAR))
+    results = FaceAnalyzer().analyze(small)
+    assert _best_iou(results, ASTRONAUT_FACE.scaled(170 / 512)) > 0.4  # face ~30 px
+    strict = FaceAnalyzer(AnalyzeConfig(min_face_px=40)).analyze(small)
+    assert strict == []
+
+
+def test_tight_portrait_found(analyzer, astronaut):
+    crop = np.ascontiguousarray(astronaut[66:176, 165:275])  # face fills the frame
+    results = analyzer.analyze(crop)
+    assert len(results) >= 1
+    assert results[0].detection.box.size_px > 60
+
+
+def test_upper_view_greys_lower_half():
+    chip = np.random.default_rng(0).integers(0, 255, (150, 150, 3), dtype=np.uint8)
+    out = upper_view(chip)
+    assert np.all(out[75:] == 128) and np.array_equal(out[:75], chip[:75])
+    assert "upper" in VIEWS.names() and "full" in VIEWS.names()
+
+
+def test_pickles_without_models(analyzer, astronaut):
+    analyzer.analyze(astronaut)  # load models
+    clone = pickle.loads(pickle.dumps(analyzer))
+    assert clone.model_id == "dlib_resnet_v1"
+    assert _best_iou(clone.analyze(astronaut), ASTRONAUT_FACE) > 0.6
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "fragment"),
+    [
+        ({"max_detect_px": 10}, "max_detect_px=10"),
+        ({"min_face_px": 2}, "min_face_px=2"),
+        ({"upsample": 7}, "upsample=7"),
+        ({"views": ("upper",)}, "views="),
+        ({"views": ("full", "full")}, "repeats"),
+        ({"min_face_px": 20.5}, "must be an integer"),
+    ],
+)
+def test_bad_config_names_the_key(kwargs, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        FaceAnalyzer(AnalyzeConfig(**kwargs))
+
+
+@pytest.mark.parametrize("kwargs", [{"detector": "retina"}, {"views": ("full", "side")}])
+def test_unknown_backend_lists_names(kwargs):
+    with pytest.raises(UnknownBackendError, match="available"):
+        FaceAnalyzer(AnalyzeConfig(**kwargs))
+
+
+def test_rejects_non_rgb(analyzer):
+    with pytest.raises(ValueError, match="RGB uint8"):
+        analyzer.analyze(np.zeros((10, 10), dtype=np.uint8))
