@@ -195,3 +195,20 @@ def test_changed_photo_is_analysed_again_and_keeps_user_placement(tmp_path: Path
         assert summary.photos_analysed == 1
         again = next(f for f in lib.faces() if f.photo.endswith("b1.png"))
         assert again.person_id == pid and again.source == "user"
+
+
+def test_large_library_places_new_faces_incrementally(tmp_path: Path) -> None:
+    # with the threshold at 5 faces, the second scan only places the new faces
+    make_photos(tmp_path / "photos")
+    with open_library(tmp_path / "lib", **{"group.incremental_above": 5}) as lib:
+        lib.scan(tmp_path / "photos")
+        before = {f.id: f.person_id for f in lib.faces()}
+        ana = next(f.person_id for f in lib.faces() if f.photo.endswith("a1.png"))
+        make_photos(tmp_path / "photos" / "more", {"a9.png": [0], "e1.png": [4], "e2.png": [4]})
+        lib.scan(tmp_path / "photos")
+        after = {f.id: f.person_id for f in lib.faces()}
+        assert {k: after[k] for k in before} == before  # existing faces untouched
+        new = [f for f in lib.faces() if f.id not in before]
+        assert next(f.person_id for f in new if f.photo.endswith("a9.png")) == ana
+        e = {f.person_id for f in new if "/e" in f.photo}
+        assert len(e) == 1 and None not in e and not e & set(before.values())

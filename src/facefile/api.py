@@ -103,7 +103,7 @@ class Library:
         return summary
 
     def _group_after_scan(self, store: Store, settings: Settings) -> tuple[int, int]:
-        result = _regroup(store, settings)
+        result = _regroup(store, settings, is_full=False)
         return result.people, result.faces_assigned
 
     def regroup(self) -> GroupSummary:

@@ -16,6 +16,9 @@ the same kind of box.
 from __future__ import annotations
 
 import importlib.util
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,8 +181,9 @@ class BlazeFaceDetector:
             from ai_edge_litert.interpreter import Interpreter
 
             spec = MODELS[key]
-            interp = Interpreter(model_path=str(model_path(spec.file)), num_threads=self.num_threads)
-            interp.allocate_tensors()
+            with _quiet_stderr():  # LiteRT's C++ logs an INFO line per interpreter
+                interp = Interpreter(model_path=str(model_path(spec.file)), num_threads=self.num_threads)
+                interp.allocate_tensors()
             self._runners[key] = (interp, ssd_anchors(spec))
         return self._runners[key]
 
@@ -295,3 +299,20 @@ def tiles(width: int, height: int, tile_px: int) -> list[tuple[int, int, int, in
         for y in starts(height)
         for x in starts(width)
     ]
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence native-code writes to file descriptor 2 for a moment."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

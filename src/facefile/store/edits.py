@@ -211,7 +211,11 @@ def set_excluded(store: Store, face_id: int, is_excluded: bool) -> None:
 
 
 def write_grouping(
-    store: Store, assignment: Mapping[int, tuple[int, float]], new_people: Iterable[int]
+    store: Store,
+    assignment: Mapping[int, tuple[int, float]],
+    new_people: Iterable[int],
+    *,
+    grouped_through: int = 0,
 ) -> None:
     """Replace every automatic assignment with ``face_id -> (person_id, confidence)``.
 
@@ -229,6 +233,7 @@ def write_grouping(
         current = store.next_person_id()
         store.set_meta(c, "next_person_id", str(max(current, top + 1)))
         c.execute("DELETE FROM assignments WHERE source = 'auto'")
+        store.set_meta(c, "grouped_through_face_id", str(grouped_through))
         c.executemany(
             "INSERT OR IGNORE INTO assignments (face_id, person_id, source, confidence, updated_at) "
             "VALUES (?, ?, 'auto', ?, ?)",
@@ -238,6 +243,33 @@ def write_grouping(
             "DELETE FROM people WHERE name IS NULL AND id NOT IN "
             "(SELECT DISTINCT person_id FROM assignments) AND id NOT IN "
             "(SELECT person_id FROM constraints WHERE person_id IS NOT NULL)"
+        )
+
+
+def add_assignments(
+    store: Store,
+    assignment: Mapping[int, tuple[int, float]],
+    new_people: Iterable[int],
+    *,
+    grouped_through: int,
+) -> None:
+    """Add automatic assignments for some faces, leaving all others as they are."""
+    stamp = now()
+    with store.transaction() as c:
+        for pid in new_people:
+            c.execute(
+                "INSERT OR IGNORE INTO people (id, name, is_hidden, created_at) VALUES (?, NULL, 0, ?)",
+                (pid, stamp),
+            )
+        top = c.execute("SELECT MAX(id) FROM people").fetchone()[0] or 0
+        store.set_meta(c, "next_person_id", str(max(store.next_person_id(), top + 1)))
+        store.set_meta(c, "grouped_through_face_id", str(grouped_through))
+        c.executemany(
+            "INSERT INTO assignments (face_id, person_id, source, confidence, updated_at) "
+            "VALUES (?, ?, 'auto', ?, ?) ON CONFLICT(face_id) DO UPDATE SET "
+            "person_id = excluded.person_id, confidence = excluded.confidence, "
+            "updated_at = excluded.updated_at WHERE assignments.source = 'auto'",
+            ((fid, pid, float(conf), stamp) for fid, (pid, conf) in assignment.items()),
         )
 
 
