@@ -26,6 +26,7 @@ from typer.core import TyperGroup
 from facefile.api import Library
 from facefile.errors import FacefileError
 from facefile.pipeline import ScanProgress
+from facefile.web.command import serve
 
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -382,6 +383,9 @@ def config(library: LibraryOpt = None) -> None:
         table.add_row(key, str(value), str(default), help_)
     console.print(table)
     console.print("Set in LIBRARY/facefile.toml, as FACEFILE_SECTION_KEY, or with flags.")
+
+
+app.command("serve")(serve)
 
 
 def _safe(text: str) -> str:

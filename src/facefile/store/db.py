@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -207,6 +207,7 @@ class Store:
         with self.transaction() as c:
             row = c.execute("SELECT id FROM photos WHERE path = ?", (raw,)).fetchone()
             carried: list[tuple[BBox, int]] = []
+            replaced: list[int] = []
             if row is None:
                 cur = c.execute(
                     "INSERT INTO photos (path, size, mtime_ns, content_hash, width, height, "
@@ -224,6 +225,9 @@ class Store:
                         "WHERE f.photo_id = ? AND a.source = 'user'",
                         (photo_id,),
                     )
+                ]
+                replaced = [
+                    int(r[0]) for r in c.execute("SELECT id FROM faces WHERE photo_id = ?", (photo_id,))
                 ]
                 c.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
                 c.execute(
@@ -267,7 +271,8 @@ class Store:
                             (face_id, person_id, stamp),
                         )
                         break
-            return photo_id, face_ids
+        remove_crop_files(self.library_dir, replaced)
+        return photo_id, face_ids
 
     @staticmethod
     def _is_tombstoned(c: sqlite3.Connection, keys: list[str]) -> bool:
@@ -419,9 +424,20 @@ class Store:
         ]
 
     def person(self, person_id: int) -> Person:
-        for p in self.people(include_hidden=True):
-            if p.id == person_id:
-                return p
+        row = self.conn.execute(
+            "SELECT p.id, p.name, p.is_hidden, "
+            "(SELECT COUNT(*) FROM assignments a JOIN faces f ON f.id = a.face_id "
+            " WHERE a.person_id = p.id AND f.is_excluded = 0), "
+            "(SELECT COUNT(DISTINCT f.photo_id) FROM assignments a JOIN faces f ON f.id = a.face_id "
+            " WHERE a.person_id = p.id AND f.is_excluded = 0), "
+            "(SELECT a2.face_id FROM assignments a2 JOIN faces f2 ON f2.id = a2.face_id "
+            " WHERE a2.person_id = p.id AND f2.is_excluded = 0 ORDER BY f2.quality DESC, f2.id LIMIT 1) "
+            "FROM people p WHERE p.id = ?",
+            (person_id,),
+        ).fetchone()
+        if row is not None:
+            i, n, h, nf, np_, c = row
+            return Person(int(i), n, bool(h), int(nf), int(np_), None if c is None else int(c))
         raise NotFoundError(
             f"No person person-{person_id:04d} in this library; 'facefile people' lists them."
         )
@@ -449,6 +465,16 @@ class Store:
                 q("SELECT COUNT(DISTINCT person_id) FROM assignments") or 0  # type: ignore[arg-type]
             ),
         }
+
+
+def remove_crop_files(library_dir: Path, face_ids: Iterable[int]) -> None:
+    """Delete cached crops (``crops/<size>/<face_id>.jpg``) of these faces."""
+    crops = library_dir / "crops"
+    if not crops.is_dir():
+        return
+    for fid in face_ids:
+        for path in crops.glob(f"*/{int(fid)}.*"):
+            path.unlink(missing_ok=True)
 
 
 def require_library(library_dir: Path) -> None:

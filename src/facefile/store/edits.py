@@ -11,7 +11,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 
 from facefile.errors import ConstraintError, NotFoundError
-from facefile.store.db import Store, tombstone_keys
+from facefile.store.db import Store, remove_crop_files, tombstone_keys
 from facefile.store.schema import now
 
 
@@ -318,10 +318,7 @@ def forget_all(store: Store) -> None:
 
 
 def remove_crops(store: Store, face_ids: Iterable[int]) -> None:
-    crops = store.library_dir / "crops"
-    for fid in face_ids:
-        for path in crops.glob(f"*/{fid}.*"):
-            path.unlink(missing_ok=True)
+    remove_crop_files(store.library_dir, face_ids)
 
 
 def scrub(store: Store) -> None:
