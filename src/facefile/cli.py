@@ -24,6 +24,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from facefile.api import Library
+from facefile.bench.cli import bench_app
 from facefile.errors import FacefileError
 from facefile.pipeline import ScanProgress
 from facefile.web.command import serve
@@ -386,6 +387,7 @@ def config(library: LibraryOpt = None) -> None:
 
 
 app.command("serve")(serve)
+app.add_typer(bench_app, name="bench")
 
 
 def _safe(text: str) -> str:

@@ -1,0 +1,288 @@
+"""``facefile bench``: grouping quality, hard conditions, growth, speed and scale.
+
+The lead mounts :data:`bench_app` into the main CLI; until then run
+``python -m facefile.bench.cli``. Needs the ``bench`` extras
+(scikit-learn, infomap, matplotlib).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+bench_app = typer.Typer(
+    help="Benchmark facefile's grouping against other tools' algorithms.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+DEFAULT_DATA = Path("../shared/data/lfw-dev")
+DataOpt = Annotated[Path, typer.Option("--data", help="Labelled set: one folder per identity.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Use a seeded subset of about N images.")]
+CacheOpt = Annotated[
+    Path | None, typer.Option("--cache", help="Embedding cache (default ~/.cache/facefile/bench).")
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="Folder for .md/.json/.png results.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Subset, conditions and order seed.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Analysis processes.")]
+
+
+def _command() -> str:
+    return "facefile bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _load(data: Path, limit: int | None, seed: int) -> Any:
+    from facefile.bench.dataset import load_labelled
+
+    try:
+        ds = load_labelled(data, limit=limit, seed=seed)
+    except FileNotFoundError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"{ds.n_images} images of {ds.n_identities} identities from {data}")
+    return ds
+
+
+def _embed(ds: Any, condition: str, seed: int, cache: Path | None, workers: int) -> Any:
+    from facefile.bench.embedcache import embed_set
+
+    with console.status(f"Analysing {ds.n_images} images ({condition})"):
+        es, cached = embed_set(ds, condition, seed=seed, cache_dir=cache, workers=workers)
+    console.print(
+        f"{condition}: {int(es.is_detected.sum())}/{es.n} labelled faces detected"
+        + (" (cached)" if cached else f" in {es.seconds.sum():.0f} s of analysis")
+    )
+    return es
+
+
+@bench_app.command()
+def quality(
+    data: DataOpt = DEFAULT_DATA,
+    condition: Annotated[
+        list[str] | None,
+        typer.Option("--condition", help="mask|sunglasses|lowres|occlusion|mixed (repeatable)."),
+    ] = None,
+    limit: LimitOpt = None,
+    cache: CacheOpt = None,
+    out: OutOpt = Path("bench-results"),
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 2,
+    grid: Annotated[bool, typer.Option(help="Search each peer's grid (best-of-grid).")] = True,
+    peers: Annotated[list[str] | None, typer.Option("--peers", help="Peers to run.")] = None,
+) -> None:
+    """Grouping quality on a labelled set, clean and under hard conditions."""
+    from facefile.bench.conditions import CONDITIONS
+    from facefile.bench.quality_run import run_quality
+    from facefile.bench.report import QUALITY_COLUMNS, plot_conditions, table, write_run
+
+    conds = ["clean", *[c for c in condition or [] if c != "clean"]]
+    for c in conds:
+        if c not in CONDITIONS:
+            err.print(f"[red]Unknown condition {c!r}; available: {', '.join(CONDITIONS)}.[/]")
+            raise typer.Exit(1)
+    ds = _load(data, limit, seed)
+    rows: list[dict[str, Any]] = []
+    sections: dict[str, str] = {}
+    for c in conds:
+        es = _embed(ds, c, seed, cache, workers)
+        with console.status(f"Grouping ({c})") as status:
+            got = run_quality(
+                es,
+                peers=peers,
+                use_grid=grid,
+                progress=lambda m, c=c, s=status: s.update(f"Grouping ({c}): {m}"),
+            )
+        rows += got
+        sections[f"Condition: {c}"] = table(got, QUALITY_COLUMNS)
+    sections = {"Summary (BCubed F)": _pivot(rows), **sections}
+    images = {"paths": list(ds.paths), "identities": list(ds.identities)}
+    data_out = {"data": str(data), "limit": limit, "seed": seed, "images": images, "rows": rows}
+    md, js = write_run(out, "quality", _command(), sections, data_out)
+    png = plot_conditions(rows, md.with_suffix(".png"))
+    console.print(sections["Summary (BCubed F)"])
+    console.print(f"Wrote {md}, {js}, {png}")
+
+
+def _pivot(rows: list[dict[str, Any]], metric: str = "bcubed_f") -> str:
+    from facefile.bench.report import fmt
+
+    conds = list(dict.fromkeys(r["condition"] for r in rows))
+    keys = list(dict.fromkeys((r["algorithm"], r["kind"]) for r in rows))
+    lines = ["| algorithm | setting | " + " | ".join(conds) + " |", "|---|---|" + "---|" * len(conds)]
+    for a, k in keys:
+        vals = [
+            next(
+                (
+                    fmt(r[metric])
+                    for r in rows
+                    if r["algorithm"] == a and r["kind"] == k and r["condition"] == c
+                ),
+                "",
+            )
+            for c in conds
+        ]
+        lines.append(f"| {a} | {k} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
+@bench_app.command()
+def growth(
+    data: DataOpt = DEFAULT_DATA,
+    limit: LimitOpt = None,
+    steps: Annotated[int, typer.Option(help="Increments.")] = 4,
+    cache: CacheOpt = None,
+    out: OutOpt = Path("bench-results"),
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 2,
+) -> None:
+    """Quality after each of STEPS increments, and beside a one-shot run."""
+    from facefile.bench.growth import run_growth
+    from facefile.bench.report import table, write_run
+
+    ds = _load(data, limit, seed)
+    es = _embed(ds, "clean", seed, cache, workers)
+    rows = run_growth(es, n_steps=steps, seed=seed)
+    cols = [
+        ("algorithm", "algorithm"),
+        ("step", "step"),
+        ("images", "images"),
+        ("pairwise_f", "pw F"),
+        ("bcubed_f", "B3 F"),
+        ("nmi", "NMI"),
+        ("n_people", "people"),
+        ("unassigned_share", "unassigned"),
+        ("seconds", "time s"),
+    ]
+    body = table(rows, cols)
+    md, js = write_run(
+        out,
+        "growth",
+        _command(),
+        {"Growth": body},
+        {"data": str(data), "limit": limit, "seed": seed, "rows": rows},
+    )
+    console.print(body)
+    console.print(f"Wrote {md}, {js}")
+
+
+@bench_app.command()
+def speed(
+    data: DataOpt = DEFAULT_DATA,
+    images: Annotated[int, typer.Option(help="250 px images to time.")] = 100,
+    large: Annotated[int, typer.Option(help="12 MP group photos to compose and time.")] = 4,
+    out: OutOpt = Path("bench-results"),
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 2,
+) -> None:
+    """Images/s and faces/s: facefile scan vs the face_recognition loop."""
+    from facefile.bench.report import table, write_run
+    from facefile.bench.speed import run_speed
+
+    ds = _load(data, None, seed)
+    with console.status("Timing"):
+        rows = run_speed(ds, n_small=images, n_large=large, workers=workers, seed=seed)
+    cols = [
+        ("set", "images"),
+        ("algorithm", "method"),
+        ("images", "n images"),
+        ("faces", "faces"),
+        ("seconds", "time s"),
+        ("images_per_s", "images/s"),
+        ("faces_per_s", "faces/s"),
+        ("detect_s_per_image", "detect s/image"),
+        ("embed_s_per_face", "embed s/face"),
+        ("model_only_faces_per_s", "model-only faces/s"),
+    ]
+    body = table(rows, cols)
+    md, js = write_run(out, "speed", _command(), {"Speed": body}, {"rows": rows})
+    console.print(body)
+    console.print(f"Wrote {md}, {js}")
+
+
+@bench_app.command()
+def scale(
+    sizes: Annotated[str, typer.Option(help="Comma-separated collection sizes.")] = ("10000,100000,1000000"),
+    algorithms: Annotated[str, typer.Option(help="facefile and/or peer names, comma-separated.")] = (
+        "facefile,dlib-chinese-whispers,immich,photoprism-dbscan,hdbscan,"
+        "agglomerative-average,rank-order,infomap-knn"
+    ),
+    timeout: Annotated[float, typer.Option(help="Seconds per run before giving up.")] = 600.0,
+    max_memory_gb: Annotated[float, typer.Option(help="Memory cap per run (GB).")] = 8.0,
+    out: OutOpt = Path("bench-results"),
+    seed: SeedOpt = 0,
+) -> None:
+    """Grouping time and peak memory on synthetic collections."""
+    from facefile.bench.report import plot_scale, table, write_run
+    from facefile.bench.scale import run_scale
+
+    ns = [int(s) for s in sizes.split(",") if s.strip()]
+    algos = [a.strip() for a in algorithms.split(",") if a.strip()]
+    with console.status("Scaling") as status:
+        rows = run_scale(
+            ns,
+            algos,
+            timeout_s=timeout,
+            seed=seed,
+            progress=lambda m: status.update(f"Scaling: {m}"),
+            max_memory_gb=max_memory_gb,
+        )
+    cols = [
+        ("algorithm", "algorithm"),
+        ("n_faces", "faces"),
+        ("status", "status"),
+        ("seconds", "time s"),
+        ("peak_mb", "peak MB"),
+        ("bcubed_f", "B3 F"),
+        ("pairwise_f", "pw F"),
+        ("reason", "note"),
+    ]
+    body = table(rows, cols)
+    md, js = write_run(out, "scale", _command(), {"Scale": body}, {"rows": rows})
+    png = plot_scale(rows, md.with_suffix(".png"))
+    console.print(body)
+    console.print(f"Wrote {md}, {js}, {png}")
+
+
+@bench_app.command("all")
+def run_all(
+    data: DataOpt = DEFAULT_DATA,
+    limit: LimitOpt = 300,
+    cache: CacheOpt = None,
+    out: OutOpt = Path("bench-results"),
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 2,
+) -> None:
+    """Quality (clean and every condition), growth, speed, and scale to 100k."""
+    conds = ["mask", "sunglasses", "lowres", "occlusion", "mixed"]
+    quality(
+        data=data,
+        condition=conds,
+        limit=limit,
+        cache=cache,
+        out=out,
+        seed=seed,
+        workers=workers,
+        grid=True,
+        peers=None,
+    )
+    growth(data=data, limit=limit, steps=4, cache=cache, out=out, seed=seed, workers=workers)
+    speed(data=data, images=100, large=4, out=out, seed=seed, workers=workers)
+    scale(
+        sizes="10000,100000",
+        algorithms="facefile,immich,infomap-knn,rank-order",
+        timeout=600.0,
+        out=out,
+        seed=seed,
+    )
+
+
+if __name__ == "__main__":
+    bench_app()

@@ -1,0 +1,95 @@
+"""facefile's own grouping, called exactly as the product calls it.
+
+Uses ``facefile.cluster.create_clusterer(DEFAULT_CLUSTERER)`` with its
+defaults. While that factory does not exist yet (it is being written), the
+bench falls back to a clearly labelled placeholder -- connected components
+of the ``< 0.5`` graph -- so the rest of the bench can run; reports name it
+``facefile (PLACEHOLDER: ...)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+PLACEHOLDER_NAME = "facefile (PLACEHOLDER: components < 0.5, real clusterer not merged yet)"
+
+
+@dataclass(frozen=True)
+class FacefileGrouper:
+    """Groups faces with the product's default clusterer (or the placeholder)."""
+
+    name: str
+    """How reports label the column, e.g. ``"facefile (average-linkage)"``."""
+    clusterer: str
+    is_placeholder: bool
+
+    def group(
+        self,
+        embeddings: dict[str, NDArray[np.float32]],
+        photo_ids: NDArray[np.int64],
+        quality: NDArray[np.float32],
+        size_px: NDArray[np.float32],
+        previous: NDArray[np.int64] | None = None,
+    ) -> NDArray[np.int64]:
+        """Labels for faces given their views.
+
+        Args:
+            embeddings: view -> ``float32 (n, d)``; ``"full"`` required.
+            photo_ids: ``int64 (n,)``.
+            quality, size_px: ``float32 (n,)``.
+            previous: ``int64 (n,)`` earlier person per face (``-1`` new), for
+                incremental runs.
+
+        Returns:
+            ``int64 (n,)`` labels, ``-1`` unassigned.
+        """
+        full = np.asarray(embeddings["full"], np.float32)
+        n = full.shape[0]
+        if n == 0:
+            return np.zeros(0, np.int64)
+        if self.is_placeholder:
+            return _components(full, 0.5)
+        from facefile.cluster import create_clusterer
+        from facefile.cluster.base import GroupingInput
+
+        prev = np.full(n, -1, np.int64) if previous is None else previous.astype(np.int64)
+        data = GroupingInput(
+            face_ids=np.arange(n, dtype=np.int64),
+            embeddings=full,
+            quality=np.asarray(quality, np.float32),
+            size_px=np.asarray(size_px, np.float32),
+            photo_ids=np.asarray(photo_ids, np.int64),
+            user_person=np.full(n, -1, np.int64),
+            previous_person=prev,
+            views={k: np.asarray(v, np.float32) for k, v in embeddings.items() if k != "full"},
+        )
+        return np.asarray(create_clusterer(self.clusterer).fit_predict(data).labels, np.int64)
+
+
+def facefile_grouper() -> FacefileGrouper:
+    """The product's default clusterer, or the placeholder when it is absent."""
+    try:
+        from facefile.cluster import DEFAULT_CLUSTERER, create_clusterer  # noqa: F401
+    except ImportError:
+        return FacefileGrouper(name=PLACEHOLDER_NAME, clusterer="", is_placeholder=True)
+    return FacefileGrouper(
+        name=f"facefile ({DEFAULT_CLUSTERER})",
+        clusterer=str(DEFAULT_CLUSTERER),
+        is_placeholder=False,
+    )
+
+
+def _components(x: NDArray[np.float32], threshold: float) -> NDArray[np.int64]:
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from facefile.bench.peers.graph import radius_graph
+
+    g = radius_graph(x, threshold)
+    n = g.n
+    adj = csr_matrix((np.ones(g.indices.shape[0]), g.indices, g.indptr), shape=(n, n))
+    _, labels = connected_components(adj, directed=False)
+    return labels.astype(np.int64)

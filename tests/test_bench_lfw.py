@@ -1,0 +1,54 @@
+"""The bench end to end on a tiny LFW subset (skips without ../shared/data)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from typer.testing import CliRunner
+
+from facefile.bench.cli import bench_app
+from facefile.bench.dataset import load_labelled
+
+
+def test_subset_keeps_pairs_and_distractors(lfw_dir: Path) -> None:
+    ds = load_labelled(lfw_dir, limit=40, seed=0)
+    assert 30 <= ds.n_images <= 40
+    sizes = np.bincount(ds.labels())
+    assert (sizes >= 2).sum() >= 3 and (sizes == 1).sum() >= 3
+    assert max(sizes) <= 4  # limit // 10 per identity
+    assert load_labelled(lfw_dir, limit=40, seed=0).paths == ds.paths
+
+
+def test_quality_and_growth_cli(lfw_dir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    common = [
+        "--data",
+        str(lfw_dir),
+        "--limit",
+        "12",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--out",
+        str(tmp_path / "out"),
+        "--workers",
+        "1",
+    ]
+    res = runner.invoke(
+        bench_app, ["quality", *common, "--no-grid", "--peers", "dlib-chinese-whispers", "--peers", "immich"]
+    )
+    assert res.exit_code == 0, res.output
+    md = sorted((tmp_path / "out").glob("*-quality.md"))
+    assert md and "dlib-chinese-whispers" in md[0].read_text()
+    assert (tmp_path / "out" / md[0].with_suffix(".png").name).exists()
+    cached = list((tmp_path / "cache").glob("*.npz"))
+    assert len(cached) == 1
+    res = runner.invoke(bench_app, ["growth", *common, "--steps", "2"])
+    assert res.exit_code == 0, res.output
+    assert "(cached)" in res.output and "one-shot" in res.output
+
+
+def test_unknown_condition_exits_1(tmp_path: Path) -> None:
+    res = CliRunner().invoke(bench_app, ["quality", "--data", str(tmp_path), "--condition", "fog"])
+    assert res.exit_code == 1
+    assert "Unknown condition 'fog'" in res.output
