@@ -63,8 +63,10 @@ LibraryOpt = Annotated[
 ]
 
 
-def _open(library: Path | None, *, create: bool = False, **settings: object) -> Library:
-    return Library(library, create=create, settings=settings)
+def _open(
+    library: Path | None, *, create: bool = False, read_only: bool = False, **settings: object
+) -> Library:
+    return Library(library, create=create, read_only=read_only, settings=settings)
 
 
 @app.command()
@@ -147,7 +149,7 @@ def people(
     json_: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Who is in the library, largest first."""
-    with _open(library) as lib:
+    with _open(library, read_only=True) as lib:
         rows = lib.people(include_hidden=all_)
     if json_:
         out = [
@@ -170,7 +172,7 @@ def show(
     library: LibraryOpt = None,
 ) -> None:
     """The photos and faces of one person."""
-    with _open(library) as lib:
+    with _open(library, read_only=True) as lib:
         p = lib.person(person)
         faces = lib.faces(p.id)
     console.print(
@@ -290,7 +292,7 @@ def faces(
     unassigned: Annotated[bool, typer.Option(help="Only faces that belong to nobody.")] = False,
 ) -> None:
     """Every face: photo, box [left, top, right, bottom], person, confidence."""
-    with _open(library) as lib:
+    with _open(library, read_only=True) as lib:
         rows = lib.faces(person, unassigned=unassigned)
     if json_:
         out = [
@@ -322,7 +324,7 @@ def export(
     library: LibraryOpt = None,
 ) -> None:
     """One folder per person, plus people.json and people.csv. Originals are never touched."""
-    with _open(library) as lib:
+    with _open(library, read_only=True) as lib:
         s = lib.export(dest, mode=mode, include_hidden=all_)
     console.print(f"Exported {s.people} people ({s.files} new files) to {s.dest}.")
     if s.missing:
@@ -365,7 +367,7 @@ def review(
 @app.command()
 def why(face: Annotated[str, typer.Argument(help="face-12 or 12.")], library: LibraryOpt = None) -> None:
     """Why a face is in its person: its nearest faces and the closest other person."""
-    with _open(library) as lib:
+    with _open(library, read_only=True) as lib:
         e = lib.why(face)
     console.print(_safe(e.text))
 
@@ -375,7 +377,7 @@ def config(library: LibraryOpt = None) -> None:
     """Every setting with its value and where it can be set."""
     from facefile.config import describe
 
-    with _open(library) as lib:
+    with _open(library, read_only=True) as lib:
         current = lib.settings
     table = Table("setting", "value", "default", "help")
     for key, default, help_ in describe():

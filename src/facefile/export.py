@@ -8,6 +8,7 @@ killed at any moment and run again finishes with nothing half-written.
 from __future__ import annotations
 
 import csv
+import filecmp
 import io
 import json
 import os
@@ -100,14 +101,24 @@ def export(store: Store, dest: Path, *, mode: str = "symlink", include_hidden: b
 
 
 def _place(source: bytes, target: Path, mode: str) -> bool:
-    """Create ``target`` from ``source``; ``False`` if it was already there."""
-    if target.exists() or target.is_symlink():
-        try:
-            if os.path.samefile(target, source):
+    """Create ``target`` from ``source``; ``False`` if it was already there.
+
+    Only a symbolic link is ever replaced. A regular file in the way may be
+    one of the user's photos (an export into the photo folders themselves),
+    so it is never deleted or overwritten: the new file takes a free name.
+    """
+    wanted = target
+    for n in range(2, 10_000):
+        if target.is_symlink():
+            if _is_same(target, source):
                 return False
-        except OSError:
-            pass
-        target.unlink()
+            target.unlink()  # removing a link alters no photo
+            break
+        if not target.exists():
+            break
+        if _is_same(target, source) or _same_bytes(target, source):
+            return False
+        target = wanted.with_name(f"{wanted.stem} ({n}){wanted.suffix}")
     tmp = target.with_name(f".{target.name}.facefile-tmp")
     if tmp.exists() or tmp.is_symlink():
         tmp.unlink()
@@ -119,6 +130,20 @@ def _place(source: bytes, target: Path, mode: str) -> bool:
         shutil.copyfile(source, tmp)
     os.replace(tmp, target)
     return True
+
+
+def _is_same(target: Path, source: bytes) -> bool:
+    try:
+        return os.path.samefile(target, source)
+    except OSError:
+        return False
+
+
+def _same_bytes(target: Path, source: bytes) -> bool:
+    try:
+        return filecmp.cmp(target, os.fsdecode(source), shallow=False)
+    except OSError:
+        return False
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -7,6 +7,7 @@ reason, so a scan can report the file and go on.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import warnings
 from collections.abc import Iterator
@@ -138,9 +139,16 @@ def load_image(
     if size == 0:
         raise MediaError(display, "empty file (0 bytes)")
     max_pixels = int(max_megapixels * 1_000_000)
+    # Pillow's own guard (MAX_IMAGE_PIXELS, ~89 MP by default) would refuse
+    # photos our limit allows, with a wrong message. It is raised (never
+    # lowered) to our limit; our check below does the refusing, with the size.
+    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
+        Image.MAX_IMAGE_PIXELS = max_pixels
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            # Decoders warn about damage they worked around (corrupt EXIF, ...);
+            # the file either decodes or fails with a reason, so stay quiet.
+            warnings.simplefilter("ignore")
             with Image.open(p) as im:
                 width, height = im.size
                 if width * height > max_pixels:
@@ -161,9 +169,13 @@ def load_image(
         raise MediaError(display, "permission denied (check the file's read access)") from None
     except UnidentifiedImageError:
         raise MediaError(display, "not an image, or a format facefile cannot read") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size_text = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "too many pixels"
         raise MediaError(
-            display, f"decompression bomb: above the {max_megapixels:g} MP limit"
+            display,
+            f"image is {size_text}, above the {max_megapixels:g} MP limit (raise --max-megapixels "
+            "to scan it)",
         ) from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
         raise MediaError(display, f"corrupt or truncated image ({_short(exc)})") from None

@@ -13,6 +13,8 @@ import fcntl
 import hashlib
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,13 +29,16 @@ from facefile.store.db import Store
 from facefile.types import PhotoResult
 
 LOCK_NAME = "scan.lock"
+# Forking skips re-importing numpy, dlib and facefile in every worker (seconds
+# on a laptop); workers never touch the parent's database connection or console.
+_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 @dataclass(frozen=True)
 class ScanProgress:
     """Where a scan stands; sent to the ``on_progress`` callback."""
 
-    phase: str  # "discover", "analyse", "group"
+    phase: str  # "discover", "check", "analyse", "group"
     done: int
     total: int
     faces: int
@@ -97,12 +102,42 @@ def content_hash(path: bytes) -> str:
 # -- worker side ------------------------------------------------------------
 _ANALYZER: FaceAnalyzer | None = None
 _MAX_MP: float = 200.0
+_MAX_SECONDS: float = 0.0
 
 
-def _init_worker(analyzer: FaceAnalyzer, max_megapixels: float) -> None:
-    global _ANALYZER, _MAX_MP
+class _PhotoTimeout(BaseException):
+    """Raised by the alarm in a worker; a BaseException so no handler swallows it."""
+
+
+def _init_worker(analyzer: FaceAnalyzer, max_megapixels: float, max_seconds: float = 0.0) -> None:
+    global _ANALYZER, _MAX_MP, _MAX_SECONDS
     _ANALYZER = analyzer
     _MAX_MP = max_megapixels
+    _MAX_SECONDS = max_seconds
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`_PhotoTimeout` in this thread after ``seconds`` (0: no limit).
+
+    A hostile file must not stall a scan. The alarm interrupts Python code
+    and Pillow's decode loop between chunks; it needs the main thread, so
+    elsewhere (a scan run from a web server's thread) there is no limit.
+    """
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum: int, frame: object) -> None:
+        raise _PhotoTimeout
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _analyse(path: bytes) -> tuple[bytes, PhotoResult]:
@@ -110,13 +145,21 @@ def _analyse(path: bytes) -> tuple[bytes, PhotoResult]:
     assert _ANALYZER is not None
     display = display_path(path)
     try:
-        image = load_image(path, _MAX_MP)
-    except MediaError as exc:
-        return path, PhotoResult(path=display, error=exc.reason)
-    try:
-        faces = _ANALYZER.analyze(image)
-    except (RuntimeError, ValueError, MemoryError) as exc:  # a model refusing odd pixels
-        return path, PhotoResult(path=display, error=f"face analysis failed ({exc})")
+        with _time_limit(_MAX_SECONDS):
+            try:
+                image = load_image(path, _MAX_MP)
+            except MediaError as exc:
+                return path, PhotoResult(path=display, error=exc.reason)
+            try:
+                faces = _ANALYZER.analyze(image)
+            except (RuntimeError, ValueError, MemoryError) as exc:  # a model refusing odd pixels
+                return path, PhotoResult(path=display, error=f"face analysis failed ({exc})")
+    except _PhotoTimeout:
+        reason = (
+            f"took longer than {_MAX_SECONDS:g} s to decode and analyse "
+            "(raise scan.max_seconds_per_photo to allow more)"
+        )
+        return path, PhotoResult(path=display, error=reason)
     height, width = image.shape[:2]
     return path, PhotoResult(path=display, width=width, height=height, faces=tuple(faces))
 
@@ -180,10 +223,12 @@ def scan(
         summary.photos_found = len(found)
         seen: set[int] = set()
         tasks: list[_Task] = []
-        for path in found:
+        for i, path in enumerate(found, 1):
             task = _plan(store, path, model_id, seen, summary, problem)
             if task is not None:
                 tasks.append(task)
+            if i % 200 == 0 or i == len(found):
+                progress("check", i, len(found))
         progress("analyse", 0, len(tasks))
         _run_tasks(store, tasks, analyzer, settings, model_id, seen, summary, problem, progress)
         for root in roots:
@@ -298,13 +343,14 @@ def _run_tasks(
         progress("analyse", done, len(tasks))
 
     paths = [t.raw for t in tasks]
+    limits = (settings.scan.max_megapixels, settings.scan.max_seconds_per_photo)
     if workers == 1:
-        _init_worker(analyzer, settings.scan.max_megapixels)
+        _init_worker(analyzer, *limits)
         for raw in paths:
             save(_analyse(raw))
         return
-    ctx = multiprocessing.get_context("spawn")
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(analyzer, settings.scan.max_megapixels))
+    ctx = multiprocessing.get_context(_START_METHOD)
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(analyzer, *limits))
     try:
         for result in pool.imap_unordered(_analyse, paths, chunksize=1):
             save(result)

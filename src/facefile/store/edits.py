@@ -137,6 +137,15 @@ def move(store: Store, face_ids: Iterable[int], person_id: int | None) -> int:
                         f"person-{person_id:04d}; move that one first."
                     )
                 c.execute("DELETE FROM assignments WHERE face_id = ?", (other[0],))
+            before = c.execute("SELECT person_id FROM assignments WHERE face_id = ?", (fid,)).fetchone()
+            if before is not None and before[0] != person_id:
+                # Moving a face out of a person also says "not that person", so the
+                # next regrouping does not pull the face and its old person back together.
+                c.execute(
+                    "INSERT OR IGNORE INTO constraints (kind, face_id, person_id, created_at) "
+                    "VALUES ('not_person', ?, ?, ?)",
+                    (fid, before[0], stamp),
+                )
             c.execute(
                 "INSERT OR REPLACE INTO assignments (face_id, person_id, source, confidence, "
                 "updated_at) VALUES (?, ?, 'user', 1.0, ?)",
