@@ -126,7 +126,9 @@ def test_errors_say_what_to_do(runner: CliRunner, scanned: Path, tmp_path: Path)
     assert "No person person-9999" in result.output and "facefile people" in result.output
     result = runner.invoke(app, ["people", "-L", str(tmp_path / "nowhere")])
     assert result.exit_code == 1 and "facefile scan" in result.output
-    result = runner.invoke(app, ["scan", str(tmp_path / "photos"), "-L", str(scanned), "--detector", "retina"])
+    result = runner.invoke(
+        app, ["scan", str(tmp_path / "photos"), "-L", str(scanned), "--detector", "retina"]
+    )
     assert result.exit_code == 1
     assert "Unknown detector 'retina'" in result.output and "available" in result.output
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field

@@ -153,7 +153,8 @@ def explain(store: Store, model_id: str, face_id: int, k: int = 3) -> Explanatio
     if other_best[0] is not None:
         lines.append(f"Closest other person: {_label(store, other_best[0])}, similarity {other_best[1]:.2f}.")
     lines.append(
-        f"Similarity runs from -1 to 1; two photos of one person are usually above {SAME_PERSON_SIMILARITY:.2f}."
+        "Similarity runs from -1 to 1; two photos of one person are usually above "
+        f"{SAME_PERSON_SIMILARITY:.2f}."
     )
     return Explanation(
         face_id, face.person_id, face.confidence, nearest, other_best[0], other_best[1], " ".join(lines)
