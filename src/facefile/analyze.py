@@ -85,7 +85,7 @@ class AnalyzeConfig:
     min_face_px: int = 20
     upsample: int = 1
     embedder: str = "dlib_resnet"
-    views: tuple[str, ...] = ("full",)
+    views: tuple[str, ...] = ("full", "upper")
 
     def validate(self) -> AnalyzeConfig:
         """Check every setting; return ``self``.

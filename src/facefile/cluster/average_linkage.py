@@ -1,0 +1,238 @@
+"""The default clusterer: constrained average linkage on a two-view kNN graph.
+
+1. Faces smaller than ``min_face_px`` or without a descriptor stay ``-1``.
+2. A kNN graph joins each face to its ``n_neighbors`` nearest faces in the
+   "full" view and, where present, in the "upper" view (lower half of the chip
+   greyed out). An edge's distance is ``min(mix, upper + upper_margin)`` with
+   ``mix = (1 - upper_weight) * full + upper_weight * upper``: a masked face
+   is still recognised by the part of the face that shows. A view that an
+   occluder has collapsed (dark glasses make all upper views alike) is found
+   by its density relative to the other view and stretched, and loses its
+   weight (:func:`facefile.cluster.graph.view_scales`, ``density_k``).
+3. Faces of at least ``min_link_quality`` are agglomerated under the
+   constraints (:mod:`facefile.cluster.agglomerate`): the graph proposes
+   neighbouring clusters, and a pair merges while the exact root mean square
+   full-view distance over all its face pairs is at most ``threshold``
+   (``exact_linkage``; otherwise the mean two-view distance of the graph
+   edges between them). Where either cluster holds a face whose full view
+   looks occluded (a mask), the exact RMS upper-view distance plus
+   ``upper_rms_margin`` may stand in for the full-view one. Low-quality
+   faces are left out of this step, so they can never link two people.
+4. Each low-quality face, and each face still alone, then joins the cluster
+   whose members it is closest to on average, if that mean distance is at
+   most ``attach_threshold``, it beats the next cluster by ``attach_margin``
+   and no constraint forbids it. Faces still alone are ``-1``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from facefile.cluster.agglomerate import average_linkage
+from facefile.cluster.base import Grouping, GroupingInput
+from facefile.cluster.constraints import cannot_link_pairs, must_link_labels
+from facefile.cluster.graph import attach, edge_list, label_confidence
+from facefile.errors import ConfigError
+
+_CANDIDATE_SLACK = 0.15
+"""With exact linkage, graph edges longer than ``threshold`` + this propose nothing."""
+_UPPER_COLLAPSE = 1.1
+"""Faces whose upper view collapsed past this stretch are judged by the full view only."""
+_LOWER_OCCLUDED = 1.0
+"""Faces whose full view is stretched at all (likely masked) unlock the upper-view rule."""
+
+
+@dataclass(frozen=True)
+class AverageLinkageParams:
+    """Settings of :class:`AverageLinkageClusterer` (units: descriptor distance)."""
+
+    threshold: float = 0.55
+    upper_margin: float = 0.08
+    upper_weight: float = 0.5
+    density_k: int = 10
+    max_rms: float = 0.65
+    max_collapse: float = 1.4
+    exact_linkage: bool = True
+    upper_rms_margin: float = 0.08
+    n_neighbors: int = 30
+    min_face_px: float = 16.0
+    min_link_quality: float = 0.4
+    attach_threshold: float = 0.5
+    attach_margin: float = 0.02
+    min_cluster_size: int = 2
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` naming the first bad value and the fix."""
+        for name in ("threshold", "attach_threshold"):
+            value = getattr(self, name)
+            if not 0.0 < value < 2.0:
+                raise ConfigError(
+                    f"Clusterer setting {name}={value!r} is out of range; use a distance "
+                    "in (0, 2), e.g. 0.5 for dlib descriptors."
+                )
+        if not self.upper_margin >= 0.0:
+            raise ConfigError(
+                f"Clusterer setting upper_margin={self.upper_margin!r} must be >= 0 "
+                "(use a large value such as 9 to ignore the upper view)."
+            )
+        if not 0.0 <= self.upper_weight <= 1.0:
+            raise ConfigError(
+                f"Clusterer setting upper_weight={self.upper_weight!r} must be in [0, 1] "
+                "(0: full view only in the mix, 0.5: the default)."
+            )
+        if int(self.density_k) != self.density_k or not 0 <= self.density_k <= 100:
+            raise ConfigError(
+                f"Clusterer setting density_k={self.density_k!r} must be an integer in [0, 100] "
+                "(0 turns the view-collapse stretch off)."
+            )
+        for name in ("max_rms", "upper_rms_margin"):
+            if not getattr(self, name) > 0.0:
+                raise ConfigError(
+                    f"Clusterer setting {name}={getattr(self, name)!r} must be > 0 "
+                    "(use a large value such as 9 to turn it off)."
+                )
+        if not self.max_collapse >= 1.0:
+            raise ConfigError(
+                f"Clusterer setting max_collapse={self.max_collapse!r} must be >= 1 (1.4 is the default)."
+            )
+        if not 0.0 <= self.attach_margin < 1.0:
+            raise ConfigError(f"Clusterer setting attach_margin={self.attach_margin!r} must be in [0, 1).")
+        if int(self.n_neighbors) != self.n_neighbors or not 1 <= self.n_neighbors <= 1000:
+            raise ConfigError(
+                f"Clusterer setting n_neighbors={self.n_neighbors!r} must be an integer in "
+                "[1, 1000]; 30 is the default."
+            )
+        if not self.min_face_px >= 0.0:
+            raise ConfigError(f"Clusterer setting min_face_px={self.min_face_px!r} must be >= 0.")
+        if not 0.0 <= self.min_link_quality <= 1.0:
+            raise ConfigError(
+                f"Clusterer setting min_link_quality={self.min_link_quality!r} must be in [0, 1]."
+            )
+        if int(self.min_cluster_size) != self.min_cluster_size or self.min_cluster_size < 1:
+            raise ConfigError(
+                f"Clusterer setting min_cluster_size={self.min_cluster_size!r} must be an integer >= 1."
+            )
+
+
+def validate_input(data: GroupingInput) -> None:
+    """Raise :class:`ConfigError` when the arrays of ``data`` disagree in length."""
+    n = data.n_faces
+    for name in ("face_ids", "quality", "size_px", "photo_ids", "user_person", "previous_person"):
+        if getattr(data, name).shape[0] != n:
+            raise ConfigError(
+                f"GroupingInput.{name} has {getattr(data, name).shape[0]} rows but embeddings "
+                f"has {n}; pass one value per face."
+            )
+    for view, arr in data.views.items():
+        if arr.shape != data.embeddings.shape:
+            raise ConfigError(
+                f"GroupingInput.views[{view!r}] has shape {arr.shape}, expected "
+                f"{data.embeddings.shape}; use NaN rows for faces without that view."
+            )
+    for row, other in list(data.cannot_link) + [(r, 0) for r, _ in data.not_person]:
+        if not (0 <= row < n and 0 <= other < n):
+            raise ConfigError(f"Constraint row ({row}, {other}) is outside 0..{n - 1}.")
+
+
+class AverageLinkageClusterer:
+    """Constrained two-view average linkage; see the module docstring.
+
+    Args:
+        threshold: distance under which two clusters merge (see ``exact_linkage``).
+        exact_linkage: judge merges by the exact RMS full-view distance over
+            all pairs (default) rather than by the graph's edges.
+        max_rms: never merge or join beyond this exact RMS distance.
+        max_collapse: faces whose upper view collapsed more than this only join.
+        upper_rms_margin: penalty on the exact upper-view distance (masks).
+        upper_margin: added to the upper-view distance before it competes
+            with the mixed distance.
+        upper_weight: share of the upper view in the mixed distance.
+        density_k: neighbours that measure view density (0: no stretch).
+        n_neighbors: graph neighbours per face and view.
+        min_face_px: faces smaller than this stay ``-1``.
+        min_link_quality: faces of lower quality only join, never link.
+        attach_threshold: mean distance under which a face joins a cluster.
+        attach_margin: how much nearer the chosen cluster must be than the next.
+        min_cluster_size: smaller clusters without user faces become ``-1``.
+    """
+
+    name = "average-linkage"
+
+    def __init__(self, **params: float) -> None:
+        self.params = params
+
+    def fit_predict(self, data: GroupingInput) -> Grouping:
+        """Group ``data``; see :class:`~facefile.cluster.base.Clusterer`.
+
+        Raises:
+            ConfigError: a setting is unknown or out of range, or the input
+                arrays disagree in length.
+        """
+        try:
+            p = AverageLinkageParams(**self.params)
+        except TypeError:
+            known = ", ".join(AverageLinkageParams.__dataclass_fields__)
+            raise ConfigError(
+                f"Unknown clusterer setting in {sorted(self.params)}; known: {known}."
+            ) from None
+        p.validate()
+        validate_input(data)
+        return group(data, p)
+
+
+def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
+    """Run the algorithm with validated settings ``p``."""
+    n = data.n_faces
+    if n == 0:
+        return Grouping(np.zeros(0, np.int64), np.zeros(0, np.float32))
+    full = np.asarray(data.embeddings, dtype=np.float32)
+    upper = data.views.get("upper")
+    upper = None if upper is None else np.asarray(upper, dtype=np.float32)
+    usable = np.isfinite(full).all(axis=1) & (data.size_px >= p.min_face_px)
+    is_user = data.user_person >= 0
+    linker = usable & (data.quality >= p.min_link_quality)
+    src, dst, dist, (full_scale, collapse) = edge_list(
+        full, upper, int(p.n_neighbors), p.upper_margin, usable, p.upper_weight, int(p.density_k)
+    )
+    cannot = cannot_link_pairs(data)
+    init = must_link_labels(data.user_person)
+    # a face whose upper view an occluder flattened (dark glasses) may join, not link
+    linker &= collapse <= p.max_collapse
+    core = linker[src] & linker[dst]
+    if p.exact_linkage:
+        # edges only propose candidates here; far ones never lead to a merge
+        # and would hold most of the memory at a million faces
+        core &= dist <= p.threshold + _CANDIDATE_SLACK
+    labels = average_linkage(
+        init,
+        src[core],
+        dst[core],
+        dist[core],
+        cannot,
+        data.user_person,
+        p.threshold,
+        points=full,
+        max_rms=p.max_rms,
+        exact=bool(p.exact_linkage),
+        upper_points=None
+        if upper is None
+        else np.where((collapse <= _UPPER_COLLAPSE)[:, None], upper, np.nan),
+        upper_margin=p.upper_rms_margin,
+        upper_gate=full_scale > _LOWER_OCCLUDED,
+    )
+    sizes = np.bincount(labels, minlength=n)
+    owned = np.zeros(labels.max() + 1, dtype=bool)
+    owned[labels[is_user]] = True
+    kept = (sizes[labels] >= p.min_cluster_size) | owned[labels]
+    labels = np.where(kept & (usable | is_user), labels, -1)
+    # low-quality faces and faces still alone may join a cluster, one at a time
+    joiners = np.flatnonzero(usable & (labels < 0))
+    labels = attach(
+        labels, joiners, src, dst, dist, cannot, p.attach_threshold, p.attach_margin, full, p.max_rms
+    )
+    _, labels_c = np.unique(labels, return_inverse=True)
+    labels = np.where(labels >= 0, labels_c - (labels.min() < 0), -1).astype(np.int64)
+    conf = label_confidence(labels, src, dst, dist, is_user, p.attach_threshold)
+    return Grouping(labels=labels, confidence=conf)

@@ -1,0 +1,309 @@
+"""The two-view face graph and what is read off it: joining and confidence."""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facefile.cluster.knn import knn_graph
+
+_EDGE_CHUNK = 262_144
+_SCALE_SLACK = 1.05
+"""Stretch only beyond 5% from the median, where clean faces are not."""
+_CLEAN_RATIO = 0.85
+"""``rho_upper / rho_full`` of clean dlib faces (0.85-0.88 on LFW): the
+reference for upper-view collapse when occluded faces are so many that they
+pull the median down."""
+_JOIN_RATIO = 1.0
+"""Joiners a cluster may take per member it had."""
+_CONF_SCALE = 0.04
+"""Distance over which confidence moves from about 0.27 to 0.73."""
+
+
+def pair_distance(
+    full: NDArray[np.float32],
+    upper: NDArray[np.float32] | None,
+    a: NDArray[np.int64],
+    b: NDArray[np.int64],
+    upper_margin: float,
+    upper_weight: float = 0.0,
+    scales: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None,
+    chunk: int = _EDGE_CHUNK,
+) -> NDArray[np.float32]:
+    """Two-view distance for row pairs.
+
+    ``min(mix, upper + upper_margin)`` where ``mix = (1 - w) * full + w *
+    upper``; pairs without an upper view use ``full``. ``w`` is
+    ``upper_weight``, shrunk by ``stretch ** 2`` where the upper view of
+    either face has collapsed (``stretch = upper_scale_i * upper_scale_j``).
+
+    Args:
+        full: ``float32 (n, d)``; upper: ``float32 (n, d)`` or ``None``
+            (all-NaN rows have no upper view and use the full distance).
+        a, b: ``int64 (e,)`` row pairs.
+        upper_margin: penalty on the upper view, which tells people apart less well.
+        upper_weight: share of the upper view in the mixed distance.
+        scales: ``float32 (n,)`` per-row stretch of the full and upper
+            distances (see :func:`view_scales`); ``None``: no stretch.
+        chunk: pairs per block, bounding temporary memory to ``chunk * d``.
+
+    Returns:
+        ``float32 (e,)``.
+    """
+    out = np.empty(a.size, dtype=np.float32)
+    for s in range(0, a.size, chunk):
+        ia, ib = a[s : s + chunk], b[s : s + chunk]
+        d = np.linalg.norm(full[ia] - full[ib], axis=1)
+        w = upper_weight
+        if scales is not None:
+            d *= np.sqrt(scales[0][ia] * scales[0][ib])
+        if upper is not None:
+            du = np.linalg.norm(upper[ia] - upper[ib], axis=1)
+            if scales is not None:
+                stretch = scales[1][ia] * scales[1][ib]
+                du *= np.sqrt(stretch)
+                w = upper_weight / stretch**2  # a collapsed view loses its say
+            mix = (1.0 - w) * d + w * du
+            d = np.where(np.isnan(du), d, np.minimum(mix, du + upper_margin))
+        out[s : s + chunk] = d
+    return out
+
+
+def view_scales(
+    rho_full: NDArray[np.float32], rho_upper: NDArray[np.float32]
+) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """Stretch factors that undo a view's collapse.
+
+    A view collapses when an occluder, not the person, decides the
+    descriptor: dark glasses make every upper view alike, masks every full
+    view. Such faces sit unusually close to their neighbours in that view
+    compared with the other one. ``r = rho_upper / rho_full`` is about the
+    same for every clean face, whatever the size of its person. Faces with
+    ``r`` more than 5% under ``max(median, 0.85)`` get their upper distances
+    stretched by the shortfall, faces more than 5% over the median their full
+    distances by the excess.
+
+    Args:
+        rho_full, rho_upper: ``float32 (n,)`` mean distance to the nearest
+            neighbours in each view (NaN or inf where unknown).
+
+    Returns:
+        ``(full_scale, upper_scale)``, ``float32 (n,)`` each, ``>= 1``.
+    """
+    r = rho_upper / rho_full
+    ok = np.isfinite(r) & (r > 0)
+    ones = np.ones(r.shape, dtype=np.float32)
+    if ok.sum() < 20:  # too few faces to know what normal is
+        return ones, ones
+    # quartiles, not the median: occluded faces may be half of a collection
+    med = float(np.median(r[ok]))
+    lo = med
+    hi = max(med, _CLEAN_RATIO)
+    safe = np.where(ok, r, hi)
+    upper_scale = np.maximum(hi / (safe * _SCALE_SLACK), 1.0)
+    full_scale = np.maximum(safe / (lo * _SCALE_SLACK), 1.0)
+    return full_scale.astype(np.float32), upper_scale.astype(np.float32)
+
+
+def edge_list(
+    full: NDArray[np.float32],
+    upper: NDArray[np.float32] | None,
+    k: int,
+    upper_margin: float,
+    usable: NDArray[np.bool_],
+    upper_weight: float = 0.0,
+    density_k: int = 0,
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32], NDArray[np.float32]]:
+    """Undirected kNN edges over both views, each pair once.
+
+    Args:
+        full, upper: ``float32 (n, d)`` descriptors (``upper`` may be ``None``).
+        k: neighbours per row and view.
+        upper_margin: see :func:`pair_distance`.
+        usable: ``bool (n,)``; other rows get no edges.
+        upper_weight: see :func:`pair_distance`.
+        density_k: neighbours that measure each view's density for
+            :func:`view_scales`; 0 turns the stretch off.
+
+    Returns:
+        ``(src, dst, dist, scales)``: ``int64 (e,)``, ``int64 (e,)``,
+        ``float32 (e,)`` with ``src < dst``, and :func:`view_scales`'s
+        ``(full_scale, upper_scale)``, ``float32 (n,)`` each (1 = no collapse).
+    """
+    n = full.shape[0]
+    pairs = []
+    rho = []
+    for view in (full, upper):
+        if view is None:
+            continue
+        x = np.where(usable[:, None], view, np.nan).astype(np.float32)
+        idx, dist = knn_graph(x, max(k, density_k))
+        if density_k:
+            rho.append(dist[:, :density_k].mean(axis=1))
+        idx = idx[:, :k]
+        rows = np.repeat(np.arange(n, dtype=np.int64), idx.shape[1])
+        cols = idx.ravel()
+        ok = cols >= 0
+        pairs.append(np.minimum(rows[ok], cols[ok]) * n + np.maximum(rows[ok], cols[ok]))
+    keys = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
+    src, dst = keys // n, keys % n
+    scales = view_scales(rho[0], rho[1]) if len(rho) == 2 else None
+    if scales is None:
+        scales = (np.ones(n, dtype=np.float32), np.ones(n, dtype=np.float32))
+    return src, dst, pair_distance(full, upper, src, dst, upper_margin, upper_weight, scales), scales
+
+
+def _cluster_means(
+    rows: NDArray[np.int64], labs: NDArray[np.int64], d: NDArray[np.float32], n_labels: int
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Mean distance from each row to each cluster it has edges to."""
+    keys = rows * (n_labels + 1) + labs
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    sums = np.bincount(inverse, weights=d, minlength=uniq.size)
+    counts = np.bincount(inverse, minlength=uniq.size)
+    return uniq // (n_labels + 1), uniq % (n_labels + 1), sums / counts
+
+
+def _directed(src, dst, dist):
+    return np.r_[src, dst], np.r_[dst, src], np.r_[dist, dist]
+
+
+def attach(
+    labels: NDArray[np.int64],
+    joiners: NDArray[np.int64],
+    src: NDArray[np.int64],
+    dst: NDArray[np.int64],
+    dist: NDArray[np.float32],
+    cannot: NDArray[np.int64],
+    threshold: float,
+    margin: float,
+    points: NDArray[np.float32] | None = None,
+    max_rms: float = np.inf,
+) -> NDArray[np.int64]:
+    """Let each joiner join its nearest cluster, judged by the clusters as they were.
+
+    Only faces labelled before this call count as members, so joiners never
+    pull each other in: a low-quality face cannot bridge two people.
+
+    Args:
+        labels: ``int64 (n,)`` clusters, ``-1`` for none.
+        joiners: ``int64 (j,)`` rows that may join.
+        src, dst, dist: the graph (see :func:`edge_list`).
+        cannot: ``int64 (m, 2)`` rows that must never share a cluster
+            (the photo rule included).
+        threshold: largest mean distance to the cluster's members.
+        margin: how much nearer than the next cluster it must be.
+        points, max_rms: as in :func:`~facefile.cluster.agglomerate.average_linkage`:
+            a face never joins a cluster whose root mean square distance to
+            it, over all members, exceeds ``max_rms``.
+
+    Returns:
+        ``int64 (n,)`` the new labels.
+    """
+    out = labels.copy()
+    if joiners.size == 0 or src.size == 0 or labels.max() < 0:
+        return out
+    is_joiner = np.zeros(labels.size, dtype=bool)
+    is_joiner[joiners] = True
+    u, v, d = _directed(src, dst, dist)
+    sel = is_joiner[u] & (labels[v] >= 0)
+    n_labels = int(labels.max()) + 1
+    rows, labs, means = _cluster_means(u[sel], labels[v[sel]], d[sel], n_labels)
+    order = np.lexsort((means, rows))
+    rows, labs, means = rows[order], labs[order], means[order]
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    second_mean = np.full(first.size, np.inf)
+    has_second = (first + 1 < rows.size) & (np.r_[first[1:], rows.size] > first + 1)
+    second_mean[has_second] = means[first[has_second] + 1]
+    good = (means[first] <= threshold) & (second_mean - means[first] >= margin)
+    cand = first[good]
+    if points is not None and np.isfinite(max_rms) and cand.size:
+        cand = cand[_rms_to_cluster(points, labels, rows[cand], labs[cand]) <= max_rms]
+    cand = cand[np.argsort(means[cand], kind="stable")]
+    partners = _partner_lists(cannot, labels.size)
+    # a cluster takes at most as many joiners as it had members, so a seed of
+    # two look-alikes cannot swallow a crowd of occluded strangers
+    room = np.bincount(labels[labels >= 0], minlength=n_labels).astype(np.float64) * _JOIN_RATIO
+    for i in cand:
+        row, lab = int(rows[i]), int(labs[i])
+        if room[lab] < 1 or np.any(out[partners.get(row, _EMPTY)] == lab):
+            continue
+        out[row] = lab
+        room[lab] -= 1
+    return out
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def _rms_to_cluster(
+    points: NDArray[np.float32], labels: NDArray[np.int64], rows: NDArray[np.int64], labs: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """Root mean square distance from each ``rows[i]`` to all members of ``labs[i]``."""
+    finite = np.isfinite(points).all(axis=1)
+    x = np.where(finite[:, None], points, 0.0).astype(np.float64)
+    member = finite & (labels >= 0)
+    n_labels = int(labels.max()) + 1
+    sums = np.zeros((n_labels, x.shape[1]))
+    np.add.at(sums, labels[member], x[member])
+    sq = np.bincount(labels[member], weights=(x[member] ** 2).sum(axis=1), minlength=n_labels)
+    cnt = np.maximum(np.bincount(labels[member], minlength=n_labels), 1)
+    q = x[rows]
+    msd = (q * q).sum(axis=1) + sq[labs] / cnt[labs] - 2.0 * (q * sums[labs]).sum(axis=1) / cnt[labs]
+    return np.sqrt(np.maximum(msd, 0.0))
+
+
+def _partner_lists(cannot: NDArray[np.int64], n: int) -> dict[int, NDArray[np.int64]]:
+    if cannot.size == 0:
+        return {}
+    a = np.r_[cannot[:, 0], cannot[:, 1]]
+    b = np.r_[cannot[:, 1], cannot[:, 0]]
+    order = np.argsort(a, kind="stable")
+    a, b = a[order], b[order]
+    starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
+    ends = np.r_[starts[1:], a.size]
+    return {int(a[s]): b[s:e] for s, e in zip(starts, ends, strict=False)}
+
+
+def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
+
+
+def label_confidence(
+    labels: NDArray[np.int64],
+    src: NDArray[np.int64],
+    dst: NDArray[np.int64],
+    dist: NDArray[np.float32],
+    is_user: NDArray[np.bool_],
+    threshold: float,
+) -> NDArray[np.float32]:
+    """How sure each label is, in ``[0, 1]``.
+
+    A labelled face is sure when its mean distance to its own cluster is well
+    under ``threshold`` and well under that to the next cluster; an unlabelled
+    face is sure to be alone when even its nearest face is far. User-placed
+    faces are certain.
+
+    Returns:
+        ``float32 (n,)``.
+    """
+    n = labels.size
+    own = np.full(n, np.nan)
+    other = np.full(n, np.inf)
+    nearest = np.full(n, np.inf)
+    if src.size:
+        u, v, d = _directed(src, dst, dist)
+        np.minimum.at(nearest, u, d)
+        sel = labels[v] >= 0
+        n_labels = int(max(labels.max(), 0)) + 1
+        rows, labs, means = _cluster_means(u[sel], labels[v[sel]], d[sel], n_labels)
+        is_own = labs == labels[rows]
+        own[rows[is_own]] = means[is_own]
+        np.minimum.at(other, rows[~is_own], means[~is_own])
+    own = np.where(np.isnan(own), threshold, own)
+    other = np.minimum(other, threshold + 4 * _CONF_SCALE)
+    conf = _sigmoid((other - own) / _CONF_SCALE) * _sigmoid((threshold + _CONF_SCALE - own) / _CONF_SCALE)
+    alone = _sigmoid((np.minimum(nearest, 2.0) - threshold) / _CONF_SCALE)
+    conf = np.where(labels >= 0, conf, alone)
+    conf = np.where(is_user & (labels >= 0), 1.0, conf)
+    return np.clip(conf, 0.0, 1.0).astype(np.float32)

@@ -1,0 +1,177 @@
+"""Adding faces to a grouped library without regrouping it.
+
+New faces are compared with the library's existing faces by exact
+nearest-neighbour search (faiss flat, both views): a new face joins the
+person whose nearest faces are closest on average, when that is under the
+clusterer's ``attach_threshold``, nearer than the next person by
+``attach_margin``, and no constraint forbids it. The new faces left over are
+then grouped by the default clusterer together with the library's
+unassigned faces that lie near them; clusters made there become new people.
+
+Cost: two flat searches of ``n_new`` queries against ``n_faces`` rows
+(``2 * n_new * n_faces * d`` multiply-adds, seconds for 1,000 new faces
+against 1M) plus a regroup of the leftovers, never a full regroup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facefile.cluster.average_linkage import AverageLinkageParams, group, validate_input
+from facefile.cluster.base import GroupingInput
+from facefile.cluster.constraints import cannot_link_pairs
+from facefile.cluster.graph import _partner_lists, pair_distance
+from facefile.cluster.identity import assign_person_ids
+from facefile.cluster.knn import knn_query
+from facefile.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """Persons after adding faces.
+
+    Attributes:
+        person_ids: ``int64 (n,)`` person per row, ``-1`` for unassigned;
+            existing rows keep their ``previous_person``.
+        confidence: ``float32 (n,)`` in ``[0, 1]``; existing rows keep 1.0
+            when assigned (they were not re-judged).
+        new_people: ids handed out for new people, ascending.
+        n_joined: new faces that joined an existing person.
+    """
+
+    person_ids: NDArray[np.int64]
+    confidence: NDArray[np.float32]
+    new_people: list[int]
+    n_joined: int
+
+
+def assign_new(
+    data: GroupingInput,
+    is_new: NDArray[np.bool_],
+    next_person_id: int,
+    params: AverageLinkageParams | None = None,
+    n_neighbors: int = 10,
+) -> Assignment:
+    """Place the ``is_new`` rows of ``data`` among the existing people.
+
+    Args:
+        data: every face of the library; ``previous_person`` holds the
+            existing rows' persons (new rows: ``-1``).
+        is_new: ``bool (n,)`` the rows just added.
+        next_person_id: first id free for a new person.
+        params: the clusterer's settings (default: the defaults).
+        n_neighbors: nearest existing faces looked at per new face and view.
+
+    Returns:
+        :class:`Assignment`.
+
+    Raises:
+        ConfigError: bad settings or input arrays of different lengths.
+    """
+    p = params or AverageLinkageParams()
+    p.validate()
+    validate_input(data)
+    is_new = np.asarray(is_new, dtype=bool)
+    if is_new.shape != (data.n_faces,):
+        raise ConfigError(f"is_new has shape {is_new.shape}; pass one bool per face ({data.n_faces}).")
+    person = np.where(data.user_person >= 0, data.user_person, data.previous_person).astype(np.int64)
+    person[is_new & (data.user_person < 0)] = -1
+    conf = np.where(person >= 0, 1.0, 0.0).astype(np.float32)
+    new_rows = np.flatnonzero(is_new & (data.user_person < 0))
+    full = np.asarray(data.embeddings, dtype=np.float32)
+    upper = data.views.get("upper")
+    usable = np.isfinite(full).all(axis=1) & (data.size_px >= p.min_face_px)
+    queries = new_rows[usable[new_rows]]
+    cannot = cannot_link_pairs(data, rows=new_rows)
+    partners = _partner_lists(cannot, data.n_faces)
+    base_rows = np.flatnonzero(~is_new & (person >= 0) & usable)
+    joined = 0
+    if queries.size and base_rows.size:
+        a, b = _candidates(full, upper, base_rows, queries, n_neighbors)
+        d = pair_distance(full, upper, a, b, p.upper_margin, p.upper_weight)
+        rows, persons, means, second = _best_two(a, person[b], d)
+        ok = (means <= p.attach_threshold) & (second - means >= p.attach_margin)
+        for i in np.flatnonzero(ok)[np.argsort(means[ok], kind="stable")]:
+            row, target = int(rows[i]), int(persons[i])
+            if np.any(person[partners.get(row, _EMPTY)] == target):
+                continue
+            person[row] = target
+            conf[row] = float(np.clip(1.0 - means[i] / (2 * p.attach_threshold), 0.0, 1.0))
+            joined += 1
+    new_people = _group_leftovers(data, p, person, conf, new_rows, usable, n_neighbors, next_person_id)
+    return Assignment(person, conf, new_people, joined)
+
+
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def _candidates(full, upper, base_rows, queries, k):
+    """Query -> base row pairs from both views' nearest neighbours."""
+    a_parts, b_parts = [], []
+    for view in (full, upper):
+        if view is None:
+            continue
+        idx, _ = knn_query(view[base_rows], view[queries], k)
+        ok = idx >= 0
+        a_parts.append(np.repeat(queries, idx.shape[1])[ok.ravel()])
+        b_parts.append(base_rows[idx[ok]])
+    keys = np.unique(np.concatenate(a_parts) * (int(base_rows.max()) + 1) + np.concatenate(b_parts))
+    return keys // (int(base_rows.max()) + 1), keys % (int(base_rows.max()) + 1)
+
+
+def _best_two(rows, persons, d):
+    """Per row: the person with the least mean distance, that mean, and the runner-up's."""
+    keys = np.stack([rows, persons], axis=1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    means = np.bincount(inverse, weights=d) / np.bincount(inverse)
+    order = np.lexsort((means, uniq[:, 0]))
+    uniq, means = uniq[order], means[order]
+    first = np.flatnonzero(np.r_[True, uniq[1:, 0] != uniq[:-1, 0]])
+    nxt = first + 1
+    has_second = np.r_[first[1:], uniq.shape[0]] > nxt
+    second = np.full(first.size, np.inf)
+    second[has_second] = means[nxt[has_second]]
+    return uniq[first, 0], uniq[first, 1], means[first], second
+
+
+def _group_leftovers(data, p, person, conf, new_rows, usable, k, next_person_id):
+    """Cluster unjoined new faces with the unassigned old faces near them."""
+    left = new_rows[(person[new_rows] < 0) & usable[new_rows]]
+    if left.size == 0:
+        return []
+    old_free = np.flatnonzero((person < 0) & usable & ~np.isin(np.arange(data.n_faces), new_rows))
+    near = _EMPTY
+    if old_free.size:
+        idx, dist = knn_query(data.embeddings[old_free], data.embeddings[left], k)
+        near = old_free[idx[(idx >= 0) & (dist <= p.threshold + 0.1)]]
+    rows = np.unique(np.r_[left, near])
+    sub = _subset(data, rows)
+    g = group(sub, p)
+    taken = int(max(next_person_id, person.max() + 1))
+    ids, new_people = assign_person_ids(g.labels, sub.previous_person, sub.user_person, taken)
+    person[rows] = np.where(ids >= 0, ids, person[rows])
+    conf[rows] = np.where(ids >= 0, g.confidence, conf[rows])
+    return new_people
+
+
+def _subset(data: GroupingInput, rows: NDArray[np.int64]) -> GroupingInput:
+    """The input restricted to ``rows``, constraints renumbered."""
+    pos = {int(r): i for i, r in enumerate(rows)}
+    return dataclasses.replace(
+        data,
+        face_ids=data.face_ids[rows],
+        embeddings=data.embeddings[rows],
+        quality=data.quality[rows],
+        size_px=data.size_px[rows],
+        photo_ids=data.photo_ids[rows],
+        user_person=data.user_person[rows],
+        previous_person=np.full(rows.size, -1, dtype=np.int64),
+        not_person=[(pos[r], q) for r, q in data.not_person if r in pos],
+        cannot_link=[(pos[a], pos[b]) for a, b in data.cannot_link if a in pos and b in pos],
+        views={k: v[rows] for k, v in data.views.items()},
+    )

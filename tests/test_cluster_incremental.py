@@ -1,0 +1,65 @@
+"""Adding faces to a grouped library: join known people, group the rest."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from facefile.cluster import create_clusterer
+from facefile.cluster.identity import assign_person_ids
+from facefile.cluster.incremental import assign_new
+from tests.cluster_synth import synth_faces
+
+
+def _library(seed: int = 21):
+    """8 people x 7 faces; the last 2 faces of people 0-5 and all of 6-7 are new."""
+    data, truth = synth_faces(n_people=8, per_person=7, spread=0.35, seed=seed)
+    slot = np.tile(np.arange(7), 8)
+    is_new = (slot >= 5) | (truth >= 6)
+    old = np.flatnonzero(~is_new)
+    sub = dataclasses.replace(
+        data,
+        face_ids=data.face_ids[old],
+        embeddings=data.embeddings[old],
+        quality=data.quality[old],
+        size_px=data.size_px[old],
+        photo_ids=data.photo_ids[old],
+        user_person=data.user_person[old],
+        previous_person=data.previous_person[old],
+    )
+    g = create_clusterer().fit_predict(sub)
+    ids, new = assign_person_ids(g.labels, sub.previous_person, sub.user_person, 1)
+    prev = np.full(truth.size, -1, dtype=np.int64)
+    prev[old] = ids
+    return dataclasses.replace(data, previous_person=prev), truth, is_new, 1 + len(new)
+
+
+def test_new_faces_join_their_people_and_newcomers_become_new_people():
+    data, truth, is_new, next_id = _library()
+    out = assign_new(data, is_new, next_id)
+    assert np.array_equal(out.person_ids[~is_new], data.previous_person[~is_new])
+    for p in range(6):
+        assert len(set(out.person_ids[truth == p].tolist())) == 1
+    assert out.n_joined == 12
+    newcomers = [set(out.person_ids[truth == p].tolist()) for p in (6, 7)]
+    assert all(len(s) == 1 for s in newcomers) and newcomers[0] != newcomers[1]
+    assert set().union(*newcomers) == set(out.new_people)
+    assert min(out.new_people) >= next_id
+    assert np.all((out.confidence >= 0) & (out.confidence <= 1))
+
+
+def test_new_face_never_joins_a_person_already_in_its_photo():
+    data, truth, is_new, next_id = _library()
+    new_of_0 = np.flatnonzero(is_new & (truth == 0))[0]
+    old_of_0 = np.flatnonzero(~is_new & (truth == 0))[0]
+    photos = data.photo_ids.copy()
+    photos[new_of_0] = photos[old_of_0]
+    out = assign_new(dataclasses.replace(data, photo_ids=photos), is_new, next_id)
+    assert out.person_ids[new_of_0] != out.person_ids[old_of_0]
+    out = assign_new(
+        dataclasses.replace(data, not_person=[(int(new_of_0), int(data.previous_person[old_of_0]))]),
+        is_new,
+        next_id,
+    )
+    assert out.person_ids[new_of_0] != out.person_ids[old_of_0]

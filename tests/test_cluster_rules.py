@@ -1,0 +1,172 @@
+"""The default clusterer's hard rules, on seeded synthetic faces."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from facefile.cluster import CLUSTERERS, DEFAULT_CLUSTERER, create_clusterer
+from facefile.errors import ConfigError, UnknownBackendError
+from tests.cluster_synth import pairwise_f, synth_faces
+
+
+def _fit(data, **params):
+    return create_clusterer(DEFAULT_CLUSTERER, **params).fit_predict(data)
+
+
+def test_recovers_synthetic_people():
+    data, truth = synth_faces(n_people=30, per_person=6, spread=0.4, seed=1)
+    g = _fit(data)
+    assert pairwise_f(g.labels, truth) > 0.95
+    assert g.labels.dtype == np.int64 and g.labels.shape == truth.shape
+    assert g.confidence.dtype == np.float32
+    assert np.all((g.confidence >= 0) & (g.confidence <= 1))
+    assert g.confidence[g.labels >= 0].mean() > 0.8
+
+
+def test_two_faces_of_one_photo_never_share_a_label():
+    data, _truth = synth_faces(n_people=5, per_person=6, spread=0.3, seed=2)
+    photos = data.photo_ids.copy()
+    photos[[1, 7, 13]] = photos[0]  # row 0,1 same person; 7, 13 other people
+    g = _fit(dataclasses.replace(data, photo_ids=photos))
+    labs = g.labels[[0, 1, 7, 13]]
+    labs = labs[labs >= 0]
+    assert len(set(labs.tolist())) == labs.size
+    assert np.bincount(g.labels[2:6] + 1).max() >= 3  # the rest of person 0 still groups
+
+
+def test_user_person_joins_and_separates():
+    data, truth = synth_faces(n_people=4, per_person=6, spread=0.3, seed=3)
+    user = np.full(truth.size, -1, dtype=np.int64)
+    user[[0, 6]] = 50  # different true people, same user person
+    user[[12, 13]] = [60, 61]  # same true person, different user persons
+    g = _fit(dataclasses.replace(data, user_person=user))
+    assert g.labels[0] == g.labels[6] >= 0
+    assert g.labels[12] >= 0 and g.labels[13] >= 0 and g.labels[12] != g.labels[13]
+    assert g.confidence[[0, 6, 12, 13]].min() == 1.0
+
+
+def test_not_person_and_cannot_link_are_respected():
+    data, truth = synth_faces(n_people=4, per_person=6, spread=0.3, seed=4)
+    user = np.full(truth.size, -1, dtype=np.int64)
+    user[0] = 70
+    g = _fit(dataclasses.replace(data, user_person=user, not_person=[(1, 70)], cannot_link=[(8, 9)]))
+    assert g.labels[1] != g.labels[0]
+    assert g.labels[8] == -1 or g.labels[8] != g.labels[9]
+    assert (g.labels[2:6] == g.labels[0]).sum() >= 3
+
+
+def test_small_and_missing_faces_stay_unassigned():
+    data, _truth = synth_faces(n_people=3, per_person=6, spread=0.3, seed=5)
+    size = data.size_px.copy()
+    size[0] = 8.0
+    emb = data.embeddings.copy()
+    emb[6] = np.nan
+    g = _fit(dataclasses.replace(data, size_px=size, embeddings=emb))
+    assert g.labels[0] == -1 and g.labels[6] == -1
+    assert (g.labels[1:6] == g.labels[1]).all() and g.labels[1] >= 0
+
+
+def _bridge_data(seed: int = 6):
+    """Two tight people 0.7 apart and 20 low-quality faces half-way between."""
+    rng = np.random.default_rng(seed)
+    dim = 128
+    a = rng.normal(size=dim)
+    b = a + rng.normal(size=dim) / np.sqrt(dim) * 0.7
+    noise = 0.05 / np.sqrt(dim)
+    emb = np.concatenate(
+        [
+            a + rng.normal(size=(8, dim)) * noise,
+            b + rng.normal(size=(8, dim)) * noise,
+            (a + b) / 2 + rng.normal(size=(20, dim)) * noise,
+        ]
+    ).astype(np.float32)
+    data, _ = synth_faces(n_people=36, per_person=1, seed=seed)
+    quality = np.r_[np.full(16, 0.9), np.full(20, 0.1)].astype(np.float32)
+    return dataclasses.replace(data, embeddings=emb, quality=quality)
+
+
+def test_low_quality_faces_never_bridge_two_people():
+    data = _bridge_data()
+    g = _fit(data)
+    assert (g.labels[:8] == g.labels[0]).all() and (g.labels[8:16] == g.labels[8]).all()
+    assert g.labels[0] != g.labels[8]
+    # the same faces at full quality do join the two people: the rule is what keeps them apart
+    g_hq = _fit(dataclasses.replace(data, quality=np.full(36, 0.9, dtype=np.float32)))
+    assert g_hq.labels[0] == g_hq.labels[8]
+
+
+def test_low_quality_face_joins_a_clear_person():
+    data, _truth = synth_faces(n_people=3, per_person=6, spread=0.3, seed=7)
+    quality = data.quality.copy()
+    quality[[0, 6]] = 0.05
+    g = _fit(dataclasses.replace(data, quality=quality))
+    assert g.labels[0] == g.labels[1] >= 0 and g.labels[6] == g.labels[7] >= 0
+
+
+def test_bad_settings_raise_config_error_naming_them():
+    data, _ = synth_faces(n_people=2, per_person=2)
+    with pytest.raises(ConfigError, match="threshold=-1"):
+        _fit(data, threshold=-1)
+    with pytest.raises(ConfigError, match="n_neighbors"):
+        _fit(data, n_neighbors=0)
+    with pytest.raises(ConfigError, match="known:"):
+        _fit(data, thresold=0.5)
+    with pytest.raises(ConfigError, match="quality"):
+        _fit(dataclasses.replace(data, quality=data.quality[:2]))
+    with pytest.raises(UnknownBackendError, match="average-linkage"):
+        create_clusterer("kmeans")
+
+
+def test_registry_lists_default_and_empty_input():
+    assert DEFAULT_CLUSTERER in CLUSTERERS.names()
+    data, _ = synth_faces(n_people=1, per_person=1)
+    g = _fit(data)
+    assert g.labels.tolist() == [-1] and 0 <= g.confidence[0] <= 1
+
+
+def _collapsed_upper_view(seed: int = 8):
+    """10 people x 6 faces; half of each person's faces wear dark glasses, so
+    their upper views all look alike whoever wears them."""
+    data, truth = synth_faces(n_people=10, per_person=6, spread=0.3, seed=seed)
+    rng = np.random.default_rng(seed)
+    dim = data.embeddings.shape[1]
+    upper = data.embeddings + rng.normal(size=data.embeddings.shape).astype(np.float32) * 0.1 / np.sqrt(dim)
+    glasses = np.tile(np.arange(6) < 3, 10)
+    common = rng.normal(size=dim).astype(np.float32) * 0.4 / np.sqrt(dim)
+    upper[glasses] = common + rng.normal(size=(glasses.sum(), dim)).astype(np.float32) * 0.15 / np.sqrt(dim)
+    return dataclasses.replace(data, views={"upper": upper.astype(np.float32)}), truth
+
+
+def _is_pure(labels, truth) -> bool:
+    return all(len(set(truth[labels == lab].tolist())) == 1 for lab in np.unique(labels[labels >= 0]))
+
+
+def test_a_collapsed_view_does_not_merge_people():
+    data, truth = _collapsed_upper_view()
+    g = _fit(data)
+    assert _is_pure(g.labels, truth)
+    assert pairwise_f(g.labels, truth) > 0.9
+    # each defence alone holds: exact linkage, the density stretch, the RMS veto
+    graph_only = {"exact_linkage": False}
+    assert _is_pure(_fit(data, density_k=0, max_rms=9.0).labels, truth)
+    assert _is_pure(_fit(data, max_rms=9.0, **graph_only).labels, truth)
+    assert _is_pure(_fit(data, density_k=0, **graph_only).labels, truth)
+    # without all three, the glasses faces of different people merge
+    assert not _is_pure(_fit(data, density_k=0, max_rms=9.0, **graph_only).labels, truth)
+
+
+def test_exact_rms_from_cluster_sums_matches_brute_force():
+    from facefile.cluster.agglomerate import _rms
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(12, 16)).astype(np.float32)
+    groups = [np.arange(0, 5), np.arange(5, 12)]
+    sums = np.stack([x[g].sum(axis=0) for g in groups])
+    sq = np.array([(x[g].astype(np.float64) ** 2).sum() for g in groups])
+    cnt = np.array([len(g) for g in groups], dtype=np.float64)
+    got = _rms(sums, sq, cnt, np.array([0]), np.array([1]), np.array([np.nan]))[0]
+    d = np.linalg.norm(x[groups[0]][:, None, :] - x[groups[1]][None, :, :], axis=2)
+    assert abs(got - np.sqrt((d**2).mean())) < 1e-5
