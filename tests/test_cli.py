@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import facefile
 from facefile.cli import app
+from facefile.store import edits
 from tests.helpers import SMALL_SET, make_photos
 
 ENV = {
@@ -137,6 +139,17 @@ def test_review_and_why(runner: CliRunner, scanned: Path) -> None:
     rows = faces_json(runner, scanned)
     out = run(runner, "why", str(rows[0]["face"]), "-L", str(scanned))
     assert str(rows[0]["face"]) in out and "similar" in out.lower()
-    result = runner.invoke(app, ["review", "-L", str(scanned), "--limit", "3"], input="s\ns\ns\n")
-    assert result.exit_code == 0
-    assert "[1/" in result.output
+    # the grouper splits a person in two: review asks whether they are one, and "y" merges them
+    with facefile.Library(scanned) as lib:
+        a1 = next(f for f in lib.faces() if f.photo.endswith("a1.png"))
+        twin = [f.id for f in lib.faces(a1.person_id) if f.id != a1.id]
+        split = {f.id: (f.person_id or 0, 0.9) for f in lib.faces() if f.source == "auto"}
+        split.update({fid: (999, 0.9) for fid in twin})
+        edits.write_grouping(lib.store, split, [999])
+        assert lib.person(999).n_faces == len(twin)
+    result = runner.invoke(app, ["review", "-L", str(scanned), "--limit", "3"], input="y\ny\ny\n")
+    assert result.exit_code == 0, result.output
+    assert "[1/" in result.output and "same person" in result.output
+    with facefile.Library(scanned) as lib:
+        persons = {f.person_id for f in lib.faces() if f.id in twin or f.id == a1.id}
+        assert len(persons) == 1

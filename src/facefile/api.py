@@ -211,7 +211,7 @@ class Library:
     # -- review ------------------------------------------------------------------------
     def review(self, limit: int = 50) -> list[ReviewItem]:
         """Questions whose answers fix the most errors first (see ``answer``)."""
-        return review_items(self.store, self._model_id(), limit)
+        return review_items(self.store, self.settings, limit)
 
     def answer(self, item: ReviewItem, is_same: bool) -> None:
         """Record the user's answer to a review item as a constraint."""
@@ -230,12 +230,7 @@ class Library:
 
     def why(self, face: FaceRef) -> Explanation:
         """Why a face is in its person: nearest faces, closest other person."""
-        return explain(self.store, self._model_id(), self.face_id(face))
-
-    def _model_id(self) -> str:
-        from facefile.analyze import FaceAnalyzer
-
-        return FaceAnalyzer(self.settings.analyze).model_id
+        return explain(self.store, self.settings, self.face_id(face))
 
     # -- output ------------------------------------------------------------------------
     def export(

@@ -12,7 +12,7 @@ from facefile.cluster.base import GroupingInput
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.incremental import assign_new
 from facefile.config import Settings
-from facefile.store.db import Store
+from facefile.store.db import FaceMatrix, Store
 from facefile.store.edits import add_assignments, write_grouping
 
 
@@ -24,23 +24,11 @@ class GroupSummary:
     new_people: int
 
 
-def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupSummary:
-    """Group the library's faces under the user's constraints.
-
-    A full regroup reconsiders every face: user-placed faces keep their
-    person; other people keep their ids while most of their faces stay
-    together; new people get new ids. With ``is_full=False`` and a library
-    above ``group.incremental_above`` faces, only faces added since the last
-    grouping are placed (into existing people, or new ones among themselves),
-    which costs seconds instead of minutes on a million faces.
-    """
+def load_grouping_input(store: Store, settings: Settings) -> tuple[FaceMatrix, GroupingInput]:
+    """Every groupable face of the library with the user's decisions, as clusterer input."""
     analyzer = FaceAnalyzer(settings.analyze)
     views = tuple(v for v in settings.analyze.views if v != "full")
     m = store.face_matrix(analyzer.model_id, views)
-    n = len(m.face_ids)
-    if n == 0:
-        write_grouping(store, {}, [])
-        return GroupSummary(0, 0, 0, 0)
     row_of = {int(fid): i for i, fid in enumerate(m.face_ids)}
     not_person: list[tuple[int, int]] = []
     cannot_link: list[tuple[int, int]] = []
@@ -64,6 +52,25 @@ def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupS
         cannot_link=cannot_link,
         views=m.views,
     )
+    return m, data
+
+
+def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupSummary:
+    """Group the library's faces under the user's constraints.
+
+    A full regroup reconsiders every face: user-placed faces keep their
+    person; other people keep their ids while most of their faces stay
+    together; new people get new ids. With ``is_full=False`` and a library
+    above ``group.incremental_above`` faces, only faces added since the last
+    grouping are placed (into existing people, or new ones among themselves),
+    which costs seconds instead of minutes on a million faces.
+    """
+    m, data = load_grouping_input(store, settings)
+    n = len(m.face_ids)
+    if n == 0:
+        write_grouping(store, {}, [])
+        return GroupSummary(0, 0, 0, 0)
+    not_person = data.not_person
     grouped_through = int(store.get_meta("grouped_through_face_id") or 0)
     newest = int(m.face_ids.max())
     if not is_full and grouped_through and n > settings.group.incremental_above:

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facefile.review import SAME_PERSON_SIMILARITY
 from facefile.store.db import Store
 
 GROUP_SIMILARITY = 0.80
+SAME_PERSON_SIMILARITY = 0.82
+"""Cosine of two unit dlib descriptors at its usual same-person distance (0.6)."""
 """Two unassigned faces this similar (and mutual near neighbours) share a group."""
 GROUP_NEIGHBOURS = 8
 
