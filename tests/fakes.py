@@ -103,3 +103,19 @@ FAKE_SETTINGS = {"analyze.detector": "fake_squares", "analyze.embedder": "fake_s
 if FakeSquareDetector.name not in DETECTORS.names():
     DETECTORS.register(FakeSquareDetector.name, FakeSquareDetector)
     EMBEDDERS.register("fake_squares", FakeSquareEmbedder)
+
+
+def split_person(lib: object, face_ids: Sequence[int]) -> int:
+    """Simulate the grouper splitting a person: ``face_ids`` go to a new automatic person.
+
+    Returns:
+        The new person's id.
+    """
+    from facefile.store import edits
+
+    store = lib.store  # type: ignore[attr-defined]
+    new_id = store.next_person_id()
+    keep = {f.id: (f.person_id, f.confidence) for f in store.faces() if f.source == "auto"}
+    keep.update({fid: (new_id, 0.6) for fid in face_ids})
+    edits.write_grouping(store, keep, [new_id])
+    return new_id

@@ -83,4 +83,4 @@ def test_errors():
         create_embedder("arcface")
     with pytest.raises(ConfigError, match="num_jitters"):
         create_embedder("dlib_resnet", num_jitters=-1)
-    assert EMBEDDERS.names() == ["dlib_resnet"]
+    assert "dlib_resnet" in EMBEDDERS.names()

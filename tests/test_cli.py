@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import facefile
 from facefile.cli import app
-from facefile.store import edits
+from tests.fakes import split_person
 from tests.helpers import SMALL_SET, make_photos
 
 ENV = {
@@ -143,10 +143,8 @@ def test_review_and_why(runner: CliRunner, scanned: Path) -> None:
     with facefile.Library(scanned) as lib:
         a1 = next(f for f in lib.faces() if f.photo.endswith("a1.png"))
         twin = [f.id for f in lib.faces(a1.person_id) if f.id != a1.id]
-        split = {f.id: (f.person_id or 0, 0.9) for f in lib.faces() if f.source == "auto"}
-        split.update({fid: (999, 0.9) for fid in twin})
-        edits.write_grouping(lib.store, split, [999])
-        assert lib.person(999).n_faces == len(twin)
+        new_id = split_person(lib, twin)
+        assert lib.person(new_id).n_faces == len(twin)
     result = runner.invoke(app, ["review", "-L", str(scanned), "--limit", "3"], input="y\ny\ny\n")
     assert result.exit_code == 0, result.output
     assert "[1/" in result.output and "same person" in result.output

@@ -44,3 +44,25 @@ def test_face_quality_on_astronaut(astronaut):
     q = face_quality(91.0, face.chip, 0.9, face.landmarks)
     assert q.size_px == 91.0 and q.det_score == 0.9
     assert abs(q.yaw) < 0.2 and q.sharpness > 50 and 0.7 < q.score <= 1.0
+
+
+def _covered(chip: np.ndarray, rows: slice, cols: slice, rgb: tuple[int, int, int]) -> np.ndarray:
+    out = chip.copy()
+    out[rows, cols] = rgb
+    return out
+
+
+def test_occluded_chip_scores_lower_than_the_clean_chip(astronaut):
+    landmarks = FRONTAL
+    chip = FaceAligner().align(astronaut, BBox(175, 76, 266, 167)).chip
+    clean = face_quality(90, chip, 0.95, landmarks)
+    assert max(clean.occlusion_lower, clean.occlusion_eyes, clean.occlusion_side) < 0.5
+    mask = _covered(chip, slice(78, 140), slice(30, 120), (160, 200, 230))
+    glasses = _covered(chip, slice(50, 70), slice(33, 117), (20, 20, 30))
+    half = _covered(chip, slice(20, 140), slice(0, 75), (120, 120, 120))
+    q_mask = face_quality(90, mask, 0.95, landmarks)
+    q_glasses = face_quality(90, glasses, 0.95, landmarks)
+    q_half = face_quality(90, half, 0.95, landmarks)
+    assert q_mask.occlusion_lower > 0.8 and q_mask.score < 0.4 < clean.score
+    assert q_glasses.occlusion_eyes > 0.8 and q_glasses.score < clean.score
+    assert q_half.occlusion_side > 0.5 and q_half.score < 0.4

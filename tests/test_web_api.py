@@ -13,7 +13,7 @@ from PIL import Image
 from facefile.api import Library
 from facefile.web.app import create_app
 from facefile.web.command import is_loopback
-from tests.fakes import FAKE_SETTINGS, draw_photo
+from tests.fakes import FAKE_SETTINGS, draw_photo, split_person
 
 BASE = "http://127.0.0.1:8765"
 PHOTOS = [[0], [0], [1], [1, 2], [2], [0, 2]]
@@ -207,6 +207,10 @@ def test_merge_and_errors_come_back_as_notes(client: TestClient, library: Path) 
 def test_review_answers_are_kept(client: TestClient, library: Path) -> None:
     import time
 
+    with Library(library, settings=FAKE_SETTINGS) as lib:
+        biggest = lib.people()[0]
+        split_person(lib, [f.id for f in lib.faces(biggest.id)][:2])
+    client.post("/review/refresh", data={"csrf": csrf(client)})
     deadline = time.monotonic() + 20
     while "Question 1 of" not in (page := client.get("/review").text):
         assert time.monotonic() < deadline, page

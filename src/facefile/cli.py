@@ -357,7 +357,11 @@ def review(
             if key == "q":
                 break
             if key in ("y", "n"):
-                lib.answer(item, is_same=key == "y")
+                try:
+                    lib.answer(item, is_same=key == "y")
+                except FacefileError as exc:  # an earlier answer made this question moot
+                    console.print(f"  skipped: {_safe(str(exc))}", soft_wrap=True)
+                    continue
                 answered += 1
         if answered:
             s = lib.regroup()

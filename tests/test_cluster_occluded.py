@@ -1,0 +1,66 @@
+"""Occluded faces (masks) join their own person and never link two people."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from facefile.cluster import create_clusterer
+from tests.cluster_synth import synth_faces
+
+
+def _masked_data(seed: int = 3):
+    """Three people of 6 clean faces, one person with a single clean face, and
+    one masked face per person (rows 24-27).
+
+    Masked faces share one "mask" full-view descriptor (the mask, not the
+    person, decides it), while their upper views stay near their person's.
+    """
+    data, truth = synth_faces(n_people=4, per_person=7, spread=0.3, seed=seed)
+    rng = np.random.default_rng(seed)
+    keep = np.r_[np.arange(0, 6), np.arange(7, 13), np.arange(14, 20), 21, 6, 13, 20, 27]
+    full = data.embeddings[keep].copy()
+    truth = truth[keep]
+    upper = full + rng.normal(size=full.shape).astype(np.float32) * (0.1 / np.sqrt(full.shape[1]))
+    mask = rng.normal(size=full.shape[1]).astype(np.float32)
+    mask *= 0.8 / np.linalg.norm(mask)
+    masked = np.arange(19, 23)
+    full[masked] = full[masked] * 0.2 + mask + rng.normal(size=(4, full.shape[1])).astype(np.float32) * 0.005
+    n = keep.size
+    quality = np.full(n, 0.9, dtype=np.float32)
+    quality[masked] = 0.1  # the occlusion measure put them under min_link_quality
+    data = dataclasses.replace(
+        data,
+        face_ids=np.arange(n, dtype=np.int64),
+        embeddings=full,
+        quality=quality,
+        size_px=np.full(n, 100.0, dtype=np.float32),
+        photo_ids=np.arange(n, dtype=np.int64),
+        user_person=np.full(n, -1, dtype=np.int64),
+        previous_person=np.full(n, -1, dtype=np.int64),
+        views={"upper": upper},
+    )
+    return data, truth, masked
+
+
+def test_masked_face_joins_its_person_by_the_upper_view():
+    data, truth, masked = _masked_data()
+    labels = create_clusterer("average-linkage").fit_predict(data).labels
+    for row in masked[:3]:
+        own = np.flatnonzero((truth == truth[row]) & (np.arange(truth.size) < 18))
+        assert labels[row] >= 0 and labels[row] == labels[own[0]]
+    assert np.unique(labels[masked[:3]]).size == 3
+
+
+def test_masked_faces_never_link_two_people():
+    data, truth, masked = _masked_data()
+    labels = create_clusterer("average-linkage").fit_predict(data).labels
+    people = {int(labels[truth == t][0]) for t in range(3)}
+    assert len(people) == 3 and -1 not in people
+    assert all(np.unique(labels[truth == t]).size == 1 for t in range(3))
+    # at full quality the shared mask descriptor makes masked faces one cluster:
+    # the quality rule is what keeps them apart
+    hq = dataclasses.replace(data, quality=np.full(truth.size, 0.9, dtype=np.float32))
+    hq_labels = create_clusterer("average-linkage").fit_predict(hq).labels
+    assert np.unique(hq_labels[masked]).size < 4
