@@ -19,6 +19,7 @@ background), so the detector's resizing and the per-photo costs show.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -98,8 +99,16 @@ def face_recognition_loop(paths: list[Path]) -> dict[str, Any]:
     }
 
 
-def facefile_scan(paths: list[Path], workers: int) -> dict[str, Any]:
-    """``facefile scan`` over a folder holding exactly ``paths`` (symlinked)."""
+FR_LIKE = {"FACEFILE_ANALYZE_DETECTOR": "dlib_hog", "FACEFILE_ANALYZE_VIEWS": "full"}
+"""facefile configured with face_recognition's detector and descriptor (HOG, upsample 1, ResNet)."""
+
+
+def facefile_scan(paths: list[Path], workers: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``facefile scan`` over a folder holding exactly ``paths`` (symlinked).
+
+    Args:
+        env: settings as ``FACEFILE_*`` variables (default: facefile's defaults).
+    """
     with tempfile.TemporaryDirectory(prefix="facefile-speed-") as tmp:
         photos = Path(tmp) / "photos"
         photos.mkdir()
@@ -108,7 +117,7 @@ def facefile_scan(paths: list[Path], workers: int) -> dict[str, Any]:
         exe = shutil.which("facefile") or str(Path(sys.executable).parent / "facefile")
         cmd = [exe, "scan", str(photos), "--library", str(Path(tmp) / "lib"), "--workers", str(workers), "-q"]
         t0 = time.perf_counter()
-        res = subprocess.run(cmd, capture_output=True, text=True)
+        res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
         total = time.perf_counter() - t0
     if res.returncode != 0:
         tail = (res.stderr.strip().splitlines() or ["?"])[-1]
@@ -117,7 +126,8 @@ def facefile_scan(paths: list[Path], workers: int) -> dict[str, Any]:
     faces = int(m.group(1)) if m else 0
     n = len(paths)
     return {
-        "algorithm": f"facefile scan --workers {workers} (end to end)",
+        "algorithm": f"facefile scan --workers {workers} (end to end"
+        + (", HOG + full view like face_recognition)" if env == FR_LIKE else ", defaults)"),
         "images": n,
         "faces": faces,
         "seconds": total,
@@ -167,6 +177,7 @@ def run_speed(
         large = compose_group_photos(ds, Path(tmp), n_large, seed=seed)
         for label, paths in (("250px labelled images", small), ("12 MP group photos", large)):
             for fn in (
+                lambda p=paths: facefile_scan(p, workers, FR_LIKE),
                 lambda p=paths: facefile_scan(p, workers),
                 lambda p=paths: face_recognition_loop(p),
                 lambda p=paths: facefile_model_only(p),
