@@ -15,11 +15,27 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+
+def _require_extras() -> None:
+    """The peers and plots need the optional ``bench`` extras; say how to get them."""
+    import importlib.util
+
+    missing = [m for m in ("sklearn", "infomap", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        from facefile.errors import FacefileError
+
+        raise FacefileError(
+            f"facefile bench needs {', '.join(missing)}: install them with pip install 'facefile[bench]' "
+            "(or pip install '.[bench]' in a checkout)."
+        )
+
+
 bench_app = typer.Typer(
     help="Benchmark facefile's grouping against other tools' algorithms.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    callback=_require_extras,
 )
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
