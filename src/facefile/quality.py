@@ -1,4 +1,4 @@
-"""How far a face can be trusted: size, sharpness, detector score and pose."""
+"""How far a face can be trusted: size, sharpness, detector score, pose and occlusion."""
 
 from __future__ import annotations
 
@@ -55,17 +55,143 @@ def yaw_from_landmarks(landmarks: NDArray[np.float32]) -> float:
     return float(np.clip(offset / (dist / 2.0), -1.0, 1.0))
 
 
-def combined_score(size_px: float, sharp: float, det_score: float, yaw: float) -> float:
+# Occlusion: regions of dlib's aligned chip (150 px, padding 0.25; eyes at
+# y ~0.4, mouth ~0.75) as (y0, y1, x0, x1) fractions of the side.
+_REF_PATCHES = (
+    (0.18, 0.30, 0.32, 0.48),  # forehead, image left
+    (0.18, 0.30, 0.52, 0.68),  # forehead, image right
+    (0.36, 0.44, 0.45, 0.55),  # nose bridge
+    (0.48, 0.60, 0.20, 0.33),  # cheek, image left
+    (0.48, 0.60, 0.67, 0.80),  # cheek, image right
+)
+_LOWER = (0.60, 0.88, 0.33, 0.67)
+_EYES = ((0.34, 0.46, 0.24, 0.44), (0.34, 0.46, 0.56, 0.76))
+_HALVES = ((0.25, 0.85, 0.22, 0.48), (0.25, 0.85, 0.52, 0.78))
+CHROMA_TOL = 14.0
+"""CbCr distance (0-255 scale) within which a pixel matches the face's own skin."""
+EYES_WEIGHT = 0.25
+"""Share of the eye occlusion that lowers ``score``. Dark-glassed faces still
+group well by the full view (on the bench, 95% are nearer their own person
+than any other) and do better as linkers; masks and half covers do not."""
+WARM_CRCB = 8.0
+"""Cr - Cb above which a patch has a skin-like warm hue (skin of every tone does)."""
+DARK_RATIO = 0.45
+"""Pixels darker than this share of the skin's luminance count as not skin."""
+BRIGHT_RATIO = 1.9
+"""Pixels brighter than this multiple of the skin's luminance count as not skin."""
+_YCC = np.array(
+    [[0.299, 0.587, 0.114], [-0.168736, -0.331264, 0.5], [0.5, -0.418688, -0.081312]], dtype=np.float32
+)
+
+
+def _ycc(chip: RGBImage) -> NDArray[np.float32]:
+    out = chip.astype(np.float32) @ _YCC.T
+    out[..., 1:] += 128.0
+    return out
+
+
+def _cut(a: NDArray[np.float32], s: int, r: tuple[float, float, float, float]) -> NDArray[np.float32]:
+    return a[int(r[0] * s) : int(r[1] * s), int(r[2] * s) : int(r[3] * s)]
+
+
+def _skin_reference(ycc: NDArray[np.float32]) -> NDArray[np.float64]:
+    """``(Y, Cb, Cr)`` of this face's own skin, from patches occluders rarely share.
+
+    The forehead is used when both sides agree and neither is both dark and
+    cold-hued (masks and half covers leave at least one side; big dark
+    lenses may reach it). Otherwise the lit patch that agrees with most others wins,
+    preferring the forehead, then warmer hues (skin of every tone has Cr > Cb;
+    grey, black and blue covers do not).
+    """
+    s = ycc.shape[0]
+    pm = np.array([np.median(_cut(ycc, s, r).reshape(-1, 3), axis=0) for r in _REF_PATCHES])
+
+    def agree(i: int, j: int) -> bool:
+        near = np.hypot(*(pm[i, 1:] - pm[j, 1:])) < CHROMA_TOL
+        return bool(near and 0.7 < pm[i, 0] / max(pm[j, 0], 1.0) < 1.43)
+
+    # dark and not warm: a lens or a shadow, never the skin reference (dark skin is warm)
+    lit = (pm[:, 0] >= DARK_RATIO * pm[:, 0].max()) | (pm[:, 2] - pm[:, 1] >= WARM_CRCB)
+    if agree(0, 1) and lit[0] and lit[1]:
+        return (pm[0] + pm[1]) / 2.0
+    cand = [i for i in range(len(pm)) if lit[i]] or list(range(len(pm)))
+    votes = [
+        sum(agree(i, j) for j in range(len(pm)) if j != i)
+        + 0.5 * (i < 2)
+        + float(np.clip((pm[i, 2] - pm[i, 1]) / 200.0, 0.0, 0.4))
+        for i in cand
+    ]
+    return pm[cand[int(np.argmax(votes))]]
+
+
+def occlusion(chip: RGBImage) -> tuple[float, float, float]:
+    """How likely the lower face, the eyes, or one half of the face are covered.
+
+    Each pixel is compared with the face's own skin (:func:`_skin_reference`),
+    so skin tone and overall lighting matter little. Measured on 150 LFW
+    chips per condition (``facefile bench``'s drawings): 1% of clean faces
+    (also in greyscale or at half the light) reach 0.5 in the lower or side
+    score; 97% of masked faces (lower), 85% of dark-glassed (eyes) and 82% of
+    half-covered faces (side) do.
+
+    Args:
+        chip: RGB ``uint8 (s, s, 3)`` aligned chip (dlib layout, padding 0.25).
+
+    Returns:
+        ``(lower, eyes, side)`` in ``[0, 1]``: lower = share of the
+        nose-mouth-chin region unlike skin; eyes = share of the darker eye
+        region far darker than skin (dark glasses cover both); side = how much
+        the left and right halves disagree in skin share and texture.
+    """
+    ycc = _ycc(chip)
+    s = ycc.shape[0]
+    y0, cb0, cr0 = _skin_reference(ycc)
+    lum = ycc[..., 0] / max(float(y0), 1.0)
+    nonskin = (
+        (np.hypot(ycc[..., 1] - cb0, ycc[..., 2] - cr0) > CHROMA_TOL)
+        | (lum < DARK_RATIO)
+        | (lum > BRIGHT_RATIO)
+    )
+    # eyes are judged against the brightest skin patch, so shade on the forehead does not hide lenses
+    cheeks = [_cut(ycc, s, r).reshape(-1, 3) for r in _REF_PATCHES[3:]]
+    y_ref = max(
+        [float(y0)]
+        + [
+            float(np.median(c[:, 0]))
+            for c in cheeks
+            if np.hypot(np.median(c[:, 1]) - cb0, np.median(c[:, 2]) - cr0) < CHROMA_TOL
+        ]
+    )
+    dark = ycc[..., 0] < DARK_RATIO * max(y_ref, 1.0)
+    lower_share = float(_cut(nonskin, s, _LOWER).mean())
+    eyes_share = min(float(_cut(dark, s, r).mean()) for r in _EYES)
+    grad = ndimage.gaussian_gradient_magnitude(ycc[..., 0], 1.5)
+    skin_gap = abs(float(_cut(nonskin, s, _HALVES[0]).mean()) - float(_cut(nonskin, s, _HALVES[1]).mean()))
+    g = sorted(float(np.median(_cut(grad, s, r))) for r in _HALVES)
+    texture_gap = 1.0 - g[0] / max(g[1], 1e-3)  # a flat cover has no texture
+    lower = np.clip((lower_share - 0.5) / 0.35, 0.0, 1.0)
+    eyes = np.clip((eyes_share - 0.1) / 0.2, 0.0, 1.0)
+    side = np.clip((0.5 * (skin_gap + texture_gap) - 0.35) / 0.3, 0.0, 1.0)
+    return float(lower), float(eyes), float(side)
+
+
+def combined_score(
+    size_px: float, sharp: float, det_score: float, yaw: float, occluded: float = 0.0
+) -> float:
     """One quality number in ``[0, 1]``: a weighted geometric mean of factors.
 
     Size weighs most (small faces give the least reliable descriptors), then
-    sharpness, then detector confidence and frontality.
+    sharpness, then detector confidence and frontality. The result is then
+    scaled by ``1 - occluded`` (the largest occlusion score), so a face half
+    hidden by a mask or a hand falls under the clusterer's
+    ``min_link_quality`` (0.5): it may join a person, never link two.
     """
     size_f = np.clip((size_px - MIN_SIZE_PX) / (FULL_SIZE_PX - MIN_SIZE_PX), 0.0, 1.0)
     sharp_f = sharp / (sharp + SHARPNESS_HALF) if sharp > 0 else 0.0
     pose_f = 1.0 - 0.7 * min(abs(yaw), 1.0)
     det_f = float(np.clip(det_score, 0.0, 1.0))
     score = size_f**0.35 * sharp_f**0.25 * det_f**0.2 * pose_f**0.2
+    score *= 1.0 - float(np.clip(occluded, 0.0, 1.0))
     return float(np.clip(score, 0.0, 1.0))
 
 
@@ -82,10 +208,14 @@ def face_quality(
     """
     sharp = sharpness(chip)
     yaw = yaw_from_landmarks(landmarks)
+    lower, eyes, side = occlusion(chip)
     return FaceQuality(
         size_px=float(size_px),
         sharpness=sharp,
         det_score=float(det_score),
         yaw=yaw,
-        score=combined_score(size_px, sharp, det_score, yaw),
+        score=combined_score(size_px, sharp, det_score, yaw, max(lower, EYES_WEIGHT * eyes, side)),
+        occlusion_lower=lower,
+        occlusion_eyes=eyes,
+        occlusion_side=side,
     )

@@ -110,7 +110,10 @@ class FaceQuality:
     Laplacian of the grey chip (higher is sharper); ``det_score``: detector
     score in ``[0, 1]``; ``yaw``: head turn from landmarks, ``-1`` (left
     profile) to ``1`` (right profile), 0 frontal; ``score``: a combined
-    quality in ``[0, 1]``.
+    quality in ``[0, 1]`` (lowered by occlusion). ``occlusion_lower``,
+    ``occlusion_eyes``, ``occlusion_side``: how likely, in ``[0, 1]``, a mask
+    or scarf, dark glasses, or a cover over one half hides that part of the
+    face (only ``score`` is stored).
     """
 
     size_px: float
@@ -118,6 +121,9 @@ class FaceQuality:
     det_score: float
     yaw: float
     score: float
+    occlusion_lower: float = 0.0
+    occlusion_eyes: float = 0.0
+    occlusion_side: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,24 @@ def _analyze_one(args: tuple[FaceAnalyzer, str, str, str, bool, int]) -> dict:
     return out
 
 
+def _analysis_code_version() -> str:
+    """Hash of the source of every module that shapes a cached value.
+
+    Any change to detection, alignment, quality or embedding code makes new
+    cache entries instead of serving stale ones.
+    """
+    import facefile
+
+    root = Path(facefile.__file__).parent
+    names = ("analyze.py", "align.py", "quality.py", "media.py")
+    files = sorted([*(root / n for n in names), *root.glob("detect/*.py"), *root.glob("embed/*.py")])
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def cache_key(ds: LabelledSet, config: AnalyzeConfig, model_id: str, condition: str, seed: int):
     blob = json.dumps(
         {
@@ -94,7 +112,8 @@ def cache_key(ds: LabelledSet, config: AnalyzeConfig, model_id: str, condition: 
             "model": model_id,
             "condition": condition,
             "seed": seed,
-            "version": 1,
+            "version": 2,
+            "code": _analysis_code_version(),
         },
         sort_keys=True,
     )

@@ -21,7 +21,11 @@
 4. Each low-quality face, and each face still alone, then joins the cluster
    whose members it is closest to on average, if that mean distance is at
    most ``attach_threshold``, it beats the next cluster by ``attach_margin``
-   and no constraint forbids it. Faces still alone are ``-1``.
+   and no constraint forbids it. A joiner that looks masked may be judged by
+   its upper view (``join_by_view``). Low-quality faces (masked or
+   half-covered faces get a low quality, :func:`facefile.quality.occlusion`)
+   still left may then pair with a clean face that is alone
+   (``join_singletons``). Faces still alone are ``-1``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from facefile.cluster.agglomerate import average_linkage
 from facefile.cluster.base import Grouping, GroupingInput
@@ -58,10 +63,12 @@ class AverageLinkageParams:
     upper_rms_margin: float = 0.08
     n_neighbors: int = 30
     min_face_px: float = 16.0
-    min_link_quality: float = 0.4
-    attach_threshold: float = 0.5
+    min_link_quality: float = 0.5
+    attach_threshold: float = 0.55
     attach_margin: float = 0.02
     min_cluster_size: int = 2
+    join_by_view: bool = True
+    join_singletons: bool = True
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first bad value and the fix."""
@@ -155,6 +162,11 @@ class AverageLinkageClusterer:
         min_link_quality: faces of lower quality only join, never link.
         attach_threshold: mean distance under which a face joins a cluster.
         attach_margin: how much nearer the chosen cluster must be than the next.
+        join_by_view: a joining face whose full view looks masked may be
+            judged by its upper view, one with collapsed upper view (dark
+            glasses) by its full view (only ever shortens a distance).
+        join_singletons: a low-quality face may also pair with a clean face
+            that is alone (a person with one clear photo).
         min_cluster_size: smaller clusters without user faces become ``-1``.
     """
 
@@ -194,7 +206,15 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     is_user = data.user_person >= 0
     linker = usable & (data.quality >= p.min_link_quality)
     src, dst, dist, (full_scale, collapse) = edge_list(
-        full, upper, int(p.n_neighbors), p.upper_margin, usable, p.upper_weight, int(p.density_k)
+        full,
+        upper,
+        int(p.n_neighbors),
+        p.upper_margin,
+        usable,
+        p.upper_weight,
+        int(p.density_k),
+        # far edges propose no merge and sway no join; dropped while searching
+        max_dist=max(p.threshold, p.attach_threshold) + _CANDIDATE_SLACK if p.exact_linkage else np.inf,
     )
     cannot = cannot_link_pairs(data)
     init = must_link_labels(data.user_person)
@@ -229,10 +249,84 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     labels = np.where(kept & (usable | is_user), labels, -1)
     # low-quality faces and faces still alone may join a cluster, one at a time
     joiners = np.flatnonzero(usable & (labels < 0))
+    join_dist = dist
+    if p.join_by_view and upper is not None:
+        join_dist = _joiner_distance(full, upper, src, dst, dist, labels < 0, full_scale, collapse, p)
     labels = attach(
-        labels, joiners, src, dst, dist, cannot, p.attach_threshold, p.attach_margin, full, p.max_rms
+        labels,
+        joiners,
+        src,
+        dst,
+        join_dist,
+        cannot,
+        p.attach_threshold,
+        p.attach_margin,
+        full,
+        p.max_rms,
     )
+    if p.join_singletons:
+        # a low-quality face may also pair with a clean face that is alone
+        # (a person with one clear photo); joiners still never link each other
+        alone = np.flatnonzero(linker & (labels < 0))
+        solo = labels.copy()
+        solo[alone] = labels.max() + 1 + np.arange(alone.size)
+        late = np.flatnonzero(usable & ~linker & (labels < 0))
+        solo = attach(
+            solo,
+            late,
+            src,
+            dst,
+            join_dist,
+            cannot,
+            p.attach_threshold,
+            p.attach_margin,
+            full,
+            p.max_rms,
+        )
+        paired = np.bincount(solo[solo >= 0])[solo[alone]] >= 2
+        labels[alone[paired]] = solo[alone[paired]]
+        labels[late] = np.where(np.isin(solo[late], solo[alone[paired]]), solo[late], labels[late])
     _, labels_c = np.unique(labels, return_inverse=True)
     labels = np.where(labels >= 0, labels_c - (labels.min() < 0), -1).astype(np.int64)
     conf = label_confidence(labels, src, dst, dist, is_user, p.attach_threshold)
     return Grouping(labels=labels, confidence=conf)
+
+
+def _joiner_distance(
+    full: NDArray[np.float32],
+    upper: NDArray[np.float32],
+    src: NDArray[np.int64],
+    dst: NDArray[np.int64],
+    dist: NDArray[np.float32],
+    is_joiner: NDArray[np.bool_],
+    full_scale: NDArray[np.float32],
+    collapse: NDArray[np.float32],
+    p: AverageLinkageParams,
+) -> NDArray[np.float32]:
+    """Edge distances for the attach step, in the view that still shows the joiner.
+
+    A joiner whose full view looks occluded (``full_scale`` above 1: a mask
+    makes all full views alike) may be judged by the upper view alone (upper
+    against upper, plus ``upper_margin``); one whose upper view collapsed
+    (dark glasses) by the full view alone. Each only ever shortens ``dist``;
+    other edges keep it.
+
+    Returns:
+        ``float32 (e,)`` aligned with ``src``/``dst``.
+    """
+    out = dist.copy()
+    j = np.where(is_joiner[src], src, np.where(is_joiner[dst], dst, -1))
+    has = j >= 0
+    if not has.any():
+        return out
+    e = np.flatnonzero(has)
+    jj = j[e]
+    masked = (full_scale[jj] > _LOWER_OCCLUDED) & (collapse[jj] <= _UPPER_COLLAPSE)
+    glasses = collapse[jj] > _UPPER_COLLAPSE
+    a, b = src[e], dst[e]
+    d_full = np.linalg.norm(full[a] - full[b], axis=1)
+    d_upper = np.linalg.norm(upper[a] - upper[b], axis=1) + p.upper_margin
+    d_upper = np.where(np.isfinite(d_upper), d_upper, np.inf)
+    new = np.where(masked, np.minimum(out[e], d_upper), np.where(glasses, np.minimum(out[e], d_full), out[e]))
+    out[e] = new.astype(np.float32)
+    return out
