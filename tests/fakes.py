@@ -108,6 +108,8 @@ if FakeSquareDetector.name not in DETECTORS.names():
 def split_person(lib: object, face_ids: Sequence[int]) -> int:
     """Simulate the grouper splitting a person: ``face_ids`` go to a new automatic person.
 
+    Only automatically placed faces move; the user's placements are never touched.
+
     Returns:
         The new person's id.
     """

@@ -2,8 +2,10 @@
 
 Everything is computed from :meth:`Store.face_matrix` (one read of the
 embeddings) and kept until the library changes; the web app rebuilds a
-:class:`SimilarityIndex` when its data version moves. Similarity is cosine on
-L2-normalised descriptors, the same measure as :mod:`facefile.review`.
+:class:`SimilarityIndex` when its data version moves. Similarity is the
+measure ``review`` and ``why`` use (:func:`facefile.cluster.explain.similarity`
+of the Euclidean descriptor distance, in ``[0, 1]``), so the page and the
+command line speak of the same numbers.
 
 TODO(issue 5): this is numpy in a front end; it could move to a stage module
 (``facefile/similar.py``) if the CLI wants the same suggestions.
@@ -15,11 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from facefile.cluster.explain import SAME_PERSON_SIMILARITY, similarity
 from facefile.store.db import Store
 
-GROUP_SIMILARITY = 0.80
-SAME_PERSON_SIMILARITY = 0.82
-"""Cosine of two unit dlib descriptors at its usual same-person distance (0.6)."""
+GROUP_SIMILARITY = float(similarity(0.5))
 """Two unassigned faces this similar (and mutual near neighbours) share a group."""
 GROUP_NEIGHBOURS = 8
 
@@ -34,7 +35,7 @@ class FaceGroup:
 
 
 class SimilarityIndex:
-    """Centroids of people and unit embeddings of all groupable faces.
+    """Centroids of people and descriptors of all groupable faces.
 
     Building costs one pass over the embeddings (about ``n * d`` floats);
     queries are cheap.
@@ -46,16 +47,18 @@ class SimilarityIndex:
         self.person = m.person
         self.photo_ids = m.photo_ids
         self.quality = m.quality
-        emb = m.embeddings.astype(np.float32, copy=False)
-        self.unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+        self.vectors = m.embeddings.astype(np.float32, copy=False)  # raw descriptors
         assigned = np.flatnonzero(self.person >= 0)
         order = assigned[np.argsort(self.person[assigned], kind="stable")]
         self.people, starts = np.unique(self.person[order], return_index=True)
         if order.size:
-            sums = np.add.reduceat(self.unit[order], starts, axis=0)
-            self.centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+            sums = np.add.reduceat(self.vectors[order], starts, axis=0)
+            counts = np.diff(np.r_[starts, order.size])
+            self.centroids = sums / counts[:, None]
         else:
-            self.centroids = np.zeros((0, self.unit.shape[1] if self.unit.ndim == 2 else 128), np.float32)
+            self.centroids = np.zeros(
+                (0, self.vectors.shape[1] if self.vectors.ndim == 2 else 128), np.float32
+            )
         self._groups: list[FaceGroup] | None = None
         self._refused: dict[int, set[int]] = {}  # face id -> people the user said it is not
         for kind, face_id, person_id, _other in store.constraints():
@@ -69,12 +72,12 @@ class SimilarityIndex:
         out: they cannot be the same person, and a merge would be refused.
 
         Returns:
-            ``(person_id, cosine similarity)``, most similar first.
+            ``(person_id, similarity)``, most similar first.
         """
         where = np.searchsorted(self.people, person_id)
         if where >= self.people.size or self.people[where] != person_id:
             return []
-        sims = self.centroids @ self.centroids[where]
+        sims = similarity(np.linalg.norm(self.centroids - self.centroids[where], axis=1))
         sims[where] = -2.0
         own_photos = self.photo_ids[self.person == person_id]
         together = set(self.person[np.isin(self.photo_ids, own_photos)].tolist())
@@ -94,7 +97,7 @@ class SimilarityIndex:
         """Unassigned faces grouped by similarity, largest group first.
 
         Two faces join when each is among the other's nearest neighbours with
-        cosine similarity at least :data:`GROUP_SIMILARITY` and they are not in
+        similarity at least :data:`GROUP_SIMILARITY` and they are not in
         the same photo. Each group names the person its mean is closest to
         when that is at least :data:`SAME_PERSON_SIMILARITY` and the user has not
         said one of its faces is not that person.
@@ -112,12 +115,12 @@ class SimilarityIndex:
         rows = np.flatnonzero(self.person < 0)
         if rows.size == 0:
             return []
-        x = np.ascontiguousarray(self.unit[rows])
+        x = np.ascontiguousarray(self.vectors[rows])
         n = rows.size
         labels = np.arange(n)
         if n > 1:
             idx, dist = knn_graph(x, min(GROUP_NEIGHBOURS, n - 1))
-            sim = 1.0 - dist.astype(np.float64) ** 2 / 2.0  # unit vectors: cos = 1 - d^2/2
+            sim = similarity(dist.astype(np.float64))
             src = np.repeat(np.arange(n), idx.shape[1])
             dst = idx.ravel()
             ok = (dst >= 0) & (sim.ravel() >= GROUP_SIMILARITY)
@@ -134,11 +137,10 @@ class SimilarityIndex:
         for members in np.split(order, bounds):
             members = members[np.argsort(-self.quality[rows[members]], kind="stable")]
             mean = x[members].mean(axis=0)
-            mean /= max(float(np.linalg.norm(mean)), 1e-12)
             closest, best = None, None
             refused = set().union(*(self._refused.get(int(f), set()) for f in self.face_ids[rows[members]]))
             if self.people.size:
-                sims = self.centroids @ mean
+                sims = similarity(np.linalg.norm(self.centroids - mean, axis=1))
                 sims[np.isin(self.people, list(refused))] = -2.0
                 j = int(np.argmax(sims))
                 if sims[j] >= SAME_PERSON_SIMILARITY:
