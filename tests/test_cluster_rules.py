@@ -170,3 +170,17 @@ def test_exact_rms_from_cluster_sums_matches_brute_force():
     got = _rms(sums, sq, cnt, np.array([0]), np.array([1]), np.array([np.nan]))[0]
     d = np.linalg.norm(x[groups[0]][:, None, :] - x[groups[1]][None, :, :], axis=2)
     assert abs(got - np.sqrt((d**2).mean())) < 1e-5
+
+
+def test_cannot_link_inside_one_person_leaves_one_face_out():
+    # one person's 10 faces; a cannot-link between two of them must cost one
+    # face, not split the person into two halves that the ban keeps apart
+    data, _truth = synth_faces(n_people=1, per_person=10, spread=0.3, seed=6)
+    emb = data.embeddings.copy()
+    # two sub-groups, so agglomeration grows two halves before they meet
+    emb[:5] += 0.04 * np.eye(emb.shape[1], dtype=np.float32)[0]
+    emb[5:] -= 0.04 * np.eye(emb.shape[1], dtype=np.float32)[0]
+    g = _fit(dataclasses.replace(data, embeddings=emb, cannot_link=[(0, 9)]))
+    sizes = np.bincount(g.labels[g.labels >= 0])
+    assert sizes.max() == 9
+    assert g.labels[0] == -1 or g.labels[9] == -1 or g.labels[0] != g.labels[9]

@@ -99,8 +99,128 @@ def average_linkage(
             also merges when the exact RMS upper-view distance over its pairs
             of such faces plus ``upper_margin`` is at most ``threshold``.
 
+    A cannot-link pair inside one person would otherwise leave that person
+    in two halves that the ban keeps apart. So when two clusters under the
+    threshold are kept apart only by cannot-link pairs that all involve one
+    face of one side, that face (the one farther from the other side; never
+    a user-placed face) is left out, alone and no longer linking, and the
+    rest merge. Two people kept apart by several faces stay apart.
+
     Returns:
         ``int64 (n,)`` cluster per row, numbered ``0..k-1``.
+    """
+    kw = dict(
+        points=points,
+        max_rms=max_rms,
+        exact=exact,
+        upper_points=upper_points,
+        upper_margin=upper_margin,
+        upper_gate=upper_gate,
+    )
+    cannot = cannot.astype(np.int64).reshape(-1, 2)
+    labels, blocked = _merge(init_labels, src, dst, dist, cannot, owner_of_row, threshold, **kw)
+    left_out = np.zeros(labels.size, dtype=bool)
+    for _ in range(_MAX_EJECT_ROUNDS):
+        out = _leave_out(labels, blocked, cannot, owner_of_row, points)
+        if out.size == 0:
+            break
+        left_out[out] = True
+        labels = labels.copy()
+        labels[out] = labels.max() + 1 + np.arange(out.size)
+        # a left-out face links nothing, so it cannot pull its old half back
+        keep = ~left_out[src] & ~left_out[dst]
+        labels, blocked = _merge(
+            labels, src[keep], dst[keep], dist[keep], cannot, owner_of_row, threshold, **kw
+        )
+    return labels
+
+
+_MAX_EJECT_ROUNDS = 8
+"""Rounds of leaving one conflicting face out; each round handles many clusters."""
+
+
+def _leave_out(
+    labels: NDArray[np.int64],
+    blocked: NDArray[np.int64],
+    cannot: NDArray[np.int64],
+    owner_of_row: NDArray[np.int64],
+    points: NDArray[np.float32] | None,
+) -> NDArray[np.int64]:
+    """Faces whose cannot-link pairs alone keep two near clusters apart.
+
+    Args:
+        blocked: ``int64 (m, 2)`` cluster pairs under the threshold that a
+            ban kept apart, nearest first.
+
+    Returns:
+        ``int64 (j,)`` rows to leave out, at most one per cluster pair and
+        each cluster in one pair only.
+    """
+    if blocked.size == 0 or cannot.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    sizes = np.bincount(labels)
+    n = np.int64(sizes.size)
+    la, lb = labels[cannot[:, 0]], labels[cannot[:, 1]]
+    # cannot pairs grouped by the cluster pair they join: one search per blocked pair
+    keys = np.minimum(la, lb) * n + np.maximum(la, lb)
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    used: set[int] = set()
+    out: list[int] = []
+    for p, q in blocked.tolist():
+        if p in used or q in used:
+            continue
+        key = min(p, q) * n + max(p, q)
+        hit = order[np.searchsorted(keys, key, "left") : np.searchsorted(keys, key, "right")]
+        if hit.size == 0:
+            continue  # kept apart by max_rms, not by a constraint
+        rows = cannot[hit]
+        side_p = np.unique(np.where(la[hit] == p, rows[:, 0], rows[:, 1]))
+        side_q = np.unique(np.where(la[hit] == p, rows[:, 1], rows[:, 0]))
+        options = [
+            (int(side[0]), other)
+            for side, own, other in ((side_p, p, q), (side_q, q, p))
+            if side.size == 1 and sizes[own] > 1 and owner_of_row[side[0]] < 0
+        ]
+        if not options:
+            continue
+        if len(options) == 2 and points is not None:
+            far = [_rms_to(points, labels, row, other) for row, other in options]
+            options = [options[int(np.argmax(far))]]
+        out.append(options[0][0])
+        used.update((p, q))
+    return np.asarray(out, dtype=np.int64)
+
+
+def _rms_to(points: NDArray[np.float32], labels: NDArray[np.int64], row: int, lab: int) -> float:
+    members = points[labels == lab]
+    members = members[np.isfinite(members).all(axis=1)]
+    if members.size == 0 or not np.isfinite(points[row]).all():
+        return 0.0
+    return float(np.sqrt(((members - points[row]) ** 2).sum(axis=1).mean()))
+
+
+def _merge(
+    init_labels: NDArray[np.int64],
+    src: NDArray[np.int64],
+    dst: NDArray[np.int64],
+    dist: NDArray[np.float32],
+    cannot: NDArray[np.int64],
+    owner_of_row: NDArray[np.int64],
+    threshold: float,
+    points: NDArray[np.float32] | None,
+    max_rms: float,
+    exact: bool,
+    upper_points: NDArray[np.float32] | None,
+    upper_margin: float,
+    upper_gate: NDArray[np.bool_] | None,
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """The merge rounds of :func:`average_linkage`.
+
+    Returns:
+        ``(labels, blocked)``: ``int64 (n,)`` clusters numbered ``0..k-1``,
+        and ``int64 (m, 2)`` pairs of them under the threshold that a ban
+        (a constraint or ``max_rms``) kept apart at the end, nearest first.
     """
     _, labels = np.unique(init_labels, return_inverse=True)
     labels = labels.astype(np.int64)
@@ -139,10 +259,13 @@ def average_linkage(
             rms_u = _rms(sums_u, sq_u, cnt_u, a, b, far) + upper_margin
             avg = np.where((gated[a] > 0) | (gated[b] > 0), np.minimum(avg, rms_u), avg)
         keys = a * n_clusters + b
-        ok = (avg <= threshold) & ~np.isin(keys, _pair_keys(ban, n_clusters))
-        ok &= (owner[a] < 0) | (owner[b] < 0) | (owner[a] == owner[b])
-        if not ok.any():
-            break
+        banned = np.isin(keys, _pair_keys(ban, n_clusters))
+        ok = (avg <= threshold) & ((owner[a] < 0) | (owner[b] < 0) | (owner[a] == owner[b]))
+        if not (ok & ~banned).any():
+            near = np.flatnonzero(ok & banned)
+            near = near[np.argsort(avg[near], kind="stable")]
+            return labels, np.stack([a[near], b[near]], axis=1)
+        ok &= ~banned
         u = np.concatenate([a[ok], b[ok]])
         v = np.concatenate([b[ok], a[ok]])
         w = np.concatenate([avg[ok], avg[ok]])
@@ -154,7 +277,7 @@ def average_linkage(
         x = np.flatnonzero(best >= 0)
         mutual = x[(best[best[x]] == x) & (x < best[x])]
         if mutual.size == 0:  # cannot happen for a strict minimum; guards against ties
-            break
+            return labels, _NO_PAIRS
         if check:
             p_, q_ = mutual, best[mutual]
             known = (cnt[p_] > 0) & (cnt[q_] > 0)
@@ -185,4 +308,7 @@ def average_linkage(
         n_clusters = uniq.size
         a, b, s, c = _aggregate(remap[a], remap[b], s, c, n_clusters)
         ban = remap[ban] if ban.size else ban
-    return labels
+    return labels, _NO_PAIRS
+
+
+_NO_PAIRS = np.zeros((0, 2), dtype=np.int64)

@@ -55,12 +55,12 @@ class AverageLinkageParams:
 
     threshold: float = 0.55
     upper_margin: float = 0.08
-    upper_weight: float = 0.5
+    upper_weight: float = 0.4
     density_k: int = 10
     max_rms: float = 0.65
     max_collapse: float = 1.4
     exact_linkage: bool = True
-    upper_rms_margin: float = 0.08
+    upper_rms_margin: float = 0.1
     n_neighbors: int = 30
     min_face_px: float = 16.0
     min_link_quality: float = 0.5
@@ -87,7 +87,7 @@ class AverageLinkageParams:
         if not 0.0 <= self.upper_weight <= 1.0:
             raise ConfigError(
                 f"Clusterer setting upper_weight={self.upper_weight!r} must be in [0, 1] "
-                "(0: full view only in the mix, 0.5: the default)."
+                "(0: full view only in the mix, 0.4: the default)."
             )
         if int(self.density_k) != self.density_k or not 0 <= self.density_k <= 100:
             raise ConfigError(
