@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.cluster.knn import knn_graph
+from facefile.cluster.knn import knn_edges
 
 _EDGE_CHUNK = 262_144
 _SCALE_SLACK = 1.05
@@ -113,6 +113,7 @@ def edge_list(
     usable: NDArray[np.bool_],
     upper_weight: float = 0.0,
     density_k: int = 0,
+    max_dist: float = np.inf,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32], NDArray[np.float32]]:
     """Undirected kNN edges over both views, each pair once.
 
@@ -124,6 +125,13 @@ def edge_list(
         upper_weight: see :func:`pair_distance`.
         density_k: neighbours that measure each view's density for
             :func:`view_scales`; 0 turns the stretch off.
+        max_dist: longest edge kept. The cut is applied while searching, so
+            memory follows the kept edges, not ``n * k``: a pair is kept when
+            it is within ``max_dist`` in a view where it is among the ``k``
+            nearest, and its two-view distance is within ``max_dist`` (the
+            two-view distance is never under both views' distances, so no
+            pair short in the two-view sense is lost unless it is out of the
+            ``k`` nearest in the view where it is short).
 
     Returns:
         ``(src, dst, dist, scales)``: ``int64 (e,)``, ``int64 (e,)``,
@@ -136,21 +144,27 @@ def edge_list(
     for view in (full, upper):
         if view is None:
             continue
-        x = np.where(usable[:, None], view, np.nan).astype(np.float32)
-        idx, dist = knn_graph(x, max(k, density_k))
+        x = view if usable.all() else np.where(usable[:, None], view, np.float32(np.nan))
+        a, b, _, r = knn_edges(x, k, max_dist, density_k=density_k)
+        del x
         if density_k:
-            rho.append(dist[:, :density_k].mean(axis=1))
-        idx = idx[:, :k]
-        rows = np.repeat(np.arange(n, dtype=np.int64), idx.shape[1])
-        cols = idx.ravel()
-        ok = cols >= 0
-        pairs.append(np.minimum(rows[ok], cols[ok]) * n + np.maximum(rows[ok], cols[ok]))
+            rho.append(r)
+        lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
+        del a, b
+        pairs.append(np.unique(lo * n + hi))
+        del lo, hi
     keys = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
+    del pairs
     src, dst = keys // n, keys % n
+    del keys
     scales = view_scales(rho[0], rho[1]) if len(rho) == 2 else None
     if scales is None:
         scales = (np.ones(n, dtype=np.float32), np.ones(n, dtype=np.float32))
-    return src, dst, pair_distance(full, upper, src, dst, upper_margin, upper_weight, scales), scales
+    dist = pair_distance(full, upper, src, dst, upper_margin, upper_weight, scales)
+    if np.isfinite(max_dist):
+        keep = dist <= max_dist
+        src, dst, dist = src[keep], dst[keep], dist[keep]
+    return src, dst, dist, scales
 
 
 def _cluster_means(
@@ -209,6 +223,8 @@ def attach(
     sel = is_joiner[u] & (labels[v] >= 0)
     n_labels = int(labels.max()) + 1
     rows, labs, means = _cluster_means(u[sel], labels[v[sel]], d[sel], n_labels)
+    if rows.size == 0:  # no joiner has an edge (under the cut) to a cluster
+        return out
     order = np.lexsort((means, rows))
     rows, labs, means = rows[order], labs[order], means[order]
     first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])

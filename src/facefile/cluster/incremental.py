@@ -115,10 +115,11 @@ def _candidates(full, upper, base_rows, queries, k):
     for view in (full, upper):
         if view is None:
             continue
-        idx, _ = knn_query(view[base_rows], view[queries], k)
+        # base_rows instead of view[base_rows]: no 512 MB copy per view at 1M faces
+        idx, _ = knn_query(view, view[queries], k, base_rows=base_rows)
         ok = idx >= 0
         a_parts.append(np.repeat(queries, idx.shape[1])[ok.ravel()])
-        b_parts.append(base_rows[idx[ok]])
+        b_parts.append(idx[ok])
     keys = np.unique(np.concatenate(a_parts) * (int(base_rows.max()) + 1) + np.concatenate(b_parts))
     return keys // (int(base_rows.max()) + 1), keys % (int(base_rows.max()) + 1)
 
@@ -147,8 +148,8 @@ def _group_leftovers(data, p, person, conf, new_rows, usable, k, next_person_id)
     old_free = np.flatnonzero((person < 0) & usable & ~np.isin(np.arange(data.n_faces), new_rows))
     near = _EMPTY
     if old_free.size:
-        idx, dist = knn_query(data.embeddings[old_free], data.embeddings[left], k)
-        near = old_free[idx[(idx >= 0) & (dist <= p.threshold + 0.1)]]
+        idx, dist = knn_query(data.embeddings, data.embeddings[left], k, base_rows=old_free)
+        near = idx[(idx >= 0) & (dist <= p.threshold + 0.1)]
     rows = np.unique(np.r_[left, near])
     sub = _subset(data, rows)
     g = group(sub, p)
