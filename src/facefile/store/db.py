@@ -417,7 +417,8 @@ class Store:
         )
         if not include_hidden:
             sql += "WHERE p.is_hidden = 0 "
-        sql += "GROUP BY p.id ORDER BY COUNT(f.id) DESC, p.id"
+        # an unnamed person with no face left is kept only to remember "not this person"
+        sql += "GROUP BY p.id HAVING COUNT(f.id) > 0 OR p.name IS NOT NULL ORDER BY COUNT(f.id) DESC, p.id"
         return [
             Person(int(i), n, bool(h), int(nf), int(np_), None if c is None else int(c))
             for i, n, h, nf, np_, c in self.conn.execute(sql)

@@ -233,14 +233,7 @@ def write_grouping(
     """
     stamp = now()
     with store.transaction() as c:
-        for pid in new_people:
-            c.execute(
-                "INSERT OR IGNORE INTO people (id, name, is_hidden, created_at) VALUES (?, NULL, 0, ?)",
-                (pid, stamp),
-            )
-        top = c.execute("SELECT MAX(id) FROM people").fetchone()[0] or 0
-        current = store.next_person_id()
-        store.set_meta(c, "next_person_id", str(max(current, top + 1)))
+        _create_people(store, c, new_people, stamp)
         c.execute("DELETE FROM assignments WHERE source = 'auto'")
         store.set_meta(c, "grouped_through_face_id", str(grouped_through))
         c.executemany(
@@ -255,6 +248,17 @@ def write_grouping(
         )
 
 
+def _create_people(store: Store, c: sqlite3.Connection, new_people: Iterable[int], stamp: str) -> None:
+    """Rows for the grouper's new people, and a ``next_person_id`` past them all."""
+    for pid in new_people:
+        c.execute(
+            "INSERT OR IGNORE INTO people (id, name, is_hidden, created_at) VALUES (?, NULL, 0, ?)",
+            (pid, stamp),
+        )
+    top = c.execute("SELECT MAX(id) FROM people").fetchone()[0] or 0
+    store.set_meta(c, "next_person_id", str(max(store.next_person_id(), top + 1)))
+
+
 def add_assignments(
     store: Store,
     assignment: Mapping[int, tuple[int, float]],
@@ -265,13 +269,7 @@ def add_assignments(
     """Add automatic assignments for some faces, leaving all others as they are."""
     stamp = now()
     with store.transaction() as c:
-        for pid in new_people:
-            c.execute(
-                "INSERT OR IGNORE INTO people (id, name, is_hidden, created_at) VALUES (?, NULL, 0, ?)",
-                (pid, stamp),
-            )
-        top = c.execute("SELECT MAX(id) FROM people").fetchone()[0] or 0
-        store.set_meta(c, "next_person_id", str(max(store.next_person_id(), top + 1)))
+        _create_people(store, c, new_people, stamp)
         store.set_meta(c, "grouped_through_face_id", str(grouped_through))
         c.executemany(
             "INSERT INTO assignments (face_id, person_id, source, confidence, updated_at) "
