@@ -53,7 +53,7 @@ _LOWER_OCCLUDED = 1.0
 class AverageLinkageParams:
     """Settings of :class:`AverageLinkageClusterer` (units: descriptor distance)."""
 
-    threshold: float = 0.56
+    threshold: float = 0.55
     upper_margin: float = 0.08
     upper_weight: float = 0.4
     density_k: int = 10
@@ -64,7 +64,7 @@ class AverageLinkageParams:
     n_neighbors: int = 30
     min_face_px: float = 16.0
     min_link_quality: float = 0.5
-    attach_threshold: float = 0.56
+    attach_threshold: float = 0.55
     attach_margin: float = 0.02
     min_cluster_size: int = 2
     join_by_view: bool = True
