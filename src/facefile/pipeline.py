@@ -300,6 +300,11 @@ def _model_matches(store: Store, photo_id: int, model_id: str) -> bool:
     return stored == model_id
 
 
+def _chunksize(n_tasks: int, workers: int) -> int:
+    """Photos handed to a worker at a time: fewer round trips on big scans, even load on small ones."""
+    return max(1, min(8, n_tasks // (workers * 8)))
+
+
 def _run_tasks(
     store: Store,
     tasks: list[_Task],
@@ -352,7 +357,7 @@ def _run_tasks(
     ctx = multiprocessing.get_context(_START_METHOD)
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(analyzer, *limits))
     try:
-        for result in pool.imap_unordered(_analyse, paths, chunksize=1):
+        for result in pool.imap_unordered(_analyse, paths, chunksize=_chunksize(len(paths), workers)):
             save(result)
         pool.close()
     except BaseException:
