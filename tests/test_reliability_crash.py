@@ -45,7 +45,8 @@ N_PHOTOS, N_LATER = 300, 60
 NAME = "Zoë Ñandú"
 MERGED = (4, 5)  # identities never drawn together, so the user can merge them
 # 10 ms of extra "detection" per photo stretches analysis over several kills
-SLOW_ENV = {"FACEFILE_TEST_DETECT_SECONDS": "0.01"}
+# Slow enough that a whole scan outlasts the kills (about 5 photos stored per killed run).
+SLOW_ENV = {"FACEFILE_TEST_DETECT_SECONDS": "0.4"}
 
 
 @dataclass
@@ -111,6 +112,10 @@ def kill_scans(
             between(log.kills)
         else:
             log.runs_finished += 1
+            assert log.runs_finished <= 3, (
+                f"scans finished before the kill window {log.runs_finished} times "
+                f"({log.kills} kills so far): slow them down (SLOW_ENV)"
+            )
     done = run_cli("scan", photos, "-L", library, "-q", env=env)
     assert done.returncode == 0, done.stderr
 

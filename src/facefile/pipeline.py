@@ -301,7 +301,15 @@ def _model_matches(store: Store, photo_id: int, model_id: str) -> bool:
 
 
 def _chunksize(n_tasks: int, workers: int) -> int:
-    """Photos handed to a worker at a time: fewer round trips on big scans, even load on small ones."""
+    """Photos handed to a worker at a time.
+
+    One at a time keeps every photo its own commit (an interrupted scan loses
+    at most one photo per worker); from 1,000 photos on, small chunks save
+    round trips (about 3% on small images) at the cost of redoing a few more
+    photos after a kill.
+    """
+    if n_tasks < 1000:
+        return 1
     return max(1, min(8, n_tasks // (workers * 8)))
 
 
