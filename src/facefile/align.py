@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from facefile.dlib_models import dlib_model
 from facefile.errors import ConfigError
 from facefile.types import AlignedFace, BBox, RGBImage
 
@@ -43,25 +44,10 @@ class FaceAligner:
             raise ConfigError(f"padding={padding} is out of range; use 0..1 (0.25 for dlib).")
         self.chip_size = chip_size
         self.padding = padding
-        self._predictor: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_predictor"] = None
-        return state
-
-    def _load(self) -> Any:
-        if self._predictor is None:
-            import dlib
-            import face_recognition_models
-
-            path = face_recognition_models.pose_predictor_five_point_model_location()
-            self._predictor = dlib.shape_predictor(path)
-        return self._predictor
 
     def shape(self, image: RGBImage, box: BBox) -> Any:
         """dlib ``full_object_detection`` of the 5-point model inside ``box``."""
-        return self._load()(image, to_dlib_rect(box))
+        return dlib_model("shape5")(image, to_dlib_rect(box))
 
     def landmarks(self, image: RGBImage, box: BBox) -> NDArray[np.float32]:
         """The 5 landmarks inside ``box``.

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from facefile.detect.dlib_hog import squash_svm_score
+from facefile.dlib_models import dlib_model
 from facefile.errors import ConfigError
 from facefile.types import BBox, Detection, RGBImage
 
@@ -27,21 +26,6 @@ class DlibCnnDetector:
         if not isinstance(upsample, int) or not 0 <= upsample <= 2:
             raise ConfigError(f"upsample={upsample!r} is out of range; use an integer 0..2.")
         self.upsample = upsample
-        self._model: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_model"] = None
-        return state
-
-    def _load(self) -> Any:
-        if self._model is None:
-            import dlib
-            import face_recognition_models
-
-            path = face_recognition_models.cnn_face_detector_model_location()
-            self._model = dlib.cnn_face_detection_model_v1(path)
-        return self._model
 
     def detect(self, image: RGBImage) -> list[Detection]:
         """Find faces.
@@ -55,7 +39,7 @@ class DlibCnnDetector:
         """
         h, w = image.shape[:2]
         out = []
-        for d in self._load()(image, self.upsample):
+        for d in dlib_model("cnn")(image, self.upsample):
             r = d.rect
             box = BBox(float(r.left()), float(r.top()), r.right() + 1.0, r.bottom() + 1.0).clipped(w, h)
             out.append(Detection(box=box, score=squash_svm_score(d.confidence), detector=self.name))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any
 
+from facefile.dlib_models import dlib_model
 from facefile.errors import ConfigError
 from facefile.types import BBox, Detection, RGBImage
 
@@ -40,19 +40,6 @@ class DlibHogDetector:
             raise ConfigError(f"upsample={upsample!r} is out of range; use an integer 0..3.")
         self.upsample = upsample
         self.threshold = float(threshold)
-        self._model: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_model"] = None  # dlib objects do not pickle; reload lazily
-        return state
-
-    def _load(self) -> Any:
-        if self._model is None:
-            import dlib
-
-            self._model = dlib.get_frontal_face_detector()
-        return self._model
 
     def detect(self, image: RGBImage) -> list[Detection]:
         """Find frontal faces.
@@ -64,7 +51,7 @@ class DlibHogDetector:
             Detections in pixels of ``image``, best first; ``score`` is the
             squashed SVM margin (see :data:`HOG_SCORE_SCALE`).
         """
-        rects, scores, _ = self._load().run(image, self.upsample, self.threshold)
+        rects, scores, _ = dlib_model("hog").run(image, self.upsample, self.threshold)
         h, w = image.shape[:2]
         out = [
             Detection(

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from facefile.align import CHIP_PADDING, CHIP_SIZE
+from facefile.dlib_models import dlib_model
 from facefile.errors import ConfigError
 from facefile.types import RGBImage
 
@@ -32,21 +32,6 @@ class DlibResnetEmbedder:
         if not isinstance(num_jitters, int) or num_jitters < 0:
             raise ConfigError(f"num_jitters={num_jitters!r} is invalid; use an integer >= 0.")
         self.num_jitters = num_jitters
-        self._model: Any = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_model"] = None
-        return state
-
-    def _load(self) -> Any:
-        if self._model is None:
-            import dlib
-            import face_recognition_models
-
-            path = face_recognition_models.face_recognition_model_location()
-            self._model = dlib.face_recognition_model_v1(path)
-        return self._model
 
     def embed(self, chips: Sequence[RGBImage]) -> NDArray[np.float32]:
         """Descriptors of aligned chips, one batched network call.
@@ -66,5 +51,5 @@ class DlibResnetEmbedder:
                     f"({self.chip_size}, {self.chip_size}, 3) chips from FaceAligner."
                 )
         batch = [np.ascontiguousarray(c) for c in chips]
-        vecs = self._load().compute_face_descriptor(batch, self.num_jitters)
+        vecs = dlib_model("resnet").compute_face_descriptor(batch, self.num_jitters)
         return np.asarray([np.asarray(v) for v in vecs], dtype=np.float32).reshape(-1, self.dim)
