@@ -252,18 +252,13 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     join_dist = dist
     if p.join_by_view and upper is not None:
         join_dist = _joiner_distance(full, upper, src, dst, dist, labels < 0, full_scale, collapse, p)
-    labels = attach(
-        labels,
-        joiners,
-        src,
-        dst,
-        join_dist,
-        cannot,
-        p.attach_threshold,
-        p.attach_margin,
-        full,
-        p.max_rms,
-    )
+
+    def join(current: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.int64]:
+        return attach(
+            current, rows, src, dst, join_dist, cannot, p.attach_threshold, p.attach_margin, full, p.max_rms
+        )
+
+    labels = join(labels, joiners)
     if p.join_singletons:
         # a low-quality face may also pair with a clean face that is alone
         # (a person with one clear photo); joiners still never link each other
@@ -271,18 +266,7 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
         solo = labels.copy()
         solo[alone] = labels.max() + 1 + np.arange(alone.size)
         late = np.flatnonzero(usable & ~linker & (labels < 0))
-        solo = attach(
-            solo,
-            late,
-            src,
-            dst,
-            join_dist,
-            cannot,
-            p.attach_threshold,
-            p.attach_margin,
-            full,
-            p.max_rms,
-        )
+        solo = join(solo, late)
         paired = np.bincount(solo[solo >= 0])[solo[alone]] >= 2
         labels[alone[paired]] = solo[alone[paired]]
         labels[late] = np.where(np.isin(solo[late], solo[alone[paired]]), solo[late], labels[late])
