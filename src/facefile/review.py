@@ -20,12 +20,7 @@ from facefile.types import Explanation, Neighbour, ReviewItem, person_key
 
 def _current(store: Store, settings: Settings):  # type: ignore[no-untyped-def]
     m, data = load_grouping_input(store, settings)
-    conf = {f.id: f.confidence for f in store.faces()}
-    grouping = Grouping(
-        labels=m.person.astype(np.int64),
-        confidence=np.array([conf.get(int(f), 0.0) for f in m.face_ids], dtype=np.float32),
-    )
-    return m, data, grouping
+    return m, data, Grouping(labels=m.person.astype(np.int64), confidence=m.confidence)
 
 
 def review_items(store: Store, settings: Settings, limit: int = 50) -> list[ReviewItem]:

@@ -54,6 +54,7 @@ class FaceMatrix:
     size_px: NDArray[np.float32]
     person: NDArray[np.int64]
     is_user: NDArray[np.bool_]
+    confidence: NDArray[np.float32]
 
 
 def tombstone_keys(content_hash: str, box: BBox, width: int, height: int) -> list[str]:
@@ -355,7 +356,7 @@ class Store:
         """Every groupable face (not excluded, photo present or missing) with vectors."""
         rows = self.conn.execute(
             "SELECT f.id, f.photo_id, f.quality, f.size_px, e.vector, "
-            "COALESCE(a.person_id, -1), COALESCE(a.source = 'user', 0) "
+            "COALESCE(a.person_id, -1), COALESCE(a.source = 'user', 0), COALESCE(a.confidence, 0) "
             "FROM faces f JOIN embeddings e ON e.face_id = f.id AND e.model_id = ? "
             "AND e.view = 'full' LEFT JOIN assignments a ON a.face_id = f.id "
             "WHERE f.is_excluded = 0 ORDER BY f.id",
@@ -388,6 +389,7 @@ class Store:
             size_px=np.fromiter((r[3] for r in rows), dtype=np.float32, count=n),
             person=np.fromiter((r[5] for r in rows), dtype=np.int64, count=n),
             is_user=np.fromiter((bool(r[6]) for r in rows), dtype=np.bool_, count=n),
+            confidence=np.fromiter((r[7] for r in rows), dtype=np.float32, count=n),
         )
 
     def constraints(self) -> list[tuple[str, int, int | None, int | None]]:
