@@ -67,17 +67,17 @@ def test_tight_portrait_found(analyzer, astronaut):
     assert results[0].detection.box.size_px > 60
 
 
-def test_upper_view_greys_everything_under_the_eyes():
+def test_upper_view_greys_lower_half():
     chip = np.random.default_rng(0).integers(0, 255, (150, 150, 3), dtype=np.uint8)
     out = upper_view(chip)
-    assert np.all(out[60:] == 128) and np.array_equal(out[:60], chip[:60])
+    assert np.all(out[75:] == 128) and np.array_equal(out[:75], chip[:75])
     assert "upper" in VIEWS.names() and "full" in VIEWS.names()
 
 
 def test_pickles_without_models(analyzer, astronaut):
     analyzer.analyze(astronaut)  # load models
     clone = pickle.loads(pickle.dumps(analyzer))
-    assert clone.model_id == analyzer.model_id and clone.model_id.startswith("dlib_resnet_v1+a")
+    assert clone.model_id == "dlib_resnet_v1"
     assert _best_iou(clone.analyze(astronaut), ASTRONAUT_FACE) > 0.6
 
 

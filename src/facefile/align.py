@@ -2,15 +2,6 @@
 
 Chips are always cut from the original pixels, whatever resolution the
 detector saw, so a downscaled detection pass never blurs the embedding.
-
-dlib's shape predictor reads pixels around each landmark, so an occluder
-over half the face drags its eye points onto the occluder (measured on
-1,000 ``lfw-dev`` faces with half the face covered: median eye error 0.35
-of the eye distance, against 0.05 on clean faces). BlazeFace's eye points
-come from the whole face and hold better (median 0.19). When a detector
-gives eye points and dlib's eyes disagree with them by more than
-:data:`KEYPOINT_DISAGREEMENT`, the chip is cut from points placed by the
-detector's eyes instead; about 98% of clean faces keep dlib's.
 """
 
 from __future__ import annotations
@@ -28,18 +19,6 @@ from facefile.types import AlignedFace, BBox, RGBImage
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
 """Chip geometry dlib's ResNet descriptor was trained on."""
-
-EYE_FRAME_POINTS = np.array(
-    [[0.633, -0.007], [0.268, 0.0], [-0.661, -0.015], [-0.295, -0.004], [-0.019, 0.711]], dtype=np.float32
-)
-"""dlib's five points in the frame of a detector's two eye points: origin at
-their midpoint, x from the subject's right eye to the left, unit the eye
-distance. Medians over 1,000 clean ``lfw-dev`` faces, with the eye points
-read at full resolution (:meth:`facefile.detect.blazeface.BlazeFaceDetector.eye_points`)."""
-
-KEYPOINT_DISAGREEMENT = 0.25
-"""Largest distance, in eye distances, between dlib's eye corners and the
-corners placed from the detector's eyes before the latter are used."""
 
 
 def to_dlib_rect(box: BBox) -> Any:
@@ -81,18 +60,12 @@ class FaceAligner:
         """
         return shape_points(self.shape(image, box))
 
-    def align(
-        self, image: RGBImage, box: BBox, keypoints: Sequence[tuple[float, float]] = ()
-    ) -> AlignedFace:
+    def align(self, image: RGBImage, box: BBox) -> AlignedFace:
         """Landmarks and chip of one face.
 
         Args:
             image: original RGB ``uint8 (h, w, 3)``.
             box: face box in pixels of ``image``.
-            keypoints: the detector's points, if it gives any, starting with
-                the subject's right eye and left eye (BlazeFace's order);
-                used when dlib's landmarks disagree with them (see the
-                module docstring).
 
         Returns:
             An :class:`AlignedFace` with a ``uint8 (chip_size, chip_size, 3)`` chip
@@ -101,44 +74,12 @@ class FaceAligner:
         import dlib
 
         shape = self.shape(image, box)
-        points = shape_points(shape)
-        if len(keypoints) >= 2:
-            placed = points_from_eyes(np.asarray(keypoints[:2], dtype=np.float32))
-            if placed is not None and disagreement(points, placed) > KEYPOINT_DISAGREEMENT:
-                parts = dlib.points([dlib.point(round(float(x)), round(float(y))) for x, y in placed])
-                shape = dlib.full_object_detection(to_dlib_rect(box), parts)
-                points = placed
         chip = dlib.get_face_chip(image, shape, size=self.chip_size, padding=self.padding)
-        return AlignedFace(chip=np.ascontiguousarray(chip), landmarks=points)
+        return AlignedFace(chip=np.ascontiguousarray(chip), landmarks=shape_points(shape))
 
     def align_many(self, image: RGBImage, boxes: Sequence[BBox]) -> list[AlignedFace]:
         """:meth:`align` for each box, in order."""
         return [self.align(image, b) for b in boxes]
-
-
-def points_from_eyes(eyes: NDArray[np.float32]) -> NDArray[np.float32] | None:
-    """dlib's five points placed from two eye points (subject's right, left).
-
-    Returns:
-        ``float32 (5, 2)`` in dlib's order, or ``None`` when the eyes coincide.
-    """
-    right, left = eyes[0].astype(np.float64), eyes[1].astype(np.float64)
-    axis = left - right
-    iod = float(np.hypot(*axis))
-    if not iod > 1e-3:
-        return None
-    ux = axis / iod
-    uy = np.array([-ux[1], ux[0]])
-    mid = (right + left) / 2.0
-    pts = mid + iod * (EYE_FRAME_POINTS[:, :1] * ux + EYE_FRAME_POINTS[:, 1:] * uy)
-    return pts.astype(np.float32)
-
-
-def disagreement(points: NDArray[np.float32], placed: NDArray[np.float32]) -> float:
-    """Largest eye-corner distance between two 5-point sets, in eye distances of ``placed``."""
-    iod = float(np.linalg.norm(placed[1] + placed[0] - placed[2] - placed[3]) / 2.0)
-    err = np.linalg.norm(points[:4] - placed[:4], axis=1).max()
-    return float(err / max(iod, 1e-6))
 
 
 def shape_points(shape: Any) -> NDArray[np.float32]:

@@ -37,14 +37,6 @@ VIEWS: Registry[ChipView] = Registry("view", "views")
 """Named chip transforms; ``VIEWS.create(name)`` returns the transform."""
 
 VIEW_GREY = 128
-ANALYSIS_REVISION = 2
-"""Bumped whenever alignment or a view changes the vectors of one model.
-2: detector eye points guard the alignment; the upper view ends under the eyes."""
-UPPER_CUT = 0.40
-"""Rows of the chip from this fraction down are greyed in the ``"upper"`` view:
-just under the eyes, where a mask's top edge sits. Masked faces found their
-own person among clean faces by this view 69% of the time with the cut at
-0.40, 64% at 0.50 (the chip's lower half), 1,000 ``lfw-dev`` faces."""
 
 
 def full_view(chip: RGBImage) -> RGBImage:
@@ -53,13 +45,13 @@ def full_view(chip: RGBImage) -> RGBImage:
 
 
 def upper_view(chip: RGBImage) -> RGBImage:
-    """Eyes and brows only: everything under the eyes becomes flat grey.
+    """Eyes and brows only: the lower half of the chip becomes flat grey.
 
     For faces behind masks or scarves; compare only with other ``"upper"``
     descriptors.
     """
     out = chip.copy()
-    out[round(chip.shape[0] * UPPER_CUT) :] = VIEW_GREY
+    out[chip.shape[0] // 2 :] = VIEW_GREY
     return out
 
 
@@ -159,13 +151,8 @@ class FaceAnalyzer:
 
     @property
     def model_id(self) -> str:
-        """The embedder's model id and the analysis revision, e.g. ``"dlib_resnet_v1+a2"``.
-
-        Stored with every photo and vector: a photo analysed under another id
-        is analysed again on the next scan (user decisions carry over), so
-        vectors from an older alignment or view never mix with new ones.
-        """
-        return f"{self.embedder.model_id}+a{ANALYSIS_REVISION}"
+        """The embedder's model id, e.g. ``"dlib_resnet_v1"``."""
+        return self.embedder.model_id
 
     def detection_scale(self, width: int, height: int) -> float:
         """Factor from original pixels to the pixels the detector sees."""
@@ -209,8 +196,7 @@ class FaceAnalyzer:
         dets = self.detect(image)
         if not dets:
             return []
-        dets = [self._sharpen_points(image, d) for d in dets]
-        aligned = [self.aligner.align(image, d.box, d.keypoints) for d in dets]
+        aligned = [self.aligner.align(image, d.box) for d in dets]
         chips = [a.chip for a in aligned]
         vectors = self.embed_chips(chips)
         return [
@@ -222,17 +208,6 @@ class FaceAnalyzer:
             )
             for i, (d, a) in enumerate(zip(dets, aligned, strict=True))
         ]
-
-    def _sharpen_points(self, image: RGBImage, d: Detection) -> Detection:
-        """``d`` with its detector's eye points re-read at full resolution, or none.
-
-        Coarse points (a face a few model pixels wide in a big photo) would
-        make the alignment guard fire on clean faces, so a detector that
-        cannot re-read them (``eye_points``) hands the aligner no points.
-        """
-        reread = getattr(self.detector, "eye_points", None)
-        points = reread(image, d.box) if reread is not None else None
-        return replace(d, keypoints=points or ())
 
     def embed_chips(self, chips: Sequence[RGBImage]) -> dict[str, NDArray[np.float32]]:
         """Descriptors of aligned chips for every configured view, one batch.

@@ -268,38 +268,6 @@ class BlazeFaceDetector:
             )
         return out
 
-    def eye_points(self, image: RGBImage, box: BBox) -> tuple[tuple[float, float], ...] | None:
-        """BlazeFace's six points for the face in ``box``, read at full resolution.
-
-        The points of :meth:`detect` come from the whole (often downscaled)
-        photo, where a face may be a dozen model pixels wide; alignment
-        wants them sharper. The short-range model looks again at a square
-        crop twice the box's size, where the face fills half its input.
-
-        Returns:
-            Six ``(x, y)`` points in pixels of ``image`` (order as in
-            :meth:`detect`), or ``None`` when no face is found near the
-            crop's centre.
-        """
-        h, w = image.shape[:2]
-        cx, cy = box.center
-        half = max(box.width, box.height)
-        x0, y0 = max(0, int(cx - half)), max(0, int(cy - half))
-        x1, y1 = min(w, int(cx + half) + 1), min(h, int(cy + half) + 1)
-        if x1 - x0 < 8 or y1 - y0 < 8:
-            return None
-        crop = np.ascontiguousarray(image[y0:y1, x0:x1])
-        boxes, kps, scores = self.candidates(crop, "short")
-        if len(scores) == 0:
-            return None
-        # the candidate cluster whose centre is nearest the face's centre
-        merged = weighted_nms(boxes, kps, scores, self.nms_iou)
-        centre = np.array([cx - x0, cy - y0])
-        b, kp, _ = min(merged, key=lambda m: float(np.hypot(*((m[0][:2] + m[0][2:]) / 2 - centre))))
-        if np.hypot(*((b[:2] + b[2:]) / 2 - centre)) > 0.5 * half:
-            return None
-        return tuple((float(x) + x0, float(y) + y0) for x, y in kp)
-
 
 def calibrate_box(raw: NDArray[np.float32]) -> BBox:
     """A raw BlazeFace ``[x0, y0, x1, y1]`` box as the square box dlib HOG would give."""

@@ -21,7 +21,7 @@ from typing import Any
 from facefile.detect.blazeface import BlazeFaceDetector
 from facefile.detect.dlib_hog import DlibHogDetector
 from facefile.errors import ConfigError
-from facefile.types import BBox, Detection, RGBImage
+from facefile.types import Detection, RGBImage
 
 
 class CascadeDetector:
@@ -80,7 +80,3 @@ class CascadeDetector:
                 out.append(h)
         out.extend(b for i, b in enumerate(blaze) if not used[i])
         return sorted(out, key=lambda d: -d.score)
-
-    def eye_points(self, image: RGBImage, box: BBox) -> tuple[tuple[float, float], ...] | None:
-        """See :meth:`BlazeFaceDetector.eye_points`."""
-        return self.blaze.eye_points(image, box)
