@@ -75,3 +75,38 @@ def test_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
         )  # fmt: skip
     assert store.photo_by_path(b"/p/y.jpg") is None
     assert store.faces() == []
+
+
+def test_occlusion_scores_reach_the_grouping_input(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    store = Store(tmp_path)
+    masked = _face(100)
+    masked = replace(masked, quality=replace(masked.quality, occlusion_lower=0.9, occlusion_eyes=0.1))
+    store.save_photo(
+        raw=b"/p/x.jpg", size=10, mtime_ns=1, content_hash="h", width=200, height=100,
+        faces=(_face(10), masked), model_id="m1",
+    )  # fmt: skip
+    m = store.face_matrix("m1")
+    assert m.occlusion.shape == (2, 3)
+    assert np.allclose(m.occlusion, [[0, 0, 0], [0.9, 0.1, 0]])
+
+
+def test_library_from_before_occlusion_scores_opens_with_zeros(tmp_path: Path) -> None:
+    """A library written by the first release gains the columns; its faces read as uncovered."""
+    conn = sqlite3.connect(tmp_path / "library.db")
+    conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for stmt in MIGRATIONS[0][1].split(";"):
+        if stmt.strip():
+            conn.execute(stmt)
+    conn.execute("INSERT INTO migrations VALUES (?, 'then')", (MIGRATIONS[0][0],))
+    conn.execute("INSERT INTO photos (path, status) VALUES (x'2f612e6a7067', 'ok')")
+    conn.execute(
+        "INSERT INTO faces (photo_id, left, top, right, bottom, detector, det_score, size_px, sharpness, "
+        "yaw, quality, created_at) VALUES (1, 0, 0, 10, 10, 'hog', 1, 10, 1, 0, 1, 'then')"
+    )
+    conn.execute("INSERT INTO embeddings VALUES (1, 'm', 'full', 2, ?)", (np.ones(2, np.float32).tobytes(),))
+    conn.commit()
+    conn.close()
+    store = Store(tmp_path)
+    assert np.array_equal(store.face_matrix("m").occlusion, np.zeros((1, 3), np.float32))

@@ -51,6 +51,7 @@ def load_grouping_input(store: Store, settings: Settings) -> tuple[FaceMatrix, G
         not_person=not_person,
         cannot_link=cannot_link,
         views=m.views,
+        occlusion=m.occlusion,
     )
     return m, data
 

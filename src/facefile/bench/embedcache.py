@@ -40,6 +40,8 @@ class EmbeddedSet:
         is_detected: ``bool (n,)``.
         is_affected: ``bool (n,)`` whether the condition was drawn on the image.
         quality, size_px: ``float32 (n,)`` of the labelled face (0 if none).
+        occlusion: ``float32 (n, 3)`` its lower-face, eye and side
+            occlusion scores (:func:`facefile.quality.occlusion`; 0 if none).
         n_faces: ``int64 (n,)`` detections per image.
         seconds: ``float64 (n,)`` analysis time per image (decode excluded).
         model_id: embedder model id; ``condition``: condition name.
@@ -52,6 +54,7 @@ class EmbeddedSet:
     is_affected: NDArray[np.bool_]
     quality: NDArray[np.float32]
     size_px: NDArray[np.float32]
+    occlusion: NDArray[np.float32]
     n_faces: NDArray[np.int64]
     seconds: NDArray[np.float64]
     model_id: str
@@ -83,6 +86,8 @@ def _analyze_one(args: tuple[FaceAnalyzer, str, str, str, bool, int]) -> dict:
         out["emb"] = {k: np.asarray(v, np.float32) for k, v in best.embeddings.items()}
         out["quality"] = best.quality.score
         out["size_px"] = best.quality.size_px
+        q = best.quality
+        out["occlusion"] = (q.occlusion_lower, q.occlusion_eyes, q.occlusion_side)
     return out
 
 
@@ -112,7 +117,7 @@ def cache_key(ds: LabelledSet, config: AnalyzeConfig, model_id: str, condition: 
             "model": model_id,
             "condition": condition,
             "seed": seed,
-            "version": 2,
+            "version": 3,
             "code": _analysis_code_version(),
         },
         sort_keys=True,
@@ -163,11 +168,12 @@ def embed_set(
     emb = {v: np.full((n, dim), np.nan, np.float32) for v in cfg.views}
     quality = np.zeros(n, np.float32)
     size = np.zeros(n, np.float32)
+    occluded = np.zeros((n, 3), np.float32)
     for i, r in enumerate(results):
         if "emb" in r:
             for v in cfg.views:
                 emb[v][i] = r["emb"][v]
-            quality[i], size[i] = r["quality"], r["size_px"]
+            quality[i], size[i], occluded[i] = r["quality"], r["size_px"], r["occlusion"]
     es = EmbeddedSet(
         paths=ds.paths,
         identities=ds.identities,
@@ -176,6 +182,7 @@ def embed_set(
         is_affected=np.array([i in affected for i in range(n)], bool),
         quality=quality,
         size_px=size,
+        occlusion=occluded,
         n_faces=np.array([r["n_faces"] for r in results], np.int64),
         seconds=np.array([r["seconds"] for r in results], np.float64),
         model_id=model_id,
@@ -189,6 +196,7 @@ def embed_set(
         is_affected=es.is_affected,
         quality=quality,
         size_px=size,
+        occlusion=occluded,
         n_faces=es.n_faces,
         seconds=es.seconds,
     )
@@ -207,6 +215,7 @@ def _load(path: Path, ds: LabelledSet, model_id: str, condition: str) -> Embedde
             is_affected=z["is_affected"],
             quality=z["quality"],
             size_px=z["size_px"],
+            occlusion=z["occlusion"],
             n_faces=z["n_faces"],
             seconds=z["seconds"],
             model_id=model_id,

@@ -33,6 +33,7 @@ class FacefileGrouper:
         quality: NDArray[np.float32],
         size_px: NDArray[np.float32],
         previous: NDArray[np.int64] | None = None,
+        occlusion: NDArray[np.float32] | None = None,
     ) -> NDArray[np.int64]:
         """Labels for faces given their views.
 
@@ -42,6 +43,7 @@ class FacefileGrouper:
             quality, size_px: ``float32 (n,)``.
             previous: ``int64 (n,)`` earlier person per face (``-1`` new), for
                 incremental runs.
+            occlusion: ``float32 (n, 3)`` occlusion scores, or ``None``.
 
         Returns:
             ``int64 (n,)`` labels, ``-1`` unassigned.
@@ -65,6 +67,7 @@ class FacefileGrouper:
             user_person=np.full(n, -1, np.int64),
             previous_person=prev,
             views={k: np.asarray(v, np.float32) for k, v in embeddings.items() if k != "full"},
+            occlusion=None if occlusion is None else np.asarray(occlusion, np.float32),
         )
         return np.asarray(create_clusterer(self.clusterer).fit_predict(data).labels, np.int64)
 

@@ -47,7 +47,14 @@ def run_growth(es: EmbeddedSet, n_steps: int = 4, seed: int = 0) -> list[dict[st
         det = seen[es.is_detected[seen]]
         views = {k: v[det] for k, v in es.embeddings.items()}
         t0 = time.perf_counter()
-        lab = ff.group(views, det.astype(np.int64), es.quality[det], es.size_px[det], previous=prev_ff[det])
+        lab = ff.group(
+            views,
+            det.astype(np.int64),
+            es.quality[det],
+            es.size_px[det],
+            previous=prev_ff[det],
+            occlusion=es.occlusion[det],
+        )
         dt_ff = time.perf_counter() - t0
         prev_ff[det] = lab
         t0 = time.perf_counter()
@@ -64,7 +71,12 @@ def run_growth(es: EmbeddedSet, n_steps: int = 4, seed: int = 0) -> list[dict[st
     det = order[es.is_detected[order]]
     views = {k: v[det] for k, v in es.embeddings.items()}
     for name, fn in (
-        (ff.name, lambda: ff.group(views, det.astype(np.int64), es.quality[det], es.size_px[det])),
+        (
+            ff.name,
+            lambda: ff.group(
+                views, det.astype(np.int64), es.quality[det], es.size_px[det], occlusion=es.occlusion[det]
+            ),
+        ),
         ("immich", lambda: immich.cluster(views["full"], **immich.DEFAULT)),
     ):
         t0 = time.perf_counter()

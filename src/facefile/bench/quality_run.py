@@ -99,7 +99,9 @@ def run_quality(
     ff = facefile_grouper()
     if progress:
         progress(ff.name)
-    labels, dt = _timed(lambda: ff.group(views, photo_ids, es.quality[det], es.size_px[det]))
+    labels, dt = _timed(
+        lambda: ff.group(views, photo_ids, es.quality[det], es.size_px[det], occlusion=es.occlusion[det])
+    )
     rows.append(_row(es, ff.name, "facefile default", {}, labels, dt))
 
     for name in peers or peer_names():

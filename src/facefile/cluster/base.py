@@ -29,6 +29,9 @@ class GroupingInput:
         previous_person: ``int64 (n,)`` the person a face had before this
             regrouping (automatic or user), ``-1`` if none; lets a clusterer
             keep people stable.
+        occlusion: ``float32 (n, 3)`` how likely the lower face, the eyes and
+            one side of each face are covered (0-1,
+            :func:`facefile.quality.occlusion`), or ``None`` if unknown.
     """
 
     face_ids: NDArray[np.int64]
@@ -41,6 +44,7 @@ class GroupingInput:
     not_person: list[tuple[int, int]] = field(default_factory=list)
     cannot_link: list[tuple[int, int]] = field(default_factory=list)
     views: dict[str, NDArray[np.float32]] = field(default_factory=dict)
+    occlusion: NDArray[np.float32] | None = None
 
     @property
     def n_faces(self) -> int:

@@ -55,6 +55,8 @@ class FaceMatrix:
     person: NDArray[np.int64]
     is_user: NDArray[np.bool_]
     confidence: NDArray[np.float32]
+    occlusion: NDArray[np.float32]
+    """``float32 (n, 3)``: lower-face, eye and side occlusion scores."""
 
 
 def tombstone_keys(content_hash: str, box: BBox, width: int, height: int) -> list[str]:
@@ -247,13 +249,13 @@ class Store:
                 q = face.quality
                 cur = c.execute(
                     "INSERT INTO faces (photo_id, left, top, right, bottom, landmarks, detector, "
-                    "det_score, size_px, sharpness, yaw, quality, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "det_score, size_px, sharpness, yaw, quality, occ_lower, occ_eyes, occ_side, "
+                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         photo_id, box.left, box.top, box.right, box.bottom,
                         np.asarray(face.landmarks, dtype=np.float32).tobytes(),
                         face.detection.detector, q.det_score, q.size_px, q.sharpness,
-                        q.yaw, q.score, stamp,
+                        q.yaw, q.score, q.occlusion_lower, q.occlusion_eyes, q.occlusion_side, stamp,
                     ),
                 )  # fmt: skip
                 face_id = int(cur.lastrowid or 0)
@@ -356,7 +358,8 @@ class Store:
         """Every groupable face (not excluded, photo present or missing) with vectors."""
         rows = self.conn.execute(
             "SELECT f.id, f.photo_id, f.quality, f.size_px, e.vector, "
-            "COALESCE(a.person_id, -1), COALESCE(a.source = 'user', 0), COALESCE(a.confidence, 0) "
+            "COALESCE(a.person_id, -1), COALESCE(a.source = 'user', 0), COALESCE(a.confidence, 0), "
+            "f.occ_lower, f.occ_eyes, f.occ_side "
             "FROM faces f JOIN embeddings e ON e.face_id = f.id AND e.model_id = ? "
             "AND e.view = 'full' LEFT JOIN assignments a ON a.face_id = f.id "
             "WHERE f.is_excluded = 0 ORDER BY f.id",
@@ -390,6 +393,7 @@ class Store:
             person=np.fromiter((r[5] for r in rows), dtype=np.int64, count=n),
             is_user=np.fromiter((bool(r[6]) for r in rows), dtype=np.bool_, count=n),
             confidence=np.fromiter((r[7] for r in rows), dtype=np.float32, count=n),
+            occlusion=np.array([r[8:11] for r in rows], dtype=np.float32).reshape(n, 3),
         )
 
     def constraints(self) -> list[tuple[str, int, int | None, int | None]]:

@@ -92,6 +92,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "0002_face_occlusion",
+        """
+        -- How likely the lower face, the eyes and one side are covered, 0-1
+        -- (facefile.quality.occlusion); grouping forgives covered faces a little.
+        ALTER TABLE faces ADD COLUMN occ_lower REAL NOT NULL DEFAULT 0;
+        ALTER TABLE faces ADD COLUMN occ_eyes REAL NOT NULL DEFAULT 0;
+        ALTER TABLE faces ADD COLUMN occ_side REAL NOT NULL DEFAULT 0;
+        """,
+    ),
 ]
 
 
