@@ -9,8 +9,9 @@
    occluder has collapsed (dark glasses make all upper views alike) is found
    by its density relative to the other view and stretched, and loses its
    weight (:func:`facefile.cluster.graph.view_scales`, ``density_k``).
-3. Faces of at least ``min_link_quality`` are agglomerated under the
-   constraints (:mod:`facefile.cluster.agglomerate`): the graph proposes
+3. Faces of at least ``min_link_quality``, and without a mask or a hand
+   over their lower half or one side (occlusion score under 0.5, where the
+   library knows it), are agglomerated under the constraints (:mod:`facefile.cluster.agglomerate`): the graph proposes
    neighbouring clusters, and a pair merges while the exact root mean square
    full-view distance over all its face pairs is at most ``threshold``
    (``exact_linkage``; otherwise the mean two-view distance of the graph
@@ -18,6 +19,14 @@
    looks occluded (a mask), the exact RMS upper-view distance plus
    ``upper_rms_margin`` may stand in for the full-view one. Low-quality
    faces are left out of this step, so they can never link two people.
+   A cover (dark glasses, a mask) moves every descriptor of a person the
+   same way, so a person's covered faces gather in a group of their own,
+   just beyond ``threshold`` from the uncovered ones. Where the library
+   knows how covered each face is (``GroupingInput.occlusion``, covered
+   from a score of 0.5), two groups may merge up to ``threshold +
+   cover_bonus * |c_a - c_b|``, ``c`` being each group's covered share: a
+   covered group meets an uncovered one with the full allowance, two
+   covered groups get none (the same cover makes strangers look alike).
 4. Each low-quality face, and each face still alone, then joins the cluster
    whose members it is closest to on average, if that mean distance is at
    most ``attach_threshold``, it beats the next cluster by ``attach_margin``
@@ -47,6 +56,8 @@ _UPPER_COLLAPSE = 1.1
 """Faces whose upper view collapsed past this stretch are judged by the full view only."""
 _LOWER_OCCLUDED = 1.0
 """Faces whose full view is stretched at all (likely masked) unlock the upper-view rule."""
+COVERED = 0.5
+"""Occlusion score from which a face counts as covered (1% of clean faces reach it)."""
 
 
 @dataclass(frozen=True)
@@ -63,12 +74,13 @@ class AverageLinkageParams:
     upper_rms_margin: float = 0.1
     n_neighbors: int = 30
     min_face_px: float = 16.0
-    min_link_quality: float = 0.5
+    min_link_quality: float = 0.4
     attach_threshold: float = 0.55
     attach_margin: float = 0.02
     min_cluster_size: int = 2
     join_by_view: bool = True
     join_singletons: bool = True
+    cover_bonus: float = 0.04
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first bad value and the fix."""
@@ -104,6 +116,11 @@ class AverageLinkageParams:
             raise ConfigError(
                 f"Clusterer setting max_collapse={self.max_collapse!r} must be >= 1 (1.4 is the default)."
             )
+        if not 0.0 <= self.cover_bonus < 0.5:
+            raise ConfigError(
+                f"Clusterer setting cover_bonus={self.cover_bonus!r} must be in [0, 0.5) "
+                "(0 turns the covered-face allowance off; 0.04 is the default)."
+            )
         if not 0.0 <= self.attach_margin < 1.0:
             raise ConfigError(f"Clusterer setting attach_margin={self.attach_margin!r} must be in [0, 1).")
         if int(self.n_neighbors) != self.n_neighbors or not 1 <= self.n_neighbors <= 1000:
@@ -138,6 +155,11 @@ def validate_input(data: GroupingInput) -> None:
                 f"GroupingInput.views[{view!r}] has shape {arr.shape}, expected "
                 f"{data.embeddings.shape}; use NaN rows for faces without that view."
             )
+    if data.occlusion is not None and np.shape(data.occlusion) != (n, 3):
+        raise ConfigError(
+            f"GroupingInput.occlusion has shape {np.shape(data.occlusion)}, expected ({n}, 3); "
+            "pass None when the scores are unknown."
+        )
     for row, other in list(data.cannot_link) + [(r, 0) for r, _ in data.not_person]:
         if not (0 <= row < n and 0 <= other < n):
             raise ConfigError(f"Constraint row ({row}, {other}) is outside 0..{n - 1}.")
@@ -168,6 +190,9 @@ class AverageLinkageClusterer:
         join_singletons: a low-quality face may also pair with a clean face
             that is alone (a person with one clear photo).
         min_cluster_size: smaller clusters without user faces become ``-1``.
+        cover_bonus: how much farther apart (in descriptor distance) a group
+            of covered faces and a group of uncovered faces may be and still
+            merge (see the module docstring, step 3).
     """
 
     name = "average-linkage"
@@ -205,6 +230,9 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     usable = np.isfinite(full).all(axis=1) & (data.size_px >= p.min_face_px)
     is_user = data.user_person >= 0
     linker = usable & (data.quality >= p.min_link_quality)
+    if data.occlusion is not None:
+        # a mask or a hand over half the face: the face may join, never link
+        linker &= np.asarray(data.occlusion)[:, [0, 2]].max(axis=1) < COVERED
     src, dst, dist, (full_scale, collapse) = edge_list(
         full,
         upper,
@@ -225,6 +253,7 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
         # edges only propose candidates here; far ones never lead to a merge
         # and would hold most of the memory at a million faces
         core &= dist <= p.threshold + _CANDIDATE_SLACK
+    cover = None if data.occlusion is None else np.asarray(data.occlusion).max(axis=1) >= COVERED
     labels = average_linkage(
         init,
         src[core],
@@ -241,6 +270,8 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
         else np.where((collapse <= _UPPER_COLLAPSE)[:, None], upper, np.nan),
         upper_margin=p.upper_rms_margin,
         upper_gate=full_scale > _LOWER_OCCLUDED,
+        cover=cover,
+        cover_bonus=p.cover_bonus,
     )
     sizes = np.bincount(labels, minlength=n)
     owned = np.zeros(labels.max() + 1, dtype=bool)
@@ -255,8 +286,9 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
 
     def join(current: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.int64]:
         return attach(
-            current, rows, src, dst, join_dist, cannot, p.attach_threshold, p.attach_margin, full, p.max_rms
-        )
+            current, rows, src, dst, join_dist, cannot, p.attach_threshold, p.attach_margin, full, p.max_rms,
+            cover=cover, cover_bonus=p.cover_bonus,
+        )  # fmt: skip
 
     labels = join(labels, joiners)
     if p.join_singletons:

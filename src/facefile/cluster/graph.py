@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
+from facefile.cluster.agglomerate import distinct
 from facefile.cluster.knn import knn_edges
 
 _EDGE_CHUNK = 262_144
@@ -151,9 +152,9 @@ def edge_list(
             rho.append(r)
         lo, hi = np.minimum(a, b).astype(np.int64), np.maximum(a, b).astype(np.int64)
         del a, b
-        pairs.append(np.unique(lo * n + hi))
+        pairs.append(distinct(lo * n + hi))
         del lo, hi
-    keys = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
+    keys = distinct(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
     del pairs
     src, dst = keys // n, keys % n
     del keys
@@ -193,6 +194,8 @@ def attach(
     margin: float,
     points: NDArray[np.float32] | None = None,
     max_rms: float = np.inf,
+    cover: NDArray[np.bool_] | None = None,
+    cover_bonus: float = 0.0,
 ) -> NDArray[np.int64]:
     """Let each joiner join its nearest cluster, judged by the clusters as they were.
 
@@ -210,6 +213,9 @@ def attach(
         points, max_rms: as in :func:`~facefile.cluster.agglomerate.average_linkage`:
             a face never joins a cluster whose root mean square distance to
             it, over all members, exceeds ``max_rms``.
+        cover, cover_bonus: ``bool (n,)`` covered faces; a joiner may join
+            up to ``threshold + cover_bonus * |covered - cluster's covered
+            share|`` (a covered face joining uncovered ones, or the reverse).
 
     Returns:
         ``int64 (n,)`` the new labels.
@@ -231,7 +237,15 @@ def attach(
     second_mean = np.full(first.size, np.inf)
     has_second = (first + 1 < rows.size) & (np.r_[first[1:], rows.size] > first + 1)
     second_mean[has_second] = means[first[has_second] + 1]
-    good = (means[first] <= threshold) & (second_mean - means[first] >= margin)
+    limit = np.full(first.size, threshold)
+    if cover is not None and cover_bonus > 0:
+        member = labels >= 0
+        size = np.bincount(labels[member], minlength=n_labels)
+        share = np.bincount(labels[member], weights=cover[member].astype(np.float64), minlength=n_labels)
+        share /= np.maximum(size, 1)
+        r, lab = rows[first], labs[first]
+        limit += cover_bonus * np.abs(cover[r].astype(np.float64) - share[lab])
+    good = (means[first] <= limit) & (second_mean - means[first] >= margin)
     cand = first[good]
     if points is not None and np.isfinite(max_rms) and cand.size:
         cand = cand[_rms_to_cluster(points, labels, rows[cand], labs[cand]) <= max_rms]

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.cluster.average_linkage import AverageLinkageParams, group, validate_input
+from facefile.cluster.agglomerate import distinct
+from facefile.cluster.average_linkage import COVERED, AverageLinkageParams, group, validate_input
 from facefile.cluster.base import GroupingInput
 from facefile.cluster.constraints import cannot_link_pairs
 from facefile.cluster.graph import _partner_lists, pair_distance
@@ -94,7 +95,8 @@ def assign_new(
         a, b = _candidates(full, upper, base_rows, queries, n_neighbors)
         d = pair_distance(full, upper, a, b, p.upper_margin, p.upper_weight)
         rows, persons, means, second = _best_two(a, person[b], d)
-        ok = (means <= p.attach_threshold) & (second - means >= p.attach_margin)
+        limit = p.attach_threshold + _cover_allowance(data, person, rows, persons, p.cover_bonus)
+        ok = (means <= limit) & (second - means >= p.attach_margin)
         for i in np.flatnonzero(ok)[np.argsort(means[ok], kind="stable")]:
             row, target = int(rows[i]), int(persons[i])
             if np.any(person[partners.get(row, _EMPTY)] == target):
@@ -109,6 +111,28 @@ def assign_new(
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
+def _cover_allowance(
+    data: GroupingInput,
+    person: NDArray[np.int64],
+    rows: NDArray[np.int64],
+    persons: NDArray[np.int64],
+    bonus: float,
+) -> NDArray[np.float64] | float:
+    """Extra join distance for a covered face joining uncovered people, or the reverse.
+
+    As in the full grouping: ``bonus * |covered - the person's covered share|``.
+    """
+    if data.occlusion is None or bonus <= 0 or rows.size == 0:
+        return 0.0
+    cover = np.asarray(data.occlusion).max(axis=1) >= COVERED
+    known = person >= 0
+    n = int(max(person.max(), persons.max())) + 1
+    size = np.bincount(person[known], minlength=n)
+    share = np.bincount(person[known], weights=cover[known].astype(np.float64), minlength=n)
+    share /= np.maximum(size, 1)
+    return bonus * np.abs(cover[rows].astype(np.float64) - share[persons])
+
+
 def _candidates(full, upper, base_rows, queries, k):
     """Query -> base row pairs from both views' nearest neighbours."""
     a_parts, b_parts = [], []
@@ -120,7 +144,7 @@ def _candidates(full, upper, base_rows, queries, k):
         ok = idx >= 0
         a_parts.append(np.repeat(queries, idx.shape[1])[ok.ravel()])
         b_parts.append(idx[ok])
-    keys = np.unique(np.concatenate(a_parts) * (int(base_rows.max()) + 1) + np.concatenate(b_parts))
+    keys = distinct(np.concatenate(a_parts) * (int(base_rows.max()) + 1) + np.concatenate(b_parts))
     return keys // (int(base_rows.max()) + 1), keys % (int(base_rows.max()) + 1)
 
 
@@ -175,4 +199,5 @@ def _subset(data: GroupingInput, rows: NDArray[np.int64]) -> GroupingInput:
         not_person=[(pos[r], q) for r, q in data.not_person if r in pos],
         cannot_link=[(pos[a], pos[b]) for a, b in data.cannot_link if a in pos and b in pos],
         views={k: v[rows] for k, v in data.views.items()},
+        occlusion=None if data.occlusion is None else data.occlusion[rows],
     )
