@@ -212,3 +212,26 @@ def test_large_library_places_new_faces_incrementally(tmp_path: Path) -> None:
         assert next(f.person_id for f in new if f.photo.endswith("a9.png")) == ana
         e = {f.person_id for f in new if "/e" in f.photo}
         assert len(e) == 1 and None not in e and not e & set(before.values())
+
+
+def test_photos_from_an_older_analysis_are_analysed_again(tmp_path: Path) -> None:
+    """A library from the first release (no occlusion scores) or from another
+    model is analysed again by the next scan, keeping the user's placements."""
+    photos = tmp_path / "photos"
+    layout = make_photos(photos)
+    with open_library(tmp_path / "lib") as lib:
+        lib.scan(photos)
+        face = next(f for f in lib.faces() if f.photo.endswith("b1.png"))
+        pid = lib.move(face.id, "new").id
+        store = lib.store
+        with store.transaction() as c:
+            c.execute("UPDATE faces SET occ_lower = NULL, occ_eyes = NULL, occ_side = NULL")
+        summary = lib.scan(photos)
+        assert summary.photos_analysed == len(layout)
+        assert store.scalar("SELECT COUNT(*) FROM faces WHERE occ_lower IS NULL") == 0
+        again = next(f for f in lib.faces() if f.photo.endswith("b1.png"))
+        assert again.person_id == pid and again.source == "user"
+        assert lib.scan(photos).photos_analysed == 0
+        with store.transaction() as c:
+            c.execute("UPDATE photos SET model_id = 'an_older_model'")
+        assert lib.scan(photos).photos_analysed == len(layout)

@@ -268,7 +268,7 @@ def _plan(
         and row.status == "ok"
         and row.size == st.st_size
         and row.mtime_ns == st.st_mtime_ns
-        and _model_matches(store, row.id, model_id)
+        and _analysis_current(store, row.id, model_id)
     ):
         seen.add(row.id)
         summary.photos_unchanged += 1
@@ -280,7 +280,12 @@ def _plan(
         problem(display_path(raw), reason)
         store.save_error(raw, st.st_size, st.st_mtime_ns, reason)
         return None
-    if row is not None and row.status == "ok" and row.content_hash == digest:
+    if (
+        row is not None
+        and row.status == "ok"
+        and row.content_hash == digest
+        and _analysis_current(store, row.id, model_id)
+    ):
         store.touch_photo(row.id, raw, st.st_size, st.st_mtime_ns)
         seen.add(row.id)
         summary.photos_unchanged += 1
@@ -295,9 +300,17 @@ def _plan(
     return _Task(raw, st.st_size, st.st_mtime_ns, digest)
 
 
-def _model_matches(store: Store, photo_id: int, model_id: str) -> bool:
+def _analysis_current(store: Store, photo_id: int, model_id: str) -> bool:
+    """Whether the photo was analysed with this model and every measure we store now.
+
+    Faces analysed before their occlusion scores were kept (first release)
+    have none; their photo is analysed again, user decisions carried over.
+    """
     stored = store.scalar("SELECT model_id FROM photos WHERE id = ?", (photo_id,))
-    return stored == model_id
+    if stored != model_id:
+        return False
+    unmeasured = "SELECT 1 FROM faces WHERE photo_id = ? AND occ_lower IS NULL LIMIT 1"
+    return store.scalar(unmeasured, (photo_id,)) is None
 
 
 def _chunksize(n_tasks: int, workers: int) -> int:

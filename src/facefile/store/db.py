@@ -359,7 +359,7 @@ class Store:
         rows = self.conn.execute(
             "SELECT f.id, f.photo_id, f.quality, f.size_px, e.vector, "
             "COALESCE(a.person_id, -1), COALESCE(a.source = 'user', 0), COALESCE(a.confidence, 0), "
-            "f.occ_lower, f.occ_eyes, f.occ_side "
+            "COALESCE(f.occ_lower, 0), COALESCE(f.occ_eyes, 0), COALESCE(f.occ_side, 0) "
             "FROM faces f JOIN embeddings e ON e.face_id = f.id AND e.model_id = ? "
             "AND e.view = 'full' LEFT JOIN assignments a ON a.face_id = f.id "
             "WHERE f.is_excluded = 0 ORDER BY f.id",

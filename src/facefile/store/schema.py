@@ -96,10 +96,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0002_face_occlusion",
         """
         -- How likely the lower face, the eyes and one side are covered, 0-1
-        -- (facefile.quality.occlusion); grouping forgives covered faces a little.
-        ALTER TABLE faces ADD COLUMN occ_lower REAL NOT NULL DEFAULT 0;
-        ALTER TABLE faces ADD COLUMN occ_eyes REAL NOT NULL DEFAULT 0;
-        ALTER TABLE faces ADD COLUMN occ_side REAL NOT NULL DEFAULT 0;
+        -- (facefile.quality.occlusion); NULL for faces analysed before this
+        -- migration, whose photos the next scan analyses again.
+        ALTER TABLE faces ADD COLUMN occ_lower REAL;
+        ALTER TABLE faces ADD COLUMN occ_eyes REAL;
+        ALTER TABLE faces ADD COLUMN occ_side REAL;
         """,
     ),
 ]
