@@ -46,6 +46,8 @@ def test_quality_and_growth_cli(lfw_dir: Path, tmp_path: Path) -> None:
     res = runner.invoke(bench_app, ["growth", *common, "--steps", "2"])
     assert res.exit_code == 0, res.output
     assert "(cached)" in res.output and "one-shot" in res.output
+    growth = sorted((tmp_path / "out").glob("*-growth.md"))[-1].read_text()
+    assert "2: first" in growth  # the first increment's faces, scored again at the end
 
 
 def test_unknown_condition_exits_1(tmp_path: Path) -> None:

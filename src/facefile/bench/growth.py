@@ -32,7 +32,9 @@ def run_growth(es: EmbeddedSet, n_steps: int = 4, seed: int = 0) -> list[dict[st
 
     Returns:
         Rows with ``algorithm``, ``step`` (``1..n_steps``, or ``"one-shot"``),
-        ``images`` so far, ``seconds`` and every metric, on the images so far.
+        ``images`` so far, ``seconds`` and every metric, on the images so far;
+        after the first and the last step also a row scored on the first
+        increment's images only (``step`` ``"1: first k only"``, ``"4: ..."``).
     """
     order = np.random.default_rng(seed).permutation(es.n)
     cuts = np.linspace(0, es.n, n_steps + 1).round().astype(int)
@@ -68,6 +70,12 @@ def run_growth(es: EmbeddedSet, n_steps: int = 4, seed: int = 0) -> list[dict[st
             r = score(truth_all[seen], pred).to_dict()
             r.update(algorithm=name, step=step, images=int(seen.shape[0]), seconds=round(dt, 4))
             rows.append(r)
+            if step in (1, n_steps):
+                # the first increment's faces alone: does the library's growth help them?
+                k = int(cuts[1])
+                r = score(truth_all[seen[:k]], pred[:k]).to_dict()
+                r.update(algorithm=name, step=f"{step}: first {k} only", images=k, seconds=round(dt, 4))
+                rows.append(r)
     det = order[es.is_detected[order]]
     views = {k: v[det] for k, v in es.embeddings.items()}
     for name, fn in (
