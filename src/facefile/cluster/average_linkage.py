@@ -11,9 +11,10 @@
    weight (:func:`facefile.cluster.graph.view_scales`, ``density_k``).
 3. Faces of at least ``min_link_quality``, and without a mask or a hand
    over their lower half or one side (occlusion score under 0.5, where the
-   library knows it), are agglomerated under the constraints (:mod:`facefile.cluster.agglomerate`): the graph proposes
-   neighbouring clusters, and a pair merges while the exact root mean square
-   full-view distance over all its face pairs is at most ``threshold``
+   library knows it), are agglomerated under the constraints
+   (:mod:`facefile.cluster.agglomerate`): the graph proposes neighbouring
+   clusters, and a pair merges while the exact root mean square full-view
+   distance over all its face pairs is at most ``threshold``
    (``exact_linkage``; otherwise the mean two-view distance of the graph
    edges between them). Where either cluster holds a face whose full view
    looks occluded (a mask), the exact RMS upper-view distance plus
