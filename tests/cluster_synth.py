@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from facefile.cluster.base import GroupingInput
@@ -50,3 +52,39 @@ def pairwise_f(labels: np.ndarray, truth: np.ndarray) -> float:
     fp = (same_pred & ~same_true & off).sum()
     fn = (~same_pred & same_true & off).sum()
     return float(2 * tp / max(2 * tp + fp + fn, 1))
+
+
+def glasses_faces(shift: float, gap: float, seed: int = 5):
+    """Person 0: six clean and six dark-glassed faces (rows 0-11); person 1:
+    six dark-glassed faces (rows 12-17). The glasses move every descriptor by
+    one shared vector of length ``shift``; the two people's centres are
+    ``gap`` apart."""
+    rng = np.random.default_rng(seed)
+    d = 128
+
+    def unit():
+        v = rng.normal(size=d)
+        return v / np.linalg.norm(v)
+
+    a = unit() * 0.5
+    b = a + unit() * gap
+    glasses = unit() * shift
+    noise = lambda k: rng.normal(size=(k, d)) * (0.2 / np.sqrt(d))  # noqa: E731
+    full = np.vstack([a + noise(6), a + glasses + noise(6), b + glasses + noise(6)]).astype(np.float32)
+    n = full.shape[0]
+    occlusion = np.zeros((n, 3), dtype=np.float32)
+    occlusion[6:, 1] = 0.9  # the eye score of the quality measure
+    data, _ = synth_faces(n_people=1, per_person=n, seed=seed)
+    data = dataclasses.replace(
+        data,
+        face_ids=np.arange(n, dtype=np.int64),
+        embeddings=full,
+        quality=np.full(n, 0.9, dtype=np.float32),
+        size_px=np.full(n, 100.0, dtype=np.float32),
+        photo_ids=np.arange(n, dtype=np.int64),
+        user_person=np.full(n, -1, dtype=np.int64),
+        previous_person=np.full(n, -1, dtype=np.int64),
+        views={},
+        occlusion=occlusion,
+    )
+    return data

@@ -9,7 +9,7 @@ import numpy as np
 from facefile.cluster import create_clusterer
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.incremental import assign_new
-from tests.cluster_synth import synth_faces
+from tests.cluster_synth import glasses_faces, synth_faces
 
 
 def _library(seed: int = 21):
@@ -63,3 +63,26 @@ def test_new_face_never_joins_a_person_already_in_its_photo():
         next_id,
     )
     assert out.person_ids[new_of_0] != out.person_ids[old_of_0]
+
+
+def test_a_new_face_in_dark_glasses_joins_its_person_within_the_cover_allowance():
+    data = glasses_faces(shift=0.5, gap=0.52)
+    keep = np.r_[np.arange(7), 12]  # person 0 uncovered, one of them in glasses, a stranger in glasses
+    data = dataclasses.replace(
+        data,
+        face_ids=data.face_ids[keep],
+        embeddings=data.embeddings[keep],
+        quality=data.quality[keep],
+        size_px=data.size_px[keep],
+        photo_ids=data.photo_ids[keep],
+        user_person=data.user_person[keep],
+        previous_person=np.r_[np.full(6, 5), -1, -1].astype(np.int64),
+        occlusion=data.occlusion[keep],
+    )
+    is_new = np.r_[np.zeros(6, bool), True, True]
+    e = data.embeddings
+    assert 0.55 < np.linalg.norm(e[6] - e[:6], axis=1).mean() < 0.59  # beyond attach_threshold alone
+    out = assign_new(data, is_new, next_person_id=9)
+    assert out.person_ids[6] == 5 and out.person_ids[7] != 5
+    blind = assign_new(dataclasses.replace(data, occlusion=None), is_new, next_person_id=9)
+    assert blind.person_ids[6] != 5

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from facefile.cluster import create_clusterer
-from tests.cluster_synth import synth_faces
+from tests.cluster_synth import glasses_faces, synth_faces
 
 
 def _masked_data(seed: int = 3):
@@ -68,48 +68,12 @@ def test_masked_faces_never_link_two_people():
     assert np.unique(hq_labels[masked]).size == 1 and hq_labels[masked[0]] >= 0
 
 
-def _glasses_data(shift: float, gap: float, seed: int = 5):
-    """Person 0: six clean and six dark-glassed faces (rows 0-11); person 1:
-    six dark-glassed faces (rows 12-17). The glasses move every descriptor by
-    one shared vector of length ``shift``; the two people's centres are
-    ``gap`` apart."""
-    rng = np.random.default_rng(seed)
-    d = 128
-
-    def unit():
-        v = rng.normal(size=d)
-        return v / np.linalg.norm(v)
-
-    a = unit() * 0.5
-    b = a + unit() * gap
-    glasses = unit() * shift
-    noise = lambda k: rng.normal(size=(k, d)) * (0.2 / np.sqrt(d))  # noqa: E731
-    full = np.vstack([a + noise(6), a + glasses + noise(6), b + glasses + noise(6)]).astype(np.float32)
-    n = full.shape[0]
-    occlusion = np.zeros((n, 3), dtype=np.float32)
-    occlusion[6:, 1] = 0.9  # the eye score of the quality measure
-    data, _ = synth_faces(n_people=1, per_person=n, seed=seed)
-    data = dataclasses.replace(
-        data,
-        face_ids=np.arange(n, dtype=np.int64),
-        embeddings=full,
-        quality=np.full(n, 0.9, dtype=np.float32),
-        size_px=np.full(n, 100.0, dtype=np.float32),
-        photo_ids=np.arange(n, dtype=np.int64),
-        user_person=np.full(n, -1, dtype=np.int64),
-        previous_person=np.full(n, -1, dtype=np.int64),
-        views={},
-        occlusion=occlusion,
-    )
-    return data
-
-
 def _rms(x, y):
     return float(np.sqrt(((x[:, None] - y[None]) ** 2).sum(-1).mean()))
 
 
 def test_glassed_faces_rejoin_their_uncovered_selves_but_not_strangers_in_glasses():
-    data = _glasses_data(shift=0.5, gap=0.52)
+    data = glasses_faces(shift=0.5, gap=0.52)
     e = data.embeddings
     # the premise: each pair of groups sits just beyond the merge threshold (0.55)
     assert 0.55 < _rms(e[:6], e[6:12]) < 0.59
@@ -126,7 +90,7 @@ def test_glassed_faces_rejoin_their_uncovered_selves_but_not_strangers_in_glasse
 
 
 def test_low_quality_glassed_faces_join_their_person_within_the_cover_allowance():
-    data = _glasses_data(shift=0.5, gap=0.52)
+    data = glasses_faces(shift=0.5, gap=0.52)
     quality = data.quality.copy()
     quality[6:] = 0.1  # covered and low quality: they may join, never link
     data = dataclasses.replace(data, quality=quality)
