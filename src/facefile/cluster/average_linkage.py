@@ -254,7 +254,7 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
         # edges only propose candidates here; far ones never lead to a merge
         # and would hold most of the memory at a million faces
         core &= dist <= p.threshold + _CANDIDATE_SLACK
-    cover = None if data.occlusion is None else np.asarray(data.occlusion).max(axis=1) >= COVERED
+    cover = covered_faces(data)
     labels = average_linkage(
         init,
         src[core],
@@ -307,6 +307,11 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     labels = np.where(labels >= 0, labels_c - (labels.min() < 0), -1).astype(np.int64)
     conf = label_confidence(labels, src, dst, dist, is_user, p.attach_threshold)
     return Grouping(labels=labels, confidence=conf)
+
+
+def covered_faces(data: GroupingInput) -> NDArray[np.bool_] | None:
+    """``bool (n,)``: faces with any occlusion score of :data:`COVERED` or more; ``None`` if unknown."""
+    return None if data.occlusion is None else np.asarray(data.occlusion).max(axis=1) >= COVERED
 
 
 def _joiner_distance(

@@ -237,14 +237,9 @@ def attach(
     second_mean = np.full(first.size, np.inf)
     has_second = (first + 1 < rows.size) & (np.r_[first[1:], rows.size] > first + 1)
     second_mean[has_second] = means[first[has_second] + 1]
-    limit = np.full(first.size, threshold)
+    limit = threshold
     if cover is not None and cover_bonus > 0:
-        member = labels >= 0
-        size = np.bincount(labels[member], minlength=n_labels)
-        share = np.bincount(labels[member], weights=cover[member].astype(np.float64), minlength=n_labels)
-        share /= np.maximum(size, 1)
-        r, lab = rows[first], labs[first]
-        limit += cover_bonus * np.abs(cover[r].astype(np.float64) - share[lab])
+        limit = threshold + cover_bonus * cover_gap(cover, labels, rows[first], labs[first])
     good = (means[first] <= limit) & (second_mean - means[first] >= margin)
     cand = first[good]
     if points is not None and np.isfinite(max_rms) and cand.size:
@@ -264,6 +259,24 @@ def attach(
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def cover_gap(
+    cover: NDArray[np.bool_], labels: NDArray[np.int64], rows: NDArray[np.int64], labs: NDArray[np.int64]
+) -> NDArray[np.float64]:
+    """``|covered - covered share of the group|`` for each face ``rows[i]`` and group ``labs[i]``.
+
+    Args:
+        cover: ``bool (n,)`` covered faces.
+        labels: ``int64 (n,)`` groups (``-1``: none); shares count their members only.
+        rows, labs: ``int64 (m,)`` faces and groups (``labs >= 0``).
+    """
+    member = labels >= 0
+    n = int(max(labels.max(initial=-1), labs.max(initial=-1))) + 1
+    size = np.bincount(labels[member], minlength=n)
+    share = np.bincount(labels[member], weights=cover[member].astype(np.float64), minlength=n)
+    share /= np.maximum(size, 1)
+    return np.abs(cover[rows].astype(np.float64) - share[labs])
 
 
 def _rms_to_cluster(

@@ -22,10 +22,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facefile.cluster.agglomerate import distinct
-from facefile.cluster.average_linkage import COVERED, AverageLinkageParams, group, validate_input
+from facefile.cluster.average_linkage import AverageLinkageParams, covered_faces, group, validate_input
 from facefile.cluster.base import GroupingInput
 from facefile.cluster.constraints import cannot_link_pairs
-from facefile.cluster.graph import _partner_lists, pair_distance
+from facefile.cluster.graph import _partner_lists, cover_gap, pair_distance
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.knn import knn_query
 from facefile.errors import ConfigError
@@ -95,7 +95,10 @@ def assign_new(
         a, b = _candidates(full, upper, base_rows, queries, n_neighbors)
         d = pair_distance(full, upper, a, b, p.upper_margin, p.upper_weight)
         rows, persons, means, second = _best_two(a, person[b], d)
-        limit = p.attach_threshold + _cover_allowance(data, person, rows, persons, p.cover_bonus)
+        limit = p.attach_threshold
+        cover = covered_faces(data)
+        if cover is not None and p.cover_bonus > 0:  # as in the full grouping
+            limit = limit + p.cover_bonus * cover_gap(cover, person, rows, persons)
         ok = (means <= limit) & (second - means >= p.attach_margin)
         for i in np.flatnonzero(ok)[np.argsort(means[ok], kind="stable")]:
             row, target = int(rows[i]), int(persons[i])
@@ -109,28 +112,6 @@ def assign_new(
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
-
-
-def _cover_allowance(
-    data: GroupingInput,
-    person: NDArray[np.int64],
-    rows: NDArray[np.int64],
-    persons: NDArray[np.int64],
-    bonus: float,
-) -> NDArray[np.float64] | float:
-    """Extra join distance for a covered face joining uncovered people, or the reverse.
-
-    As in the full grouping: ``bonus * |covered - the person's covered share|``.
-    """
-    if data.occlusion is None or bonus <= 0 or rows.size == 0:
-        return 0.0
-    cover = np.asarray(data.occlusion).max(axis=1) >= COVERED
-    known = person >= 0
-    n = int(max(person.max(), persons.max())) + 1
-    size = np.bincount(person[known], minlength=n)
-    share = np.bincount(person[known], weights=cover[known].astype(np.float64), minlength=n)
-    share /= np.maximum(size, 1)
-    return bonus * np.abs(cover[rows].astype(np.float64) - share[persons])
 
 
 def _candidates(full, upper, base_rows, queries, k):
