@@ -263,13 +263,9 @@ def _plan(
         problem(display_path(raw), f"cannot read file information ({exc.strerror or exc})")
         return None
     row = store.photo_by_path(raw)
-    if (
-        row is not None
-        and row.status == "ok"
-        and row.size == st.st_size
-        and row.mtime_ns == st.st_mtime_ns
-        and _analysis_current(store, row.id, model_id)
-    ):
+    # analysed with this model and every measure stored now (else analysed again)
+    current = row is not None and row.status == "ok" and store.analysis_current(row.id, model_id)
+    if row is not None and current and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
         seen.add(row.id)
         summary.photos_unchanged += 1
         return None
@@ -280,12 +276,7 @@ def _plan(
         problem(display_path(raw), reason)
         store.save_error(raw, st.st_size, st.st_mtime_ns, reason)
         return None
-    if (
-        row is not None
-        and row.status == "ok"
-        and row.content_hash == digest
-        and _analysis_current(store, row.id, model_id)
-    ):
+    if row is not None and current and row.content_hash == digest:
         store.touch_photo(row.id, raw, st.st_size, st.st_mtime_ns)
         seen.add(row.id)
         summary.photos_unchanged += 1
@@ -298,19 +289,6 @@ def _plan(
                 summary.photos_moved += 1
                 return None
     return _Task(raw, st.st_size, st.st_mtime_ns, digest)
-
-
-def _analysis_current(store: Store, photo_id: int, model_id: str) -> bool:
-    """Whether the photo was analysed with this model and every measure we store now.
-
-    Faces analysed before their occlusion scores were kept (first release)
-    have none; their photo is analysed again, user decisions carried over.
-    """
-    stored = store.scalar("SELECT model_id FROM photos WHERE id = ?", (photo_id,))
-    if stored != model_id:
-        return False
-    unmeasured = "SELECT 1 FROM faces WHERE photo_id = ? AND occ_lower IS NULL LIMIT 1"
-    return store.scalar(unmeasured, (photo_id,)) is None
 
 
 def _chunksize(n_tasks: int, workers: int) -> int:

@@ -143,6 +143,20 @@ class Store:
         ).fetchone()
         return PhotoRow(*row) if row else None
 
+    def analysis_current(self, photo_id: int, model_id: str) -> bool:
+        """Whether the photo was analysed with ``model_id`` and every measure stored now.
+
+        Faces analysed before their occlusion scores were kept (first
+        release) have none; such a photo needs analysing again.
+        """
+        return bool(
+            self.scalar(
+                "SELECT model_id = ? AND NOT EXISTS (SELECT 1 FROM faces f "
+                "WHERE f.photo_id = p.id AND f.occ_lower IS NULL) FROM photos p WHERE id = ?",
+                (model_id, photo_id),
+            )
+        )
+
     def photos_by_hash(self, content_hash: str) -> list[PhotoRow]:
         rows = self.conn.execute(
             "SELECT id, path, size, mtime_ns, content_hash, status, width, height "
