@@ -401,11 +401,7 @@ def _merge(
             return _finish(labels, parent, _NO_PAIRS)
         if check:
             p_, q_ = mutual, best[mutual]
-            known = (cnt[p_] > 0) & (cnt[q_] > 0)
-            den = np.where(known, cnt[p_] * cnt[q_], 1.0)
-            msd = sq[p_] / np.maximum(cnt[p_], 1) + sq[q_] / np.maximum(cnt[q_], 1)
-            msd -= 2.0 * np.einsum("ij,ij->i", sums[p_].astype(np.float64), sums[q_].astype(np.float64)) / den
-            vetoed = known & (msd > max_rms**2)
+            vetoed = _rms(sums, sq, cnt, p_, q_, None) > max_rms  # NaN (no finite points): no veto
             if vetoed.any():
                 ban = np.concatenate([ban.reshape(-1, 2), np.stack([p_[vetoed], q_[vetoed]], axis=1)])
                 mutual = mutual[~vetoed]
