@@ -57,3 +57,33 @@ def test_mask_varies_shape_and_colour(astronaut: np.ndarray) -> None:
 def test_unknown_condition_lists_names() -> None:
     with pytest.raises(ValueError, match="available: clean, mask"):
         check_condition("fog")
+
+
+def test_check_conditions_cover_the_part_they_name(astronaut: np.ndarray) -> None:
+    """hand: one side; scarf: below the nose; shades: the eyes, which still show through."""
+    from facefile.bench.conditions import landmarks68
+
+    img = astronaut[:300, 100:400].copy()
+    pts = landmarks68(img)
+    mid_x, nose_y = pts[27:31, 0].mean(), pts[29][1]
+    eyes_y = pts[36:48, 1].mean()
+
+    def changed(cond: str, key: str) -> tuple[np.ndarray, str]:
+        out, variant = apply_condition(img, cond, seed=0, key=key)
+        return np.abs(out.astype(int) - img.astype(int)).sum(axis=2) > 30, variant
+
+    for i in range(4):
+        hit, variant = changed("hand", f"h{i}")
+        ys, xs = np.nonzero(hit)
+        left_share = float((xs < mid_x).mean())
+        assert (left_share > 0.8) if variant == "hand:left" else (left_share < 0.2), variant
+
+        hit, _ = changed("scarf", f"s{i}")
+        ys, _ = np.nonzero(hit)
+        assert (ys >= nose_y - 2).mean() > 0.95
+
+    sunglasses, _ = apply_condition(img, "sunglasses", seed=0, key="e")
+    shades, _ = apply_condition(img, "shades", seed=0, key="e")
+    eye = np.s_[int(eyes_y) - 3 : int(eyes_y) + 4, int(pts[36][0]) : int(pts[45][0])]
+    luma = [v[eye].astype(float).mean() for v in (sunglasses, shades, img)]
+    assert luma[0] < luma[1] < luma[2]

@@ -18,6 +18,18 @@ Conditions:
 * ``occlusion``: the left or right half of the face covered by a flat patch;
 * ``mixed``: one of the four above, chosen per image.
 
+Check conditions, drawn differently from the four above so that a method
+tuned on those drawings shows it (no default was chosen on them; run them
+with ``--condition``):
+
+* ``hand``: one side of the face behind a hand-like shape in the person's
+  own skin tone, with finger shading (a grey patch is easy to tell from
+  skin, a hand is not);
+* ``scarf``: a patterned cloth from the nose down past the chin, in
+  stripes or checks of two colours, one of them sometimes skin-like beige;
+* ``shades``: tinted lenses the eyes show through (35-75% opacity),
+  rectangular, in brown, green or grey.
+
 Everything is deterministic given ``seed`` and the image's relative path.
 """
 
@@ -31,8 +43,9 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
-CONDITIONS = ("clean", "mask", "sunglasses", "lowres", "occlusion", "mixed")
 BASE_CONDITIONS = ("mask", "sunglasses", "lowres", "occlusion")
+CHECK_CONDITIONS = ("hand", "scarf", "shades")
+CONDITIONS = ("clean", *BASE_CONDITIONS, "mixed", *CHECK_CONDITIONS)
 MASK_COLOURS = [(160, 200, 230), (245, 245, 245), (30, 30, 35), (120, 120, 125), (230, 170, 190)]
 MASK_SHAPES = ("surgical", "rounded", "n95")
 
@@ -129,7 +142,15 @@ def apply_condition(
     if condition == "mixed":
         condition = BASE_CONDITIONS[int(rng.integers(len(BASE_CONDITIONS)))]
     pts = landmarks68(image)
-    fn = {"mask": _mask, "sunglasses": _sunglasses, "lowres": _lowres, "occlusion": _occlude}
+    fn = {
+        "mask": _mask,
+        "sunglasses": _sunglasses,
+        "lowres": _lowres,
+        "occlusion": _occlude,
+        "hand": _hand,
+        "scarf": _scarf,
+        "shades": _shades,
+    }
     return fn[condition](image, pts, rng)
 
 
@@ -215,3 +236,81 @@ def _occlude(img: NDArray[np.uint8], pts: NDArray[np.float64], rng: np.random.Ge
     im = Image.fromarray(img)
     ImageDraw.Draw(im).rectangle(box, fill=(grey, grey, grey))
     return np.asarray(im), f"occlusion:{side}"
+
+
+def _skin(img: NDArray[np.uint8], pts: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Median colour of both cheeks (below the eyes, beside the nose)."""
+    patches = []
+    for cheek in (pts[[1, 2, 31, 41]], pts[[15, 14, 35, 46]]):
+        x0, y0 = np.maximum(cheek.min(axis=0).astype(int), 0)
+        x1, y1 = cheek.max(axis=0).astype(int)
+        patch = img[y0 : max(y0 + 1, y1), x0 : max(x0 + 1, x1)].reshape(-1, 3)
+        if patch.size:
+            patches.append(patch)
+    if not patches:
+        return np.array([190.0, 150.0, 130.0])
+    return np.median(np.concatenate(patches), axis=0)
+
+
+def _hand(img: NDArray[np.uint8], pts: NDArray[np.float64], rng: np.random.Generator):
+    skin = _skin(img, pts) * rng.uniform(0.9, 1.1)
+    mid = float(pts[27:31, 0].mean())
+    top = float(pts[17:27, 1].min()) - 0.15 * float(pts[8][1] - pts[27][1])
+    bottom = float(pts[8][1]) + 8
+    side = "left" if rng.random() < 0.5 else "right"
+    outer = float(pts[0][0]) - 10 if side == "left" else float(pts[16][0]) + 10
+    reach = float(rng.uniform(0.0, 0.12)) * abs(outer - mid)  # past the midline, sometimes
+    inner = mid + reach if side == "left" else mid - reach
+    x0, x1 = sorted((outer, inner))
+    im = Image.fromarray(img)
+    draw = ImageDraw.Draw(im)
+    colour = tuple(int(c) for c in np.clip(skin, 0, 255))
+    draw.rounded_rectangle([x0, top, x1, bottom], radius=(x1 - x0) * 0.35, fill=colour)
+    # fingers: darker creases across the hand
+    crease = tuple(int(c) for c in np.clip(skin * 0.78, 0, 255))
+    for k in range(1, 4):
+        y = top + k * (bottom - top) / 4.5
+        draw.line([(x0 + 3, y), (x1 - 3, y + 2)], fill=crease, width=2)
+    return np.asarray(im), f"hand:{side}"
+
+
+def _scarf(img: NDArray[np.uint8], pts: NDArray[np.float64], rng: np.random.Generator):
+    palette = [(200, 170, 140), (150, 30, 40), (40, 60, 120), (230, 230, 220), (60, 110, 70), (20, 20, 20)]
+    a, b = rng.choice(len(palette), size=2, replace=False)
+    ca, cb = palette[int(a)], palette[int(b)]
+    top = float(pts[29][1])
+    poly = [(float(pts[1][0]) - 4, top), (float(pts[15][0]) + 4, top)]
+    poly += [(float(x), float(y) + 10) for x, y in pts[15:0:-1]]
+    h, w = img.shape[:2]
+    mask = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(mask).polygon(poly, fill=255)
+    pattern = np.empty_like(img)
+    period = int(rng.integers(4, 9))
+    ys, xs = np.mgrid[0:h, 0:w]
+    checks = rng.random() < 0.5
+    on = ((ys // period) % 2 == 0) ^ (((xs // period) % 2 == 0) if checks else False)
+    pattern[on] = ca
+    pattern[~on] = cb
+    out = np.where(np.asarray(mask)[..., None] > 0, pattern, img)
+    return out.astype(np.uint8), f"scarf:{'checks' if checks else 'stripes'}"
+
+
+def _shades(img: NDArray[np.uint8], pts: NDArray[np.float64], rng: np.random.Generator):
+    tints = [(90, 60, 30), (40, 70, 40), (50, 50, 55)]
+    tint = tints[int(rng.integers(len(tints)))]
+    alpha = int(255 * rng.uniform(0.35, 0.75))
+    base = Image.fromarray(img).convert("RGBA")
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    boxes = []
+    for eye, brow in ((pts[36:42], pts[17:22]), (pts[42:48], pts[22:27])):
+        x0, x1 = eye[:, 0].min(), eye[:, 0].max()
+        pad = 0.35 * (x1 - x0)
+        y0 = brow[:, 1].mean() + 2
+        y1 = eye[:, 1].max() + 1.2 * (x1 - x0) * 0.5
+        box = [x0 - pad, y0, x1 + pad, y1]
+        draw.rectangle(box, fill=(*tint, alpha), outline=(15, 15, 15), width=2)
+        boxes.append(box)
+    frame = (15, 15, 15, 255)
+    draw.line([(boxes[0][2], boxes[0][1] + 3), (boxes[1][0], boxes[1][1] + 3)], fill=frame, width=2)
+    return np.asarray(Image.alpha_composite(base, layer).convert("RGB")), f"shades:{alpha * 100 // 255}%"
