@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from facefile.align import FaceAligner
-from facefile.quality import combined_score, face_quality, sharpness, yaw_from_landmarks
+from facefile.quality import combined_score, face_quality, occlusion, sharpness, yaw_from_landmarks
 from facefile.types import BBox
 
 FRONTAL = np.array([[70, 50], [60, 50], [30, 50], [40, 50], [50, 75]], dtype=np.float32)
@@ -66,3 +66,23 @@ def test_occluded_chip_scores_lower_than_the_clean_chip(astronaut):
     assert q_mask.occlusion_lower > 0.8 and q_mask.score < 0.4 < clean.score
     assert q_glasses.occlusion_eyes > 0.8 and q_glasses.score < clean.score
     assert q_half.occlusion_side > 0.5 and q_half.score < 0.4
+
+
+def test_tinted_lenses_do_not_read_as_a_covered_lower_face():
+    """A see-through tint over brows and eyes darkens the patches the skin is read from.
+
+    A plain skin-toned chip: bare forehead above, a dark tinted band over
+    the brows and eyes, bare cheeks and mouth below.
+    """
+    rng = np.random.default_rng(0)
+    skin = np.array([205.0, 150.0, 120.0])
+    chip = skin + rng.normal(0.0, 4.0, size=(150, 150, 3))
+    chip[105:115, 55:95] = (150, 70, 70)  # lips
+    tinted = chip.copy()
+    tinted[22:72] = 0.4 * tinted[22:72] + 0.6 * np.array([40.0, 60.0, 30.0])  # green lenses
+    tinted = tinted.clip(0, 255).astype(np.uint8)
+    lower, _, side = occlusion(tinted)
+    assert lower < 0.5 and side < 0.5
+    # the same tint over a masked face: still a masked face
+    for colour in ((230, 170, 190), (160, 200, 230)):
+        assert occlusion(_covered(tinted, slice(78, 140), slice(30, 120), colour))[0] > 0.8
