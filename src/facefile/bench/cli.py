@@ -84,7 +84,10 @@ def quality(
     data: DataOpt = DEFAULT_DATA,
     condition: Annotated[
         list[str] | None,
-        typer.Option("--condition", help="mask|sunglasses|lowres|occlusion|mixed (repeatable)."),
+        typer.Option(
+            "--condition",
+            help="mask|sunglasses|lowres|occlusion|mixed, or a check drawing hand|scarf|shades (repeatable).",
+        ),
     ] = None,
     limit: LimitOpt = None,
     cache: CacheOpt = None,
