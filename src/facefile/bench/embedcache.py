@@ -94,13 +94,13 @@ def _analyze_one(args: tuple[FaceAnalyzer, str, str, str, bool, int]) -> dict:
 def _analysis_code_version() -> str:
     """Hash of the source of every module that shapes a cached value.
 
-    Any change to detection, alignment, quality or embedding code makes new
-    cache entries instead of serving stale ones.
+    Any change to detection, alignment, quality or embedding code, or to how
+    a condition is drawn, makes new cache entries instead of serving stale ones.
     """
     import facefile
 
     root = Path(facefile.__file__).parent
-    names = ("analyze.py", "align.py", "quality.py", "media.py")
+    names = ("analyze.py", "align.py", "quality.py", "media.py", "bench/conditions.py")
     files = sorted([*(root / n for n in names), *root.glob("detect/*.py"), *root.glob("embed/*.py")])
     h = hashlib.sha256()
     for f in files:

@@ -1,0 +1,28 @@
+"""The bench's embedding cache serves an entry only while the code that made it is unchanged."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import facefile
+from facefile.bench import embedcache
+
+
+@pytest.mark.parametrize("changed", ["quality.py", "bench/conditions.py", "detect/blazeface.py"])
+def test_editing_analysis_or_a_drawing_changes_the_cache_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: str
+) -> None:
+    src = Path(facefile.__file__).parent
+    copy = tmp_path / "facefile"
+    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(facefile, "__file__", str(copy / "__init__.py"))
+    before = embedcache._analysis_code_version()
+    assert embedcache._analysis_code_version() == before
+    (copy / "web" / "app.py").write_text("# not part of the analysis\n", encoding="utf-8")
+    assert embedcache._analysis_code_version() == before
+    with (copy / changed).open("a", encoding="utf-8") as f:
+        f.write("\n# changed\n")
+    assert embedcache._analysis_code_version() != before
