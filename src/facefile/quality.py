@@ -80,6 +80,10 @@ WARM_CRCB = 8.0
 """Cr - Cb above which a patch has a skin-like warm hue (skin of every tone does)."""
 DARK_RATIO = 0.45
 """Pixels darker than this share of the skin's luminance count as not skin."""
+SAME_SKIN_TOL = 10.0
+"""CbCr distance within which the skin above the brows and a cheek are one
+surface, for :func:`_below_tint`: tighter than ``CHROMA_TOL``, because a
+skin-coloured mask can come within that of the forehead."""
 SHADE_RATIO = 0.7
 """A brow band darker than this share of the skin above it may be behind
 tinted lenses (:func:`_below_tint`)."""
@@ -100,9 +104,9 @@ def _cut(a: NDArray[np.float32], s: int, r: tuple[float, float, float, float]) -
     return a[int(r[0] * s) : int(r[1] * s), int(r[2] * s) : int(r[3] * s)]
 
 
-def _agree(a: NDArray[np.float64], b: NDArray[np.float64]) -> bool:
+def _agree(a: NDArray[np.float64], b: NDArray[np.float64], tol: float = CHROMA_TOL) -> bool:
     """Two ``(Y, Cb, Cr)`` medians look like the same surface."""
-    near = np.hypot(*(a[1:] - b[1:])) < CHROMA_TOL
+    near = np.hypot(*(a[1:] - b[1:])) < tol
     return bool(near and 0.7 < a[0] / max(b[0], 1.0) < 1.43)
 
 
@@ -121,7 +125,7 @@ def _below_tint(ycc: NDArray[np.float32]) -> NDArray[np.float64] | None:
     """
     pm = _patch_medians(ycc)
     top = np.median(_cut(ycc, ycc.shape[0], _HIGH_FOREHEAD).reshape(-1, 3), axis=0)
-    cheeks = [i for i in (3, 4) if _agree(top, pm[i]) and pm[i, 2] - pm[i, 1] >= WARM_CRCB]
+    cheeks = [i for i in (3, 4) if _agree(top, pm[i], SAME_SKIN_TOL) and pm[i, 2] - pm[i, 1] >= WARM_CRCB]
     band_dark = max(pm[0, 0], pm[1, 0]) < SHADE_RATIO * top[0]
     if cheeks and band_dark and not (_agree(top, pm[0]) or _agree(top, pm[1])):
         return pm[cheeks].mean(axis=0)
