@@ -169,7 +169,7 @@ def occlusion(chip: RGBImage) -> tuple[float, float, float]:
     (also in greyscale or at half the light) reach 0.5 in the lower or side
     score; 97% of masked faces (lower), 85% of dark-glassed (eyes) and 82% of
     half-covered faces (side) do. Under see-through tinted lenses (the bench's
-    ``shades``, not tuned on) 6% of faces read as lower-covered (32% before
+    ``shades``, not tuned on) 8% of faces read as lower-covered (32% before
     :func:`_below_tint`).
 
     Args:
