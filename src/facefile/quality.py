@@ -118,8 +118,8 @@ def _patch_medians(ycc: NDArray[np.float32]) -> NDArray[np.float64]:
 def _below_tint(ycc: NDArray[np.float32]) -> NDArray[np.float64] | None:
     """The cheeks' ``(Y, Cb, Cr)`` where the brow band looks tinted, else ``None``.
 
-    Tinted lenses (or a cap's shadow) darken the forehead patches that
-    :func:`_skin_reference` prefers, so a bare lower face reads as covered.
+    Tinted lenses darken the forehead patches that :func:`_skin_reference`
+    prefers, so a bare lower face reads as covered.
     The tell: the skin above the brows matches a warm cheek below them while
     the band between is much darker and unlike both.
     """
