@@ -54,22 +54,6 @@ def pairwise_f(labels: np.ndarray, truth: np.ndarray) -> float:
     return float(2 * tp / max(2 * tp + fp + fn, 1))
 
 
-def take(data: GroupingInput, rows: np.ndarray) -> GroupingInput:
-    """The faces ``rows`` of ``data`` (no constraints), every per-face array sliced alike."""
-    return dataclasses.replace(
-        data,
-        face_ids=data.face_ids[rows],
-        embeddings=data.embeddings[rows],
-        quality=data.quality[rows],
-        size_px=data.size_px[rows],
-        photo_ids=data.photo_ids[rows],
-        user_person=data.user_person[rows],
-        previous_person=data.previous_person[rows],
-        views={k: v[rows] for k, v in data.views.items()},
-        occlusion=None if data.occlusion is None else data.occlusion[rows],
-    )
-
-
 def glasses_faces(shift: float, gap: float, seed: int = 5):
     """Person 0: six clean and six dark-glassed faces (rows 0-11); person 1:
     six dark-glassed faces (rows 12-17). The glasses move every descriptor by

@@ -9,7 +9,7 @@ import numpy as np
 from facefile.cluster import create_clusterer
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.incremental import assign_new
-from tests.cluster_synth import glasses_faces, synth_faces, take
+from tests.cluster_synth import glasses_faces, synth_faces
 
 
 def _library(seed: int = 21):
@@ -18,7 +18,7 @@ def _library(seed: int = 21):
     slot = np.tile(np.arange(7), 8)
     is_new = (slot >= 5) | (truth >= 6)
     old = np.flatnonzero(~is_new)
-    sub = take(data, old)
+    sub = data.subset(old)
     g = create_clusterer().fit_predict(sub)
     ids, new = assign_person_ids(g.labels, sub.previous_person, sub.user_person, 1)
     prev = np.full(truth.size, -1, dtype=np.int64)
@@ -60,7 +60,7 @@ def test_a_new_face_in_dark_glasses_joins_its_person_within_the_cover_allowance(
     data = glasses_faces(shift=0.5, gap=0.52)
     keep = np.r_[np.arange(7), 12]  # person 0 uncovered, one of them in glasses, a stranger in glasses
     previous = np.r_[np.full(6, 5), -1, -1].astype(np.int64)  # person 5: the six uncovered faces
-    data = dataclasses.replace(take(data, keep), previous_person=previous)
+    data = dataclasses.replace(data.subset(keep), previous_person=previous)
     is_new = np.r_[np.zeros(6, bool), True, True]
     e = data.embeddings
     assert 0.55 < np.linalg.norm(e[6] - e[:6], axis=1).mean() < 0.59  # beyond attach_threshold alone

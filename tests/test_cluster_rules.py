@@ -184,3 +184,22 @@ def test_cannot_link_inside_one_person_leaves_one_face_out():
     sizes = np.bincount(g.labels[g.labels >= 0])
     assert sizes.max() == 9
     assert g.labels[0] == -1 or g.labels[9] == -1 or g.labels[0] != g.labels[9]
+
+
+def test_subset_slices_every_face_and_renumbers_constraints() -> None:
+    data, _ = synth_faces(n_people=3, per_person=4, seed=2)
+    data = dataclasses.replace(
+        data,
+        occlusion=np.arange(data.n_faces * 3, dtype=np.float32).reshape(-1, 3),
+        not_person=[(5, 7), (1, 9)],
+        cannot_link=[(5, 8), (1, 8)],
+    )
+    rows = np.array([8, 5, 2])
+    sub = data.subset(rows)
+    assert sub.n_faces == 3
+    assert np.array_equal(sub.face_ids, data.face_ids[rows])
+    assert np.array_equal(sub.occlusion, data.occlusion[rows])
+    assert all(np.array_equal(sub.views[k], v[rows]) for k, v in data.views.items())
+    # face 5 is row 1 now, face 8 row 0; constraints on dropped faces are gone
+    assert sub.not_person == [(1, 7)]
+    assert sub.cannot_link == [(1, 0)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -49,6 +50,24 @@ class GroupingInput:
     @property
     def n_faces(self) -> int:
         return int(self.embeddings.shape[0])
+
+    def subset(self, rows: NDArray[np.int64]) -> GroupingInput:
+        """The faces ``rows`` only: every per-face array sliced alike, constraints renumbered."""
+        pos = {int(r): i for i, r in enumerate(rows)}
+        return dataclasses.replace(
+            self,
+            face_ids=self.face_ids[rows],
+            embeddings=self.embeddings[rows],
+            quality=self.quality[rows],
+            size_px=self.size_px[rows],
+            photo_ids=self.photo_ids[rows],
+            user_person=self.user_person[rows],
+            previous_person=self.previous_person[rows],
+            not_person=[(pos[r], q) for r, q in self.not_person if r in pos],
+            cannot_link=[(pos[a], pos[b]) for a, b in self.cannot_link if a in pos and b in pos],
+            views={k: v[rows] for k, v in self.views.items()},
+            occlusion=None if self.occlusion is None else self.occlusion[rows],
+        )
 
 
 @dataclass(frozen=True)

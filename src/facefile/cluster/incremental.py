@@ -166,19 +166,5 @@ def _group_leftovers(data, p, person, conf, new_rows, usable, k, next_person_id)
 
 
 def _subset(data: GroupingInput, rows: NDArray[np.int64]) -> GroupingInput:
-    """The input restricted to ``rows``, constraints renumbered."""
-    pos = {int(r): i for i, r in enumerate(rows)}
-    return dataclasses.replace(
-        data,
-        face_ids=data.face_ids[rows],
-        embeddings=data.embeddings[rows],
-        quality=data.quality[rows],
-        size_px=data.size_px[rows],
-        photo_ids=data.photo_ids[rows],
-        user_person=data.user_person[rows],
-        previous_person=np.full(rows.size, -1, dtype=np.int64),
-        not_person=[(pos[r], q) for r, q in data.not_person if r in pos],
-        cannot_link=[(pos[a], pos[b]) for a, b in data.cannot_link if a in pos and b in pos],
-        views={k: v[rows] for k, v in data.views.items()},
-        occlusion=None if data.occlusion is None else data.occlusion[rows],
-    )
+    """The input restricted to ``rows``, grouped afresh (no previous people)."""
+    return dataclasses.replace(data.subset(rows), previous_person=np.full(rows.size, -1, dtype=np.int64))
