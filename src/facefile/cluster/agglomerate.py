@@ -312,23 +312,11 @@ def _merge(
     check = points is not None and (np.isfinite(max_rms) or exact)
     use_upper = check and exact and upper_points is not None and np.isfinite(upper_margin)
     if use_upper:
-        ok_u = np.isfinite(upper_points).all(axis=1)
-        xu = np.where(ok_u[:, None], upper_points, 0.0).astype(np.float32)
-        sums_u = _cluster_sums(xu, labels, n_clusters)
-        sq_u = np.bincount(labels, weights=(xu * xu).sum(axis=1, dtype=np.float64), minlength=n_clusters)
-        del xu
-        cnt_u = np.bincount(labels, weights=ok_u.astype(np.float64), minlength=n_clusters)
+        sums_u, sq_u, cnt_u = _view_totals(upper_points, labels, n_clusters)
         gate = np.ones(labels.size) if upper_gate is None else upper_gate.astype(np.float64)
         gated = np.bincount(labels, weights=gate, minlength=n_clusters)
     if check:
-        finite = np.isfinite(points).all(axis=1)
-        # float32 sums: half the memory at 1M faces; products are taken in float64
-        x0 = points if finite.all() else np.where(finite[:, None], points, 0.0)
-        x0 = np.asarray(x0, dtype=np.float32)
-        sums = _cluster_sums(x0, labels, n_clusters)  # once; later merges add two rows
-        sq = np.bincount(labels, weights=(x0 * x0).sum(axis=1, dtype=np.float64), minlength=n_clusters)
-        del x0
-        cnt = np.bincount(labels, weights=finite.astype(np.float64), minlength=n_clusters)
+        sums, sq, cnt = _view_totals(points, labels, n_clusters)  # once; later merges add two rows
     exact_rms = exact and check
     # covered faces per cluster: a pair's threshold grows with the gap in covered shares
     use_cover = cover is not None and cover_bonus > 0
@@ -470,6 +458,22 @@ def _merge(
                 s, c = s[live], c[live]
             n_dead = 0
     return _finish(labels, parent, _NO_PAIRS)
+
+
+def _view_totals(
+    x: NDArray[np.float32], labels: NDArray[np.int64], n_clusters: int
+) -> tuple[NDArray[np.float32], NDArray[np.float64], NDArray[np.float64]]:
+    """Per cluster: sum, sum of squared norms and count of the finite rows of ``x``.
+
+    The sums are ``float32`` (half the memory at 1M faces); products are
+    taken in ``float64``. NaN rows count as absent.
+    """
+    finite = np.isfinite(x).all(axis=1)
+    x0 = np.asarray(x if finite.all() else np.where(finite[:, None], x, 0.0), dtype=np.float32)
+    sums = _cluster_sums(x0, labels, n_clusters)
+    sq = np.bincount(labels, weights=(x0 * x0).sum(axis=1, dtype=np.float64), minlength=n_clusters)
+    cnt = np.bincount(labels, weights=finite.astype(np.float64), minlength=n_clusters)
+    return sums, sq, cnt
 
 
 def _cluster_sums(x: NDArray[np.float32], labels: NDArray[np.int64], n_clusters: int) -> NDArray[np.float32]:
