@@ -50,6 +50,15 @@ def _ref_pair_keys(pairs, n):
     return np.unique(lo[lo != hi] * n + hi[lo != hi])
 
 
+def _ref_totals(x, labels, n_clusters):
+    ok = np.isfinite(x).all(axis=1)
+    x0 = np.where(ok[:, None], x, 0.0).astype(np.float32)
+    sums = np.zeros((n_clusters, x0.shape[1]), dtype=np.float32)
+    np.add.at(sums, labels, x0)
+    sq = np.bincount(labels, weights=(x0 * x0).sum(axis=1, dtype=np.float64), minlength=n_clusters)
+    return sums, sq, np.bincount(labels, weights=ok.astype(np.float64), minlength=n_clusters)
+
+
 def _reference_merge(
     init_labels,
     src,
@@ -83,21 +92,11 @@ def _reference_merge(
     check = points is not None and (np.isfinite(max_rms) or exact)
     use_upper = check and exact and upper_points is not None and np.isfinite(upper_margin)
     if use_upper:
-        ok_u = np.isfinite(upper_points).all(axis=1)
-        xu = np.where(ok_u[:, None], upper_points, 0.0).astype(np.float32)
-        sums_u = np.zeros((n_clusters, xu.shape[1]), dtype=np.float32)
-        np.add.at(sums_u, labels, xu)
-        sq_u = np.bincount(labels, weights=(xu * xu).sum(axis=1, dtype=np.float64), minlength=n_clusters)
-        cnt_u = np.bincount(labels, weights=ok_u.astype(np.float64), minlength=n_clusters)
+        sums_u, sq_u, cnt_u = _ref_totals(upper_points, labels, n_clusters)
         gate = np.ones(labels.size) if upper_gate is None else upper_gate.astype(np.float64)
         gated = np.bincount(labels, weights=gate, minlength=n_clusters)
     if check:
-        finite = np.isfinite(points).all(axis=1)
-        x0 = np.where(finite[:, None], points, 0.0).astype(np.float32)
-        sums = np.zeros((n_clusters, x0.shape[1]), dtype=np.float32)
-        np.add.at(sums, labels, x0)
-        sq = np.bincount(labels, weights=(x0 * x0).sum(axis=1, dtype=np.float64), minlength=n_clusters)
-        cnt = np.bincount(labels, weights=finite.astype(np.float64), minlength=n_clusters)
+        sums, sq, cnt = _ref_totals(points, labels, n_clusters)
     use_cover = cover is not None and cover_bonus > 0
     if use_cover:
         cov_s = np.bincount(labels, weights=cover.astype(np.float64), minlength=n_clusters)
