@@ -115,15 +115,15 @@ def _patch_medians(ycc: NDArray[np.float32]) -> NDArray[np.float64]:
     return np.array([np.median(_cut(ycc, s, r).reshape(-1, 3), axis=0) for r in _REF_PATCHES])
 
 
-def _below_tint(ycc: NDArray[np.float32]) -> NDArray[np.float64] | None:
+def _below_tint(ycc: NDArray[np.float32], pm: NDArray[np.float64]) -> NDArray[np.float64] | None:
     """The cheeks' ``(Y, Cb, Cr)`` where the brow band looks tinted, else ``None``.
 
     Tinted lenses darken the forehead patches that :func:`_skin_reference`
     prefers, so a bare lower face reads as covered.
     The tell: the skin above the brows matches a warm cheek below them while
-    the band between is much darker and unlike both.
+    the band between is much darker and unlike both. ``pm``: the
+    :func:`_patch_medians` of ``ycc``.
     """
-    pm = _patch_medians(ycc)
     top = np.median(_cut(ycc, ycc.shape[0], _HIGH_FOREHEAD).reshape(-1, 3), axis=0)
     cheeks = [i for i in (3, 4) if _agree(top, pm[i], SAME_SKIN_TOL) and pm[i, 2] - pm[i, 1] >= WARM_CRCB]
     band_dark = max(pm[0, 0], pm[1, 0]) < SHADE_RATIO * top[0]
@@ -132,16 +132,16 @@ def _below_tint(ycc: NDArray[np.float32]) -> NDArray[np.float64] | None:
     return None
 
 
-def _skin_reference(ycc: NDArray[np.float32]) -> NDArray[np.float64]:
+def _skin_reference(pm: NDArray[np.float64]) -> NDArray[np.float64]:
     """``(Y, Cb, Cr)`` of this face's own skin, from patches occluders rarely share.
 
     The forehead is used when both sides agree and neither is both dark and
     cold-hued (masks and half covers leave at least one side; big dark
     lenses may reach it). Otherwise the lit patch that agrees with most others wins,
     preferring the forehead, then warmer hues (skin of every tone has Cr > Cb;
-    grey, black and blue covers do not).
+    grey, black and blue covers do not). ``pm``: the :func:`_patch_medians`
+    of the chip.
     """
-    pm = _patch_medians(ycc)
 
     def agree(i: int, j: int) -> bool:
         return _agree(pm[i], pm[j])
@@ -183,21 +183,14 @@ def occlusion(chip: RGBImage) -> tuple[float, float, float]:
     """
     ycc = _ycc(chip)
     s = ycc.shape[0]
-    y0, cb0, cr0 = _skin_reference(ycc)
+    pm = _patch_medians(ycc)
+    y0, cb0, cr0 = _skin_reference(pm)
     nonskin = _unlike(ycc, (y0, cb0, cr0))
     # eyes are judged against the brightest skin patch, so shade on the forehead does not hide lenses
-    cheeks = [_cut(ycc, s, r).reshape(-1, 3) for r in _REF_PATCHES[3:]]
-    y_ref = max(
-        [float(y0)]
-        + [
-            float(np.median(c[:, 0]))
-            for c in cheeks
-            if np.hypot(np.median(c[:, 1]) - cb0, np.median(c[:, 2]) - cr0) < CHROMA_TOL
-        ]
-    )
+    y_ref = max([float(y0)] + [float(c[0]) for c in pm[3:] if np.hypot(c[1] - cb0, c[2] - cr0) < CHROMA_TOL])
     dark = ycc[..., 0] < DARK_RATIO * max(y_ref, 1.0)
     lower_share = float(_cut(nonskin, s, _LOWER).mean())
-    tinted = _below_tint(ycc)
+    tinted = _below_tint(ycc, pm)
     if tinted is not None:  # covered only if unlike both readings of the skin
         lower_share = min(lower_share, float(_cut(_unlike(ycc, tinted), s, _LOWER).mean()))
     eyes_share = min(float(_cut(dark, s, r).mean()) for r in _EYES)
