@@ -237,9 +237,7 @@ def attach(
     second_mean = np.full(first.size, np.inf)
     has_second = (first + 1 < rows.size) & (np.r_[first[1:], rows.size] > first + 1)
     second_mean[has_second] = means[first[has_second] + 1]
-    limit = threshold
-    if cover is not None and cover_bonus > 0:
-        limit = threshold + cover_bonus * cover_gap(cover, labels, rows[first], labs[first])
+    limit = join_limit(threshold, cover, cover_bonus, labels, rows[first], labs[first])
     good = (means[first] <= limit) & (second_mean - means[first] >= margin)
     cand = first[good]
     if points is not None and np.isfinite(max_rms) and cand.size:
@@ -259,6 +257,21 @@ def attach(
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
+
+
+def join_limit(
+    threshold: float,
+    cover: NDArray[np.bool_] | None,
+    cover_bonus: float,
+    labels: NDArray[np.int64],
+    rows: NDArray[np.int64],
+    labs: NDArray[np.int64],
+) -> float | NDArray[np.float64]:
+    """The mean distance up to which face ``rows[i]`` may join group ``labs[i]``:
+    ``threshold``, plus ``cover_bonus`` times :func:`cover_gap` where covers are known."""
+    if cover is None or cover_bonus <= 0:
+        return threshold
+    return threshold + cover_bonus * cover_gap(cover, labels, rows, labs)
 
 
 def cover_gap(

@@ -25,7 +25,7 @@ from facefile.cluster.agglomerate import distinct
 from facefile.cluster.average_linkage import AverageLinkageParams, covered_faces, group, validate_input
 from facefile.cluster.base import GroupingInput
 from facefile.cluster.constraints import cannot_link_pairs
-from facefile.cluster.graph import _partner_lists, cover_gap, pair_distance
+from facefile.cluster.graph import _partner_lists, join_limit, pair_distance
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.knn import knn_query
 from facefile.errors import ConfigError
@@ -95,10 +95,7 @@ def assign_new(
         a, b = _candidates(full, upper, base_rows, queries, n_neighbors)
         d = pair_distance(full, upper, a, b, p.upper_margin, p.upper_weight)
         rows, persons, means, second = _best_two(a, person[b], d)
-        limit = p.attach_threshold
-        cover = covered_faces(data)
-        if cover is not None and p.cover_bonus > 0:  # as in the full grouping
-            limit = limit + p.cover_bonus * cover_gap(cover, person, rows, persons)
+        limit = join_limit(p.attach_threshold, covered_faces(data), p.cover_bonus, person, rows, persons)
         ok = (means <= limit) & (second - means >= p.attach_margin)
         for i in np.flatnonzero(ok)[np.argsort(means[ok], kind="stable")]:
             row, target = int(rows[i]), int(persons[i])
