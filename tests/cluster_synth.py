@@ -88,3 +88,39 @@ def glasses_faces(shift: float, gap: float, seed: int = 5):
         occlusion=occlusion,
     )
     return data
+
+
+def lookalike_stranger(seed: int = 9) -> tuple[GroupingInput, np.ndarray]:
+    """Three people of 6 faces and one clear stranger (last row) who resembles
+    person 0 only around the eyes.
+
+    The stranger's full view is about 0.6 from each of person 0's faces (over
+    ``threshold``, under ``max_rms``), its upper view about 0.3: the two-view
+    mean is well under ``attach_threshold``.
+
+    Returns:
+        ``(data, truth)``; the stranger's truth is 3.
+    """
+    data, truth = synth_faces(n_people=3, per_person=6, spread=0.3, seed=seed)
+    rng = np.random.default_rng(seed)
+    dim = data.embeddings.shape[1]
+    centre = data.embeddings[truth == 0].mean(axis=0)
+    away = rng.normal(size=dim).astype(np.float32)
+    away *= 0.56 / np.linalg.norm(away)
+    face = centre + away
+    full = np.vstack([data.embeddings, face]).astype(np.float32)
+    upper = full + rng.normal(size=full.shape).astype(np.float32) * (0.1 / np.sqrt(dim))
+    upper[-1] = centre + rng.normal(size=dim).astype(np.float32) * (0.3 / np.sqrt(2 * dim))
+    n = full.shape[0]
+    data = dataclasses.replace(
+        data,
+        face_ids=np.arange(n, dtype=np.int64),
+        embeddings=full,
+        quality=np.full(n, 0.9, dtype=np.float32),
+        size_px=np.full(n, 100.0, dtype=np.float32),
+        photo_ids=np.arange(n, dtype=np.int64),
+        user_person=np.full(n, -1, dtype=np.int64),
+        previous_person=np.full(n, -1, dtype=np.int64),
+        views={"upper": upper},
+    )
+    return data, np.r_[truth, 3].astype(np.int64)

@@ -9,7 +9,7 @@ import numpy as np
 from facefile.cluster import create_clusterer
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.incremental import assign_new
-from tests.cluster_synth import glasses_faces, synth_faces
+from tests.cluster_synth import glasses_faces, lookalike_stranger, synth_faces
 
 
 def _library(seed: int = 21):
@@ -68,3 +68,17 @@ def test_a_new_face_in_dark_glasses_joins_its_person_within_the_cover_allowance(
     assert out.person_ids[6] == 5 and out.person_ids[7] != 5
     blind = assign_new(dataclasses.replace(data, occlusion=None), is_new, next_person_id=9)
     assert blind.person_ids[6] != 5
+
+
+def test_a_new_clear_face_joins_only_within_the_linking_bar():
+    data, truth = lookalike_stranger()
+    old = np.flatnonzero(truth < 3)
+    previous = np.r_[truth[old] + 1, -1].astype(np.int64)  # persons 1-3 as grouped; the stranger is new
+    data = dataclasses.replace(data, previous_person=previous)
+    is_new = truth == 3
+    out = assign_new(data, is_new, next_person_id=4)
+    assert out.person_ids[-1] != 1 and out.n_joined == 0
+    blurred = data.quality.copy()
+    blurred[-1] = 0.2
+    out = assign_new(dataclasses.replace(data, quality=blurred), is_new, next_person_id=4)
+    assert out.person_ids[-1] == 1 and out.n_joined == 1

@@ -9,7 +9,7 @@ import pytest
 
 from facefile.cluster import CLUSTERERS, DEFAULT_CLUSTERER, create_clusterer
 from facefile.errors import ConfigError, UnknownBackendError
-from tests.cluster_synth import pairwise_f, synth_faces
+from tests.cluster_synth import lookalike_stranger, pairwise_f, synth_faces
 
 
 def _fit(data, **params):
@@ -203,3 +203,19 @@ def test_subset_slices_every_face_and_renumbers_constraints() -> None:
     # face 5 is row 1 now, face 8 row 0; constraints on dropped faces are gone
     assert sub.not_person == [(1, 7)]
     assert sub.cannot_link == [(1, 0)]
+
+
+def test_a_clear_face_that_fails_the_linking_bar_does_not_join_by_the_looser_rule():
+    data, truth = lookalike_stranger()
+    e = data.embeddings
+    rms = np.sqrt((np.linalg.norm(e[-1] - e[truth == 0], axis=1) ** 2).mean())
+    assert 0.57 < rms < 0.63  # over threshold 0.55, within max_rms 0.65
+    g = _fit(data)
+    people = [g.labels[truth == t][0] for t in range(3)]
+    assert -1 not in people and len(set(people)) == 3
+    assert g.labels[-1] == -1  # someone seen once stays alone
+    # the same face blurred may join: it could never link, so the mean rule judges it
+    blurred = data.quality.copy()
+    blurred[-1] = 0.2
+    g = _fit(dataclasses.replace(data, quality=blurred))
+    assert g.labels[-1] == people[0]

@@ -32,7 +32,11 @@
    whose members it is closest to on average, if that mean distance is at
    most ``attach_threshold``, it beats the next cluster by ``attach_margin``
    and no constraint forbids it. A joiner that looks masked may be judged by
-   its upper view (``join_by_view``). Low-quality faces (masked or
+   its upper view (``join_by_view``). A clear face still alone (one that
+   may link) must also be within the linking bar of the whole cluster (root
+   mean square full-view distance at most ``threshold``, plus the cover
+   allowance): the looser mean rule is for faces that may not link, and
+   let in faces of people seen once. Low-quality faces (masked or
    half-covered faces get a low quality, :func:`facefile.quality.occlusion`)
    still left may then pair with a clean face that is alone
    (``join_singletons``). Faces still alone are ``-1``.
@@ -230,10 +234,7 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     upper = None if upper is None else np.asarray(upper, dtype=np.float32)
     usable = np.isfinite(full).all(axis=1) & (data.size_px >= p.min_face_px)
     is_user = data.user_person >= 0
-    linker = usable & (data.quality >= p.min_link_quality)
-    if data.occlusion is not None:
-        # a mask or a hand over half the face: the face may join, never link
-        linker &= np.asarray(data.occlusion)[:, [0, 2]].max(axis=1) < COVERED
+    linker = may_link(data, usable, p)
     src, dst, dist, (full_scale, collapse) = edge_list(
         full,
         upper,
@@ -288,7 +289,7 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     def join(current: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.int64]:
         return attach(
             current, rows, src, dst, join_dist, cannot, p.attach_threshold, p.attach_margin, full, p.max_rms,
-            cover=cover, cover_bonus=p.cover_bonus,
+            cover=cover, cover_bonus=p.cover_bonus, clear=linker, link_threshold=p.threshold,
         )  # fmt: skip
 
     labels = join(labels, joiners)
@@ -307,6 +308,19 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     labels = np.where(labels >= 0, labels_c - (labels.min() < 0), -1).astype(np.int64)
     conf = label_confidence(labels, src, dst, dist, is_user, p.attach_threshold)
     return Grouping(labels=labels, confidence=conf)
+
+
+def may_link(data: GroupingInput, usable: NDArray[np.bool_], p: AverageLinkageParams) -> NDArray[np.bool_]:
+    """``bool (n,)``: usable faces clear enough to link two faces or groups.
+
+    Not below ``min_link_quality``, and no mask or hand over the lower half
+    or one side (occlusion score under :data:`COVERED`, where known): such
+    faces may join a person, never link.
+    """
+    linker = usable & (data.quality >= p.min_link_quality)
+    if data.occlusion is not None:
+        linker &= np.asarray(data.occlusion)[:, [0, 2]].max(axis=1) < COVERED
+    return linker
 
 
 def covered_faces(data: GroupingInput) -> NDArray[np.bool_] | None:

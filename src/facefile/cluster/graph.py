@@ -91,7 +91,8 @@ def view_scales(
     Returns:
         ``(full_scale, upper_scale)``, ``float32 (n,)`` each, ``>= 1``.
     """
-    r = rho_upper / rho_full
+    with np.errstate(divide="ignore", invalid="ignore"):  # a face with no neighbours: NaN, left out
+        r = rho_upper / rho_full
     ok = np.isfinite(r) & (r > 0)
     ones = np.ones(r.shape, dtype=np.float32)
     if ok.sum() < 20:  # too few faces to know what normal is
@@ -196,6 +197,8 @@ def attach(
     max_rms: float = np.inf,
     cover: NDArray[np.bool_] | None = None,
     cover_bonus: float = 0.0,
+    clear: NDArray[np.bool_] | None = None,
+    link_threshold: float = np.inf,
 ) -> NDArray[np.int64]:
     """Let each joiner join its nearest cluster, judged by the clusters as they were.
 
@@ -216,6 +219,13 @@ def attach(
         cover, cover_bonus: ``bool (n,)`` covered faces; a joiner may join
             up to ``threshold + cover_bonus * |covered - cluster's covered
             share|`` (a covered face joining uncovered ones, or the reverse).
+        clear, link_threshold: ``bool (n,)`` faces that could have linked;
+            such a face joins only where its root mean square distance to
+            the cluster (``points``) is within ``link_threshold`` plus the
+            cover allowance, the bar linking held it to. The looser mean
+            rule is for faces that may not link (small, blurred, covered);
+            a clear face that failed the linking bar is most often someone
+            seen once, and would be let in by the back door.
 
     Returns:
         ``int64 (n,)`` the new labels.
@@ -240,8 +250,14 @@ def attach(
     limit = join_limit(threshold, cover, cover_bonus, labels, rows[first], labs[first])
     good = (means[first] <= limit) & (second_mean - means[first] >= margin)
     cand = first[good]
-    if points is not None and np.isfinite(max_rms) and cand.size:
-        cand = cand[_rms_to_cluster(points, labels, rows[cand], labs[cand]) <= max_rms]
+    if points is not None and cand.size:
+        bar = np.full(cand.size, max_rms, dtype=np.float64)
+        if clear is not None:
+            strict = clear[rows[cand]]
+            link_bar = join_limit(link_threshold, cover, cover_bonus, labels, rows[cand], labs[cand])
+            bar = np.where(strict, np.minimum(bar, link_bar), bar)
+        if np.isfinite(bar).any():
+            cand = cand[rms_to_cluster(points, labels, rows[cand], labs[cand]) <= bar]
     cand = cand[np.argsort(means[cand], kind="stable")]
     partners = _partner_lists(cannot, labels.size)
     # a cluster takes at most as many joiners as it had members, so a seed of
@@ -292,20 +308,30 @@ def cover_gap(
     return np.abs(cover[rows].astype(np.float64) - share[labs])
 
 
-def _rms_to_cluster(
+def rms_to_cluster(
     points: NDArray[np.float32], labels: NDArray[np.int64], rows: NDArray[np.int64], labs: NDArray[np.int64]
 ) -> NDArray[np.float64]:
-    """Root mean square distance from each ``rows[i]`` to all members of ``labs[i]``."""
-    finite = np.isfinite(points).all(axis=1)
-    x = np.where(finite[:, None], points, 0.0).astype(np.float64)
-    member = finite & (labels >= 0)
-    n_labels = int(labels.max()) + 1
-    sums = np.zeros((n_labels, x.shape[1]))
-    np.add.at(sums, labels[member], x[member])
-    sq = np.bincount(labels[member], weights=(x[member] ** 2).sum(axis=1), minlength=n_labels)
-    cnt = np.maximum(np.bincount(labels[member], minlength=n_labels), 1)
-    q = x[rows]
-    msd = (q * q).sum(axis=1) + sq[labs] / cnt[labs] - 2.0 * (q * sums[labs]).sum(axis=1) / cnt[labs]
+    """Root mean square distance from each ``rows[i]`` to all members of ``labs[i]``.
+
+    Only the members of the clusters in ``labs`` are read, so a few joiners
+    against a million-face library cost what their clusters hold.
+    """
+    wanted = np.unique(labs)
+    member = np.flatnonzero(np.isin(labels, wanted))
+    member = member[np.isfinite(points[member]).all(axis=1)]
+    x = points[member].astype(np.float64)
+    k = np.searchsorted(wanted, labels[member])
+    order = np.argsort(k, kind="stable")
+    k, x = k[order], x[order]
+    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if k.size else np.zeros(0, np.int64)
+    sums = np.zeros((wanted.size, points.shape[1]))
+    if k.size:
+        sums[k[starts]] = np.add.reduceat(x, starts, axis=0)
+    sq = np.bincount(k, weights=(x**2).sum(axis=1), minlength=wanted.size)
+    cnt = np.maximum(np.bincount(k, minlength=wanted.size), 1)
+    j = np.searchsorted(wanted, labs)
+    q = np.where(np.isfinite(points[rows]), points[rows], 0.0).astype(np.float64)
+    msd = (q * q).sum(axis=1) + sq[j] / cnt[j] - 2.0 * (q * sums[j]).sum(axis=1) / cnt[j]
     return np.sqrt(np.maximum(msd, 0.0))
 
 

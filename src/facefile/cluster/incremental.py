@@ -4,7 +4,10 @@ New faces are compared with the library's existing faces by exact
 nearest-neighbour search (faiss flat, both views): a new face joins the
 person whose nearest faces are closest on average, when that is under the
 clusterer's ``attach_threshold``, nearer than the next person by
-``attach_margin``, and no constraint forbids it. The new faces left over are
+``attach_margin``, and no constraint forbids it. A clear face (one that
+may link) must also be within the linking bar of all the person's faces
+(root mean square full-view distance at most ``threshold``, plus the cover
+allowance), as in a full regroup. The new faces left over are
 then grouped by the default clusterer together with the library's
 unassigned faces that lie near them; clusters made there become new people.
 
@@ -22,10 +25,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facefile.cluster.agglomerate import distinct
-from facefile.cluster.average_linkage import AverageLinkageParams, covered_faces, group, validate_input
+from facefile.cluster.average_linkage import (
+    AverageLinkageParams,
+    covered_faces,
+    group,
+    may_link,
+    validate_input,
+)
 from facefile.cluster.base import GroupingInput
 from facefile.cluster.constraints import cannot_link_pairs
-from facefile.cluster.graph import _partner_lists, join_limit, pair_distance
+from facefile.cluster.graph import _partner_lists, join_limit, pair_distance, rms_to_cluster
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.knn import knn_query
 from facefile.errors import ConfigError
@@ -95,8 +104,15 @@ def assign_new(
         a, b = _candidates(full, upper, base_rows, queries, n_neighbors)
         d = pair_distance(full, upper, a, b, p.upper_margin, p.upper_weight)
         rows, persons, means, second = _best_two(a, person[b], d)
-        limit = join_limit(p.attach_threshold, covered_faces(data), p.cover_bonus, person, rows, persons)
+        cover = covered_faces(data)
+        limit = join_limit(p.attach_threshold, cover, p.cover_bonus, person, rows, persons)
         ok = (means <= limit) & (second - means >= p.attach_margin)
+        # a clear face meets the bar a full regroup would link it by
+        clear = np.flatnonzero(ok & may_link(data, usable, p)[rows])
+        if clear.size:
+            rms = rms_to_cluster(full, person, rows[clear], persons[clear])
+            bar = join_limit(p.threshold, cover, p.cover_bonus, person, rows[clear], persons[clear])
+            ok[clear] = rms <= bar
         for i in np.flatnonzero(ok)[np.argsort(means[ok], kind="stable")]:
             row, target = int(rows[i]), int(persons[i])
             if np.any(person[partners.get(row, _EMPTY)] == target):
