@@ -219,3 +219,30 @@ def test_a_clear_face_that_fails_the_linking_bar_does_not_join_by_the_looser_rul
     blurred[-1] = 0.2
     g = _fit(dataclasses.replace(data, quality=blurred))
     assert g.labels[-1] == people[0]
+
+
+def test_two_faces_alone_need_to_be_closer_than_a_group():
+    rng = np.random.default_rng(12)
+    dim = 128
+    centres = rng.normal(size=(3, dim)) * (1.2 / np.sqrt(2 * dim))  # about 1.2 apart
+    steps = np.linalg.qr(rng.normal(size=(dim, 4)))[0].T  # orthonormal directions
+    emb = np.vstack(
+        [
+            centres[0], centres[0] + 0.45 * steps[0],  # a close pair
+            centres[1], centres[1] + 0.53 * steps[0],  # a pair near the linking threshold
+            *(centres[2] + 0.53 / np.sqrt(2) * steps[1:4]),  # three faces, each pair 0.53 apart
+        ]
+    ).astype(np.float32)  # fmt: skip
+    data, _ = synth_faces(n_people=emb.shape[0], per_person=1, seed=12)
+    data = dataclasses.replace(data, embeddings=emb)
+    labels = _fit(data).labels
+    assert labels[0] == labels[1] >= 0
+    assert labels[2] == labels[3] == -1  # one distance near the threshold is not enough
+    assert labels[4] == labels[5] == labels[6] >= 0  # three faces corroborate each other
+    # the user's word keeps the loose pair
+    user = np.full(emb.shape[0], -1, dtype=np.int64)
+    user[2] = 40
+    labels = _fit(dataclasses.replace(data, user_person=user)).labels
+    assert labels[2] == labels[3] >= 0
+    loose = _fit(data, pair_threshold=0.55).labels
+    assert loose[2] == loose[3] >= 0
