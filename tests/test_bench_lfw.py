@@ -54,3 +54,11 @@ def test_unknown_condition_exits_1(tmp_path: Path) -> None:
     res = CliRunner().invoke(bench_app, ["quality", "--data", str(tmp_path), "--condition", "fog"])
     assert res.exit_code == 1
     assert "Unknown condition 'fog'" in res.output
+
+
+def test_report_names_the_command_that_reproduces_it(monkeypatch) -> None:
+    from facefile.bench.cli import _command
+
+    argv = ["/venv/bin/facefile", "bench", "quality", "--limit", "5", "--out", "a b"]
+    monkeypatch.setattr("sys.argv", argv)
+    assert _command() == "facefile bench quality --limit 5 --out 'a b'"

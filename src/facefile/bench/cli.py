@@ -52,7 +52,11 @@ WorkersOpt = Annotated[int, typer.Option("--workers", help="Analysis processes."
 
 
 def _command() -> str:
-    return "facefile bench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    """The command line that ran, for the report (``facefile bench quality ...``)."""
+    args = sys.argv[1:]
+    if args[:1] == ["bench"]:  # run as `facefile bench ...`, not as this module
+        args = args[1:]
+    return "facefile bench " + " ".join(shlex.quote(a) for a in args)
 
 
 def _load(data: Path, limit: int | None, seed: int) -> Any:
