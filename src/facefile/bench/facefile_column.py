@@ -1,10 +1,7 @@
 """facefile's own grouping, called exactly as the product calls it.
 
 Uses ``facefile.cluster.create_clusterer(DEFAULT_CLUSTERER)`` with its
-defaults. While that factory does not exist yet (it is being written), the
-bench falls back to a clearly labelled placeholder -- connected components
-of the ``< 0.5`` graph -- so the rest of the bench can run; reports name it
-``facefile (PLACEHOLDER: ...)``.
+defaults.
 """
 
 from __future__ import annotations
@@ -14,17 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-PLACEHOLDER_NAME = "facefile (PLACEHOLDER: components < 0.5, real clusterer not merged yet)"
-
 
 @dataclass(frozen=True)
 class FacefileGrouper:
-    """Groups faces with the product's default clusterer (or the placeholder)."""
+    """Groups faces with the product's default clusterer."""
 
     name: str
     """How reports label the column, e.g. ``"facefile (average-linkage)"``."""
     clusterer: str
-    is_placeholder: bool
 
     def group(
         self,
@@ -52,8 +46,6 @@ class FacefileGrouper:
         n = full.shape[0]
         if n == 0:
             return np.zeros(0, np.int64)
-        if self.is_placeholder:
-            return _components(full, 0.5)
         from facefile.cluster import create_clusterer
         from facefile.cluster.base import GroupingInput
 
@@ -73,26 +65,7 @@ class FacefileGrouper:
 
 
 def facefile_grouper() -> FacefileGrouper:
-    """The product's default clusterer, or the placeholder when it is absent."""
-    try:
-        from facefile.cluster import DEFAULT_CLUSTERER, create_clusterer  # noqa: F401
-    except ImportError:
-        return FacefileGrouper(name=PLACEHOLDER_NAME, clusterer="", is_placeholder=True)
-    return FacefileGrouper(
-        name=f"facefile ({DEFAULT_CLUSTERER})",
-        clusterer=str(DEFAULT_CLUSTERER),
-        is_placeholder=False,
-    )
+    """The product's default clusterer."""
+    from facefile.cluster import DEFAULT_CLUSTERER
 
-
-def _components(x: NDArray[np.float32], threshold: float) -> NDArray[np.int64]:
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import connected_components
-
-    from facefile.bench.peers.graph import radius_graph
-
-    g = radius_graph(x, threshold)
-    n = g.n
-    adj = csr_matrix((np.ones(g.indices.shape[0]), g.indices, g.indptr), shape=(n, n))
-    _, labels = connected_components(adj, directed=False)
-    return labels.astype(np.int64)
+    return FacefileGrouper(name=f"facefile ({DEFAULT_CLUSTERER})", clusterer=str(DEFAULT_CLUSTERER))
