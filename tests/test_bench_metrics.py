@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facefile.bench.metrics import contingency, score, singletons_for_unassigned
+from facefile.bench.metrics import score, singletons_for_unassigned
 
 
 def test_hand_computed_example() -> None:
@@ -43,7 +43,7 @@ def test_perfect_and_all_in_one() -> None:
 @pytest.mark.parametrize("seed", range(5))
 def test_against_sklearn(seed: int) -> None:
     from sklearn.metrics import normalized_mutual_info_score
-    from sklearn.metrics.cluster import contingency_matrix, pair_confusion_matrix
+    from sklearn.metrics.cluster import pair_confusion_matrix
 
     rng = np.random.default_rng(seed)
     truth = rng.integers(0, 12, size=200)
@@ -55,7 +55,6 @@ def test_against_sklearn(seed: int) -> None:
     tp, fn, fp = pcm[1, 1], pcm[1, 0], pcm[0, 1]
     assert s.pairwise_precision == pytest.approx(tp / (tp + fp))
     assert s.pairwise_recall == pytest.approx(tp / (tp + fn))
-    assert np.array_equal(contingency(truth, filled), contingency_matrix(truth, filled))
 
 
 def test_rejects_mismatched_lengths() -> None:

@@ -14,6 +14,7 @@ entropies, as scikit-learn's ``normalized_mutual_info_score`` does by default.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -57,13 +58,22 @@ def singletons_for_unassigned(labels: ArrayLike) -> NDArray[np.int64]:
     return out
 
 
-def contingency(truth: ArrayLike, pred: ArrayLike) -> NDArray[np.int64]:
-    """Dense contingency table ``(n_classes, n_clusters)`` of two labelings."""
-    _, t = np.unique(np.asarray(truth), return_inverse=True)
-    _, p = np.unique(np.asarray(pred), return_inverse=True)
-    n_t, n_p = int(t.max(initial=-1)) + 1, int(p.max(initial=-1)) + 1
-    table = np.bincount(t * n_p + p, minlength=n_t * n_p)
-    return table.reshape(n_t, n_p).astype(np.int64)
+def _cells(truth: NDArray[Any], pred: NDArray[np.int64]) -> tuple[NDArray[np.int64], ...]:
+    """The non-empty cells of the contingency table, and the two margins.
+
+    Only non-empty cells are formed: a dense ``(n_classes, n_clusters)``
+    table needs 7 GB at 100k faces and 700 GB at 1M.
+
+    Returns:
+        ``(row, col, count, class_sizes, cluster_sizes)``: ``int64`` arrays,
+        one entry per non-empty cell for the first three.
+    """
+    _, t = np.unique(truth, return_inverse=True)
+    _, p = np.unique(pred, return_inverse=True)
+    t, p = t.ravel().astype(np.int64), p.ravel().astype(np.int64)
+    n_p = int(p.max(initial=-1)) + 1
+    keys, count = np.unique(t * n_p + p, return_counts=True)
+    return keys // n_p, keys % n_p, count.astype(np.int64), np.bincount(t), np.bincount(p)
 
 
 def _pairs(counts: NDArray[np.int64]) -> float:
@@ -103,26 +113,22 @@ def score(truth: ArrayLike, pred: ArrayLike) -> Scores:
         )
     n = int(pred_raw.shape[0])
     pred_a = singletons_for_unassigned(pred_raw)
-    table = contingency(truth_a, pred_a)
-    class_sizes = table.sum(axis=1)
-    cluster_sizes = table.sum(axis=0)
+    row, col, count, class_sizes, cluster_sizes = _cells(truth_a, pred_a)
 
-    tp = _pairs(table)
+    tp = _pairs(count)
     pred_pairs = _pairs(cluster_sizes)
     true_pairs = _pairs(class_sizes)
     pw_p = tp / pred_pairs if pred_pairs > 0 else 1.0
     pw_r = tp / true_pairs if true_pairs > 0 else 1.0
 
-    cells = table.astype(np.float64)
-    sq = cells * cells
-    bc_p = float((sq / cluster_sizes[None, :]).sum()) / n
-    bc_r = float((sq / class_sizes[:, None]).sum()) / n
+    c = count.astype(np.float64)
+    bc_p = float((c * c / cluster_sizes[col]).sum()) / n
+    bc_r = float((c * c / class_sizes[row]).sum()) / n
 
     h_t = _entropy(class_sizes, n)
     h_p = _entropy(cluster_sizes, n)
-    nz = table > 0
-    joint = cells[nz] / n
-    outer = (class_sizes[:, None] * cluster_sizes[None, :]).astype(np.float64)[nz] / (n * n)
+    joint = c / n
+    outer = class_sizes[row].astype(np.float64) * cluster_sizes[col] / (n * n)
     mi = float((joint * np.log(joint / outer)).sum())
     nmi = 1.0 if h_t == 0.0 and h_p == 0.0 else max(0.0, mi) / ((h_t + h_p) / 2.0)
 
@@ -135,7 +141,7 @@ def score(truth: ArrayLike, pred: ArrayLike) -> Scores:
         bcubed_f=_f(bc_p, bc_r),
         nmi=min(1.0, nmi),
         n_people=len(np.unique(pred_raw[pred_raw >= 0])),
-        n_true_people=int(table.shape[0]),
+        n_true_people=int(class_sizes.size),
         unassigned_share=float((pred_raw < 0).mean()),
         n_faces=n,
     )

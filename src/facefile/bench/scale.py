@@ -83,45 +83,6 @@ def _group(algorithm: str, x: NDArray[np.float32]) -> NDArray[np.int64]:
     return mod.cluster(x, **mod.DEFAULT)
 
 
-def sparse_f_scores(truth: NDArray[np.int64], pred: NDArray[np.int64]) -> tuple[float, float]:
-    """BCubed F and pairwise F, as :func:`facefile.bench.metrics.score` gives them.
-
-    Only the non-empty cells of the contingency table are formed: the dense
-    ``(n_identities, n_clusters)`` table of ``score`` needs 7 GB at 100k faces
-    and 700 GB at 1M. Unassigned faces (``-1``) are singletons, as there.
-
-    Args:
-        truth: ``int64 (n,)`` identities; pred: ``int64 (n,)`` clusters, ``-1`` unassigned.
-
-    Returns:
-        ``(bcubed_f, pairwise_f)``.
-    """
-    from facefile.bench.metrics import singletons_for_unassigned
-
-    _, t = np.unique(truth, return_inverse=True)
-    _, p = np.unique(singletons_for_unassigned(pred), return_inverse=True)
-    n_p = int(p.max()) + 1
-    cells, cnt = np.unique(t.astype(np.int64) * n_p + p, return_counts=True)
-    c = cnt.astype(np.float64)
-    class_sizes = np.bincount(t).astype(np.float64)
-    cluster_sizes = np.bincount(p).astype(np.float64)
-    n = float(truth.size)
-    bc_p = float((c * c / cluster_sizes[cells % n_p]).sum()) / n
-    bc_r = float((c * c / class_sizes[cells // n_p]).sum()) / n
-
-    def pairs(x: NDArray[np.float64]) -> float:
-        return float((x * (x - 1.0) / 2.0).sum())
-
-    tp, pred_pairs, true_pairs = pairs(c), pairs(cluster_sizes), pairs(class_sizes)
-    pw_p = tp / pred_pairs if pred_pairs > 0 else 1.0
-    pw_r = tp / true_pairs if true_pairs > 0 else 1.0
-
-    def f(a: float, b: float) -> float:
-        return 2.0 * a * b / (a + b) if a + b > 0 else 0.0
-
-    return f(bc_p, bc_r), f(pw_p, pw_r)
-
-
 def _worker(algorithm: str, n: int, seed: int) -> dict[str, Any]:
     x, truth = synthetic(n, seed)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -129,7 +90,10 @@ def _worker(algorithm: str, n: int, seed: int) -> dict[str, Any]:
     labels = _group(algorithm, x)
     dt = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    bcubed_f, pairwise_f = sparse_f_scores(truth, np.asarray(labels, dtype=np.int64))
+    from facefile.bench.metrics import score
+
+    scores = score(truth, np.asarray(labels, dtype=np.int64))
+    bcubed_f, pairwise_f = scores.bcubed_f, scores.pairwise_f
     return {
         "seconds": dt,
         "peak_mb": max(0, peak - base) / 1024.0,
