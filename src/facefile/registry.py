@@ -35,7 +35,6 @@ class Registry(Generic[T]):
             factory = self._factories[name]
         except KeyError:
             raise UnknownBackendError(
-                f"Unknown {self.kind} {name!r}; available: {', '.join(self.names())} "
-                f"(set {self.flag})."
+                f"Unknown {self.kind} {name!r}; available: {', '.join(self.names())} (set {self.flag})."
             ) from None
         return factory(**kwargs)

@@ -51,9 +51,7 @@ class BBox:
 
     def scaled(self, factor: float) -> BBox:
         """The same box in an image resized by ``factor``."""
-        return BBox(
-            self.left * factor, self.top * factor, self.right * factor, self.bottom * factor
-        )
+        return BBox(self.left * factor, self.top * factor, self.right * factor, self.bottom * factor)
 
     def clipped(self, width: int, height: int) -> BBox:
         return BBox(

@@ -330,6 +330,7 @@ def _merge(
             return threshold
         gap = np.abs(cov_s[ia] / np.maximum(cov_n[ia], 1) - cov_s[ib] / np.maximum(cov_n[ib], 1))
         return threshold + cover_bonus * gap
+
     # the graph's mean edge distance is only read where the exact RMS is
     # unknown (a cluster without finite points), so skip its sums when none is
     need_mean = not exact_rms or bool((cnt == 0).any())
