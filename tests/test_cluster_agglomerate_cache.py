@@ -75,6 +75,7 @@ def _reference_merge(
     upper_gate,
     cover=None,
     cover_bonus=0.0,
+    cover_penalty=0.0,
     rounds=None,
 ):
     """The merge rounds as they were: every pair measured afresh in every round."""
@@ -97,7 +98,7 @@ def _reference_merge(
         gated = np.bincount(labels, weights=gate, minlength=n_clusters)
     if check:
         sums, sq, cnt = _ref_totals(points, labels, n_clusters)
-    use_cover = cover is not None and cover_bonus > 0
+    use_cover = cover is not None and (cover_bonus > 0 or cover_penalty > 0)
     if use_cover:
         cov_s = np.bincount(labels, weights=cover.astype(np.float64), minlength=n_clusters)
         cov_n = np.bincount(labels, minlength=n_clusters).astype(np.float64)
@@ -107,7 +108,11 @@ def _reference_merge(
         thr = threshold
         if use_cover:
             share = cov_s / np.maximum(cov_n, 1)
-            thr = threshold + cover_bonus * np.abs(share[a] - share[b])
+            thr = (
+                threshold
+                + cover_bonus * np.abs(share[a] - share[b])
+                - cover_penalty * np.minimum(share[a], share[b])
+            )
         avg = _ref_rms(sums, sq, cnt, a, b, s / c) if exact and check else s / c
         if use_upper:
             rms_u = _ref_rms(sums_u, sq_u, cnt_u, a, b, np.full(a.size, np.inf)) + upper_margin
@@ -240,11 +245,13 @@ def test_cached_merge_matches_recomputing_every_round(
         gate,
         cover,
         0.05 if covers else 0.0,
+        0.1 if covers else 0.0,
     )
     rounds: list[int] = []
     want_labels, want_blocked = _reference_merge(*args, rounds=rounds)
-    if covers:  # the allowance decides some merges here
-        assert not np.array_equal(_reference_merge(*args[:-1], 0.0)[0], want_labels)
+    if covers:  # the allowance and the penalty each decide some merges here
+        assert not np.array_equal(_reference_merge(*args[:-2], 0.0, 0.1)[0], want_labels)
+        assert not np.array_equal(_reference_merge(*args[:-2], 0.05, 0.0)[0], want_labels)
     got_labels, got_blocked = agglomerate._merge(*args)
     assert len(rounds) >= 8  # merges over many rounds, so cached values are reused
     assert np.unique(want_labels).size < want_labels.size / 2

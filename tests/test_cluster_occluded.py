@@ -102,3 +102,74 @@ def test_low_quality_glassed_faces_join_their_person_within_the_cover_allowance(
     assert np.all(labels[12:] != labels[0])  # strangers in glasses stay out
     blind = create_clusterer("average-linkage").fit_predict(dataclasses.replace(data, occlusion=None)).labels
     assert np.all(blind[6:12] != blind[0])
+
+
+def _two_people(gap: float, eyes_covered: bool, seed: int = 11):
+    """Two people of six faces whose centres are ``gap`` apart, all faces in
+    glasses (eye score 0.9) or none."""
+    rng = np.random.default_rng(seed)
+    d = 128
+    a = rng.normal(size=d)
+    a *= 0.5 / np.linalg.norm(a)
+    step = rng.normal(size=d)
+    b = a + step * (gap / np.linalg.norm(step))
+    full = np.vstack(
+        [a + rng.normal(size=(6, d)) * (0.2 / np.sqrt(d)), b + rng.normal(size=(6, d)) * (0.2 / np.sqrt(d))]
+    )
+    data, _ = synth_faces(n_people=1, per_person=12, seed=seed)
+    occlusion = np.zeros((12, 3), dtype=np.float32)
+    occlusion[:, 1] = 0.9 if eyes_covered else 0.0
+    return dataclasses.replace(data, embeddings=full.astype(np.float32), occlusion=occlusion)
+
+
+def test_strangers_in_the_same_cover_need_to_be_closer_to_merge():
+    bare = _two_people(gap=0.45, eyes_covered=False)
+    e = bare.embeddings
+    assert 0.51 < _rms(e[:6], e[6:]) < 0.55  # under threshold, within cover_penalty of it
+    labels = create_clusterer("average-linkage").fit_predict(bare).labels
+    assert np.unique(labels).size == 1 and labels[0] >= 0  # as close as one person's faces
+    glassed = create_clusterer("average-linkage").fit_predict(_two_people(gap=0.45, eyes_covered=True)).labels
+    assert glassed[0] >= 0 and glassed[0] != glassed[6]  # the same glasses make strangers alike
+    assert np.unique(glassed[:6]).size == 1 and np.unique(glassed[6:]).size == 1
+    no_penalty = create_clusterer("average-linkage", cover_penalty=0.0)
+    assert np.unique(no_penalty.fit_predict(_two_people(gap=0.45, eyes_covered=True)).labels).size == 1
+
+
+def _glasses_the_eye_score_missed(seed: int = 13):
+    """Five people of six faces (rows 0-5, 12-35) and six faces of person 0 in
+    glasses (rows 6-11) that no occlusion score flags. The glasses move the
+    full view by 0.5 and make the upper views nearly alike."""
+    rng = np.random.default_rng(seed)
+    d = 128
+
+    def unit():
+        v = rng.normal(size=d)
+        return v / np.linalg.norm(v)
+
+    def noise(k, s=0.2):
+        return rng.normal(size=(k, d)) * (s / np.sqrt(d))
+
+    centres = [unit() * 0.5 + unit() * 0.6 * i for i in range(5)]
+    glasses, lenses = unit() * 0.5, unit() * 0.5
+    others = [c + noise(6) for c in centres[1:]]
+    full = np.vstack([centres[0] + noise(6), centres[0] + glasses + noise(6), *others])
+    upper = np.vstack([centres[0] + noise(6), centres[0] * 0.3 + lenses + noise(6, 0.05), *others])
+    n = full.shape[0]
+    data, _ = synth_faces(n_people=1, per_person=n, seed=seed)
+    return dataclasses.replace(
+        data,
+        embeddings=full.astype(np.float32),
+        views={"upper": upper.astype(np.float32)},
+        occlusion=np.zeros((n, 3), dtype=np.float32),
+    )
+
+
+def test_faces_whose_upper_view_collapsed_count_as_covered():
+    data = _glasses_the_eye_score_missed()
+    e = data.embeddings
+    assert 0.55 < _rms(e[:6], e[6:12]) < 0.59  # beyond threshold, within the cover allowance
+    labels = create_clusterer("average-linkage").fit_predict(data).labels
+    assert labels[0] >= 0 and np.unique(labels[:12]).size == 1
+    assert not np.isin(labels[12:], labels[0]).any()
+    blind = create_clusterer("average-linkage", glasses_collapse=9.0).fit_predict(data).labels
+    assert blind[0] != blind[6]

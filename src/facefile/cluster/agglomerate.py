@@ -115,6 +115,25 @@ def _pair_keys(pairs: NDArray[np.int64], n: int) -> NDArray[np.int64]:
     return distinct(keys)
 
 
+def cover_limit(
+    threshold: float,
+    share_a: NDArray[np.float64] | float,
+    share_b: NDArray[np.float64] | float,
+    cover_bonus: float,
+    cover_penalty: float = 0.0,
+) -> NDArray[np.float64] | float:
+    """The distance up to which two groups with covered shares ``share_a`` and ``share_b`` may meet.
+
+    ``threshold + cover_bonus * |a - b| - cover_penalty * min(a, b)``: a
+    cover moves every descriptor of a person the same way, so a covered
+    group and an uncovered one of the same person sit a little beyond the
+    threshold; and the same cover makes strangers look alike, so two
+    covered groups need to be a little closer.
+    """
+    a, b = np.asarray(share_a, dtype=np.float64), np.asarray(share_b, dtype=np.float64)
+    return threshold + cover_bonus * np.abs(a - b) - cover_penalty * np.minimum(a, b)
+
+
 def average_linkage(
     init_labels: NDArray[np.int64],
     src: NDArray[np.int64],
@@ -131,6 +150,7 @@ def average_linkage(
     upper_gate: NDArray[np.bool_] | None = None,
     cover: NDArray[np.bool_] | None = None,
     cover_bonus: float = 0.0,
+    cover_penalty: float = 0.0,
 ) -> NDArray[np.int64]:
     """Merge clusters while their mean edge distance is at most ``threshold``.
 
@@ -156,9 +176,9 @@ def average_linkage(
             where a face has none or it collapsed; with ``exact``, a pair
             also merges when the exact RMS upper-view distance over its pairs
             of such faces plus ``upper_margin`` is at most ``threshold``.
-        cover, cover_bonus: ``bool (n,)`` faces behind a cover (glasses, a
-            mask); two clusters whose covered shares are ``c_a`` and ``c_b``
-            merge up to ``threshold + cover_bonus * |c_a - c_b|``.
+        cover, cover_bonus, cover_penalty: ``bool (n,)`` faces behind a
+            cover (glasses, a mask); two clusters whose covered shares are
+            ``c_a`` and ``c_b`` merge up to :func:`cover_limit`.
 
     A cannot-link pair inside one person would otherwise leave that person
     in two halves that the ban keeps apart. So when two clusters under the
@@ -179,6 +199,7 @@ def average_linkage(
         upper_gate=upper_gate,
         cover=cover,
         cover_bonus=cover_bonus,
+        cover_penalty=cover_penalty,
     )
     cannot = cannot.astype(np.int64).reshape(-1, 2)
     labels, blocked = _merge(init_labels, src, dst, dist, cannot, owner_of_row, threshold, **kw)
@@ -279,6 +300,7 @@ def _merge(
     upper_gate: NDArray[np.bool_] | None,
     cover: NDArray[np.bool_] | None = None,
     cover_bonus: float = 0.0,
+    cover_penalty: float = 0.0,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The merge rounds of :func:`average_linkage`.
 
@@ -318,8 +340,8 @@ def _merge(
     if check:
         sums, sq, cnt = _view_totals(points, labels, n_clusters)  # once; later merges add two rows
     exact_rms = exact and check
-    # covered faces per cluster: a pair's threshold grows with the gap in covered shares
-    use_cover = cover is not None and cover_bonus > 0
+    # covered faces per cluster: a pair's threshold follows its covered shares (cover_limit)
+    use_cover = cover is not None and (cover_bonus > 0 or cover_penalty > 0)
     if use_cover:
         cov_s = np.bincount(labels, weights=np.asarray(cover, dtype=np.float64), minlength=n_clusters)
         cov_n = np.bincount(labels, minlength=n_clusters).astype(np.float64)
@@ -328,8 +350,9 @@ def _merge(
         """Each pair's merge threshold."""
         if not use_cover:
             return threshold
-        gap = np.abs(cov_s[ia] / np.maximum(cov_n[ia], 1) - cov_s[ib] / np.maximum(cov_n[ib], 1))
-        return threshold + cover_bonus * gap
+        share_a = cov_s[ia] / np.maximum(cov_n[ia], 1)
+        share_b = cov_s[ib] / np.maximum(cov_n[ib], 1)
+        return cover_limit(threshold, share_a, share_b, cover_bonus, cover_penalty)
 
     # the graph's mean edge distance is only read where the exact RMS is
     # unknown (a cluster without finite points), so skip its sums when none is

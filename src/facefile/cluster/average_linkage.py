@@ -22,15 +22,17 @@
    faces are left out of this step, so they can never link two people.
    A cover (dark glasses, a mask) moves every descriptor of a person the
    same way, so a person's covered faces gather in a group of their own,
-   just beyond ``threshold`` from the uncovered ones. Where the library
-   knows how covered each face is (``GroupingInput.occlusion``, covered
-   from a score of 0.5), two groups may merge up to ``threshold +
-   cover_bonus * |c_a - c_b|``, ``c`` being each group's covered share: a
-   covered group meets an uncovered one with the full allowance, two
-   covered groups get none (the same cover makes strangers look alike).
-   A group of exactly two faces needs them within ``pair_threshold`` of
-   each other (plus the cover allowance): one distance is weaker evidence
-   than a group's mean.
+   just beyond ``threshold`` from the uncovered ones. A face counts as
+   covered from an occlusion score of 0.5 (``GroupingInput.occlusion``,
+   where the library knows it) or when its upper view collapsed by
+   ``glasses_collapse`` (glasses the eyes score missed). Two groups may
+   merge up to ``threshold + cover_bonus * |c_a - c_b| - cover_penalty *
+   min(c_a, c_b)``, ``c`` being each group's covered share: a covered
+   group meets an uncovered one with the full allowance, and two covered
+   groups must be a little closer (the same cover makes strangers look
+   alike). A group of exactly two faces needs them within
+   ``pair_threshold`` of each other (with the same cover terms): one
+   distance is weaker evidence than a group's mean.
 4. Each low-quality face, and each face still alone, then joins the cluster
    whose members it is closest to on average, if that mean distance is at
    most ``attach_threshold``, it beats the next cluster by ``attach_margin``
@@ -52,7 +54,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.cluster.agglomerate import average_linkage
+from facefile.cluster.agglomerate import average_linkage, cover_limit
 from facefile.cluster.base import Grouping, GroupingInput
 from facefile.cluster.constraints import cannot_link_pairs, must_link_labels
 from facefile.cluster.graph import attach, edge_list, label_confidence
@@ -90,6 +92,8 @@ class AverageLinkageParams:
     join_singletons: bool = True
     cover_bonus: float = 0.04
     pair_threshold: float = 0.5
+    glasses_collapse: float = 1.08
+    cover_penalty: float = 0.04
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first bad value and the fix."""
@@ -203,8 +207,13 @@ class AverageLinkageClusterer:
             of covered faces and a group of uncovered faces may be and still
             merge (see the module docstring, step 3).
         pair_threshold: a group of exactly two faces further apart than this
-            (full view, plus the cover allowance) is undone; its faces may
-            still join a bigger group.
+            (full view, with the cover terms) is undone; its faces may still
+            join a bigger group.
+        glasses_collapse: a face whose upper view collapsed by this much
+            (``graph.view_scales``; clean faces stay under 1.04 on the bench)
+            counts as covered.
+        cover_penalty: how much closer two groups that are both covered
+            must be to merge (times the smaller covered share).
     """
 
     name = "average-linkage"
@@ -263,6 +272,10 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
         # and would hold most of the memory at a million faces
         core &= dist <= p.threshold + _CANDIDATE_SLACK
     cover = covered_faces(data)
+    # an upper view flattened by its occluder: glasses, even where the eyes score missed them
+    glassed = collapse >= p.glasses_collapse
+    if glassed.any():
+        cover = glassed if cover is None else cover | glassed
     labels = average_linkage(
         init,
         src[core],
@@ -281,6 +294,7 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
         upper_gate=full_scale > _LOWER_OCCLUDED,
         cover=cover,
         cover_bonus=p.cover_bonus,
+        cover_penalty=p.cover_penalty,
     )
     labels = _split_loose_pairs(labels, full, is_user, cover, p)
     sizes = np.bincount(labels, minlength=n)
@@ -298,6 +312,7 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
         return attach(
             current, rows, src, dst, join_dist, cannot, p.attach_threshold, p.attach_margin, full, p.max_rms,
             cover=cover, cover_bonus=p.cover_bonus, clear=linker, link_threshold=p.threshold,
+            cover_penalty=p.cover_penalty,
         )  # fmt: skip
 
     labels = join(labels, joiners)
@@ -345,9 +360,9 @@ def _split_loose_pairs(
     order = np.argsort(labels, kind="stable")
     first = np.searchsorted(labels[order], two)
     a, b = order[first], order[first + 1]
-    bar = np.full(two.size, p.pair_threshold)
+    bar: NDArray[np.float64] | float = p.pair_threshold
     if cover is not None:
-        bar += p.cover_bonus * (cover[a] != cover[b])
+        bar = cover_limit(p.pair_threshold, cover[a], cover[b], p.cover_bonus, p.cover_penalty)
     loose = np.linalg.norm(full[a] - full[b], axis=1) > bar
     out = labels.copy()
     start = max(n, sizes.size)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.cluster.agglomerate import distinct
+from facefile.cluster.agglomerate import cover_limit, distinct
 from facefile.cluster.knn import knn_edges
 
 _EDGE_CHUNK = 262_144
@@ -199,6 +199,7 @@ def attach(
     cover_bonus: float = 0.0,
     clear: NDArray[np.bool_] | None = None,
     link_threshold: float = np.inf,
+    cover_penalty: float = 0.0,
 ) -> NDArray[np.int64]:
     """Let each joiner join its nearest cluster, judged by the clusters as they were.
 
@@ -216,9 +217,10 @@ def attach(
         points, max_rms: as in :func:`~facefile.cluster.agglomerate.average_linkage`:
             a face never joins a cluster whose root mean square distance to
             it, over all members, exceeds ``max_rms``.
-        cover, cover_bonus: ``bool (n,)`` covered faces; a joiner may join
-            up to ``threshold + cover_bonus * |covered - cluster's covered
-            share|`` (a covered face joining uncovered ones, or the reverse).
+        cover, cover_bonus, cover_penalty: ``bool (n,)`` covered faces; a
+            joiner may join up to :func:`join_limit` (further when a covered
+            face joins uncovered ones or the reverse, less far when both are
+            covered).
         clear, link_threshold: ``bool (n,)`` faces that could have linked;
             such a face joins only where its root mean square distance to
             the cluster (``points``) is within ``link_threshold`` plus the
@@ -247,14 +249,16 @@ def attach(
     second_mean = np.full(first.size, np.inf)
     has_second = (first + 1 < rows.size) & (np.r_[first[1:], rows.size] > first + 1)
     second_mean[has_second] = means[first[has_second] + 1]
-    limit = join_limit(threshold, cover, cover_bonus, labels, rows[first], labs[first])
+    limit = join_limit(threshold, cover, cover_bonus, labels, rows[first], labs[first], cover_penalty)
     good = (means[first] <= limit) & (second_mean - means[first] >= margin)
     cand = first[good]
     if points is not None and cand.size:
         bar = np.full(cand.size, max_rms, dtype=np.float64)
         if clear is not None:
             strict = clear[rows[cand]]
-            link_bar = join_limit(link_threshold, cover, cover_bonus, labels, rows[cand], labs[cand])
+            link_bar = join_limit(
+                link_threshold, cover, cover_bonus, labels, rows[cand], labs[cand], cover_penalty
+            )
             bar = np.where(strict, np.minimum(bar, link_bar), bar)
         if np.isfinite(bar).any():
             cand = cand[rms_to_cluster(points, labels, rows[cand], labs[cand]) <= bar]
@@ -282,30 +286,25 @@ def join_limit(
     labels: NDArray[np.int64],
     rows: NDArray[np.int64],
     labs: NDArray[np.int64],
+    cover_penalty: float = 0.0,
 ) -> float | NDArray[np.float64]:
     """The mean distance up to which face ``rows[i]`` may join group ``labs[i]``:
-    ``threshold``, plus ``cover_bonus`` times :func:`cover_gap` where covers are known."""
-    if cover is None or cover_bonus <= 0:
-        return threshold
-    return threshold + cover_bonus * cover_gap(cover, labels, rows, labs)
-
-
-def cover_gap(
-    cover: NDArray[np.bool_], labels: NDArray[np.int64], rows: NDArray[np.int64], labs: NDArray[np.int64]
-) -> NDArray[np.float64]:
-    """``|covered - covered share of the group|`` for each face ``rows[i]`` and group ``labs[i]``.
+    :func:`~facefile.cluster.agglomerate.cover_limit` of the face (covered or
+    not) and the group's covered share, or ``threshold`` where covers are unknown.
 
     Args:
-        cover: ``bool (n,)`` covered faces.
+        cover: ``bool (n,)`` covered faces, or ``None``.
         labels: ``int64 (n,)`` groups (``-1``: none); shares count their members only.
         rows, labs: ``int64 (m,)`` faces and groups (``labs >= 0``).
     """
+    if cover is None or (cover_bonus <= 0 and cover_penalty <= 0):
+        return threshold
     member = labels >= 0
     n = int(max(labels.max(initial=-1), labs.max(initial=-1))) + 1
     size = np.bincount(labels[member], minlength=n)
     share = np.bincount(labels[member], weights=cover[member].astype(np.float64), minlength=n)
     share /= np.maximum(size, 1)
-    return np.abs(cover[rows].astype(np.float64) - share[labs])
+    return cover_limit(threshold, cover[rows].astype(np.float64), share[labs], cover_bonus, cover_penalty)
 
 
 def rms_to_cluster(

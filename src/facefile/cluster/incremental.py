@@ -105,13 +105,15 @@ def assign_new(
         d = pair_distance(full, upper, a, b, p.upper_margin, p.upper_weight)
         rows, persons, means, second = _best_two(a, person[b], d)
         cover = covered_faces(data)
-        limit = join_limit(p.attach_threshold, cover, p.cover_bonus, person, rows, persons)
+        limit = join_limit(p.attach_threshold, cover, p.cover_bonus, person, rows, persons, p.cover_penalty)
         ok = (means <= limit) & (second - means >= p.attach_margin)
         # a clear face meets the bar a full regroup would link it by
         clear = np.flatnonzero(ok & may_link(data, usable, p)[rows])
         if clear.size:
             rms = rms_to_cluster(full, person, rows[clear], persons[clear])
-            bar = join_limit(p.threshold, cover, p.cover_bonus, person, rows[clear], persons[clear])
+            bar = join_limit(
+                p.threshold, cover, p.cover_bonus, person, rows[clear], persons[clear], p.cover_penalty
+            )
             ok[clear] = rms <= bar
         for i in np.flatnonzero(ok)[np.argsort(means[ok], kind="stable")]:
             row, target = int(rows[i]), int(persons[i])
