@@ -246,3 +246,11 @@ def test_two_faces_alone_need_to_be_closer_than_a_group():
     assert labels[2] == labels[3] >= 0
     loose = _fit(data, pair_threshold=0.55).labels
     assert loose[2] == loose[3] >= 0
+    # a pair the user named stays a pair; a name on another person does not hold it
+    previous = np.full(emb.shape[0], -1, dtype=np.int64)
+    previous[[2, 3]] = 41
+    named = dataclasses.replace(data, previous_person=previous, named_people=frozenset({41}))
+    labels = _fit(named).labels
+    assert labels[2] == labels[3] >= 0
+    labels = _fit(dataclasses.replace(named, named_people=frozenset({42}))).labels
+    assert labels[2] == labels[3] == -1

@@ -59,6 +59,11 @@ def test_person_ids_and_names_stable_when_library_grows(tmp_path: Path) -> None:
         assert new_a.person_id == ana
         assert lib.person(ana).name == "Ana"
         assert lib.person("Ana").n_faces == 5
+        # the clusterer hears which people have names (it keeps their pairs together)
+        from facefile.regroup import load_grouping_input
+
+        _, data = load_grouping_input(lib.store, lib.settings)
+        assert data.named_people == frozenset({ana})
 
 
 def test_moved_photo_keeps_faces_and_people(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ def load_grouping_input(store: Store, settings: Settings) -> tuple[FaceMatrix, G
         cannot_link=cannot_link,
         views=m.views,
         occlusion=m.occlusion,
+        named_people=frozenset(p.id for p in store.people(include_hidden=True) if p.name),
     )
     return m, data
 

@@ -296,7 +296,7 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
         cover_bonus=p.cover_bonus,
         cover_penalty=p.cover_penalty,
     )
-    labels = _split_loose_pairs(labels, full, is_user, cover, p)
+    labels = _split_loose_pairs(labels, full, is_user, _named_person(data), cover, p)
     sizes = np.bincount(labels, minlength=n)
     owned = np.zeros(labels.max() + 1, dtype=bool)
     owned[labels[is_user]] = True
@@ -337,6 +337,7 @@ def _split_loose_pairs(
     labels: NDArray[np.int64],
     full: NDArray[np.float32],
     is_user: NDArray[np.bool_],
+    named: NDArray[np.int64],
     cover: NDArray[np.bool_] | None,
     p: AverageLinkageParams,
 ) -> NDArray[np.int64]:
@@ -348,7 +349,9 @@ def _split_loose_pairs(
     person (bench study: 57 stranger pairs against 43 true ones between
     0.525 and 0.55). Covers get their allowance (``cover_bonus`` when one
     face is covered and the other not); groups holding a user's decision
-    stay. The two faces may still join a bigger group or a blurred face.
+    stay, and so do two faces of one person the user named (``named``:
+    the named previous person per face, ``-1`` for none). The two faces may
+    still join a bigger group or a blurred face.
     """
     n = labels.size
     sizes = np.bincount(labels[labels >= 0])
@@ -364,11 +367,21 @@ def _split_loose_pairs(
     if cover is not None:
         bar = cover_limit(p.pair_threshold, cover[a], cover[b], p.cover_bonus, p.cover_penalty)
     loose = np.linalg.norm(full[a] - full[b], axis=1) > bar
+    loose &= (named[a] < 0) | (named[a] != named[b])
     out = labels.copy()
     start = max(n, sizes.size)
     free = np.arange(start, start + 2 * int(loose.sum()))  # one new group each
     out[np.r_[a[loose], b[loose]]] = free
     return out
+
+
+def _named_person(data: GroupingInput) -> NDArray[np.int64]:
+    """``int64 (n,)``: each face's previous person where the user named it, else ``-1``."""
+    prev = np.asarray(data.previous_person, dtype=np.int64)
+    if not data.named_people:
+        return np.full(prev.shape, -1, dtype=np.int64)
+    named = np.isin(prev, np.fromiter(data.named_people, dtype=np.int64))
+    return np.where(named, prev, -1)
 
 
 def may_link(data: GroupingInput, usable: NDArray[np.bool_], p: AverageLinkageParams) -> NDArray[np.bool_]:

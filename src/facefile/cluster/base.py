@@ -33,6 +33,9 @@ class GroupingInput:
         occlusion: ``float32 (n, 3)`` how likely the lower face, the eyes and
             one side of each face are covered (0-1,
             :func:`facefile.quality.occlusion`), or ``None`` if unknown.
+        named_people: ids (as in ``previous_person``) of the people the
+            user gave a name; a clusterer keeps their faces together where
+            its rules allow it either way.
     """
 
     face_ids: NDArray[np.int64]
@@ -46,6 +49,7 @@ class GroupingInput:
     cannot_link: list[tuple[int, int]] = field(default_factory=list)
     views: dict[str, NDArray[np.float32]] = field(default_factory=dict)
     occlusion: NDArray[np.float32] | None = None
+    named_people: frozenset[int] = frozenset()
 
     @property
     def n_faces(self) -> int:
