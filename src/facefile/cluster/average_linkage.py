@@ -347,9 +347,9 @@ def _split_loose_pairs(
     averages several, so one chance resemblance moves it less. Near the
     linking ``threshold`` two faces alone are as often strangers as one
     person (bench study: 57 stranger pairs against 43 true ones between
-    0.525 and 0.55). Covers get their allowance (``cover_bonus`` when one
-    face is covered and the other not); groups holding a user's decision
-    stay, and so do two faces of one person the user named (``named``:
+    0.525 and 0.55). Covers count as in merges (:func:`cover_limit` of the
+    two faces); groups holding a user's decision stay, and so do two faces
+    of one person the user named (``named``:
     the named previous person per face, ``-1`` for none). The two faces may
     still join a bigger group or a blurred face.
     """

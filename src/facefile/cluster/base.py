@@ -34,8 +34,9 @@ class GroupingInput:
             one side of each face are covered (0-1,
             :func:`facefile.quality.occlusion`), or ``None`` if unknown.
         named_people: ids (as in ``previous_person``) of the people the
-            user gave a name; a clusterer keeps their faces together where
-            its rules allow it either way.
+            user gave a name. A name says the user looked at the person, so
+            a clusterer should not split them on a weak rule (average
+            linkage keeps a named pair that ``pair_threshold`` would undo).
     """
 
     face_ids: NDArray[np.int64]
