@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 
 from facefile.cluster.base import GroupingInput
@@ -71,23 +69,9 @@ def glasses_faces(shift: float, gap: float, seed: int = 5):
     glasses = unit() * shift
     noise = lambda k: rng.normal(size=(k, d)) * (0.2 / np.sqrt(d))  # noqa: E731
     full = np.vstack([a + noise(6), a + glasses + noise(6), b + glasses + noise(6)]).astype(np.float32)
-    n = full.shape[0]
-    occlusion = np.zeros((n, 3), dtype=np.float32)
+    occlusion = np.zeros((full.shape[0], 3), dtype=np.float32)
     occlusion[6:, 1] = 0.9  # the eye score of the quality measure
-    data, _ = synth_faces(n_people=1, per_person=n, seed=seed)
-    data = dataclasses.replace(
-        data,
-        face_ids=np.arange(n, dtype=np.int64),
-        embeddings=full,
-        quality=np.full(n, 0.9, dtype=np.float32),
-        size_px=np.full(n, 100.0, dtype=np.float32),
-        photo_ids=np.arange(n, dtype=np.int64),
-        user_person=np.full(n, -1, dtype=np.int64),
-        previous_person=np.full(n, -1, dtype=np.int64),
-        views={},
-        occlusion=occlusion,
-    )
-    return data
+    return faces_input(full, occlusion=occlusion)
 
 
 def lookalike_stranger(seed: int = 9) -> tuple[GroupingInput, np.ndarray]:
@@ -111,16 +95,22 @@ def lookalike_stranger(seed: int = 9) -> tuple[GroupingInput, np.ndarray]:
     full = np.vstack([data.embeddings, face]).astype(np.float32)
     upper = full + rng.normal(size=full.shape).astype(np.float32) * (0.1 / np.sqrt(dim))
     upper[-1] = centre + rng.normal(size=dim).astype(np.float32) * (0.3 / np.sqrt(2 * dim))
+    return faces_input(full, views={"upper": upper}), np.r_[truth, 3].astype(np.int64)
+
+
+def faces_input(
+    full: np.ndarray, views: dict[str, np.ndarray] | None = None, occlusion: np.ndarray | None = None
+) -> GroupingInput:
+    """Clear 100-pixel faces with descriptors ``full``, each in its own photo, no user decisions."""
     n = full.shape[0]
-    data = dataclasses.replace(
-        data,
+    return GroupingInput(
         face_ids=np.arange(n, dtype=np.int64),
-        embeddings=full,
+        embeddings=np.asarray(full, dtype=np.float32),
         quality=np.full(n, 0.9, dtype=np.float32),
         size_px=np.full(n, 100.0, dtype=np.float32),
         photo_ids=np.arange(n, dtype=np.int64),
         user_person=np.full(n, -1, dtype=np.int64),
         previous_person=np.full(n, -1, dtype=np.int64),
-        views={"upper": upper},
+        views={k: np.asarray(v, dtype=np.float32) for k, v in (views or {}).items()},
+        occlusion=occlusion,
     )
-    return data, np.r_[truth, 3].astype(np.int64)

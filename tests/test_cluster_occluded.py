@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from facefile.cluster import create_clusterer
-from tests.cluster_synth import glasses_faces, synth_faces
+from tests.cluster_synth import faces_input, glasses_faces, synth_faces
 
 
 def _masked_data(seed: int = 3):
@@ -116,10 +116,9 @@ def _two_people(gap: float, eyes_covered: bool, seed: int = 11):
     full = np.vstack(
         [a + rng.normal(size=(6, d)) * (0.2 / np.sqrt(d)), b + rng.normal(size=(6, d)) * (0.2 / np.sqrt(d))]
     )
-    data, _ = synth_faces(n_people=1, per_person=12, seed=seed)
     occlusion = np.zeros((12, 3), dtype=np.float32)
     occlusion[:, 1] = 0.9 if eyes_covered else 0.0
-    return dataclasses.replace(data, embeddings=full.astype(np.float32), occlusion=occlusion)
+    return faces_input(full, occlusion=occlusion)
 
 
 def test_strangers_in_the_same_cover_need_to_be_closer_to_merge():
@@ -154,14 +153,7 @@ def _glasses_the_eye_score_missed(seed: int = 13):
     others = [c + noise(6) for c in centres[1:]]
     full = np.vstack([centres[0] + noise(6), centres[0] + glasses + noise(6), *others])
     upper = np.vstack([centres[0] + noise(6), centres[0] * 0.3 + lenses + noise(6, 0.05), *others])
-    n = full.shape[0]
-    data, _ = synth_faces(n_people=1, per_person=n, seed=seed)
-    return dataclasses.replace(
-        data,
-        embeddings=full.astype(np.float32),
-        views={"upper": upper.astype(np.float32)},
-        occlusion=np.zeros((n, 3), dtype=np.float32),
-    )
+    return faces_input(full, views={"upper": upper}, occlusion=np.zeros((full.shape[0], 3), dtype=np.float32))
 
 
 def test_faces_whose_upper_view_collapsed_count_as_covered():
