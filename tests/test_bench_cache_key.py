@@ -24,5 +24,8 @@ def test_editing_analysis_or_a_drawing_changes_the_cache_version(
     (copy / "web" / "app.py").write_text("# not part of the analysis\n", encoding="utf-8")
     assert embedcache._analysis_code_version() == before
     with (copy / changed).open("a", encoding="utf-8") as f:
-        f.write("\n# changed\n")
+        f.write("\n\n# a comment and blank lines change no result\n")
+    assert embedcache._analysis_code_version() == before
+    with (copy / changed).open("a", encoding="utf-8") as f:
+        f.write("CHANGED = 1\n")
     assert embedcache._analysis_code_version() != before

@@ -12,6 +12,7 @@ appear behind). An image with no detection keeps NaN vectors and
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import time
@@ -92,10 +93,11 @@ def _analyze_one(args: tuple[FaceAnalyzer, str, str, str, bool, int]) -> dict:
 
 
 def _analysis_code_version() -> str:
-    """Hash of the source of every module that shapes a cached value.
+    """Hash of the syntax tree of every module that shapes a cached value.
 
     Any change to detection, alignment, quality or embedding code, or to how
-    a condition is drawn, makes new cache entries instead of serving stale ones.
+    a condition is drawn, makes new cache entries instead of serving stale
+    ones; comments and layout (a formatter's work) do not.
     """
     import facefile
 
@@ -105,7 +107,7 @@ def _analysis_code_version() -> str:
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode())
-        h.update(f.read_bytes())
+        h.update(ast.dump(ast.parse(f.read_text(encoding="utf-8"))).encode())
     return h.hexdigest()[:16]
 
 
