@@ -108,9 +108,7 @@ def _register_heif() -> None:
         _heif_registered = True
 
 
-def load_image(
-    path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
-) -> RGBImage:
+def load_image(path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> RGBImage:
     """Decode a photo into RGB pixels in its EXIF orientation.
 
     GIFs and multi-page TIFFs give their first frame.
