@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.cluster.agglomerate import cover_limit, distinct
+from facefile.cluster.agglomerate import _rms, _view_totals, cover_limit, distinct
 from facefile.cluster.knn import knn_edges
 
 _EDGE_CHUNK = 262_144
@@ -312,26 +312,17 @@ def rms_to_cluster(
 ) -> NDArray[np.float64]:
     """Root mean square distance from each ``rows[i]`` to all members of ``labs[i]``.
 
-    Only the members of the clusters in ``labs`` are read, so a few joiners
-    against a million-face library cost what their clusters hold.
+    Each face is a cluster of one, so this is the merge rounds' exact RMS
+    (:func:`~facefile.cluster.agglomerate._rms`). Only the members of the
+    clusters in ``labs`` are read, so a few joiners against a million-face
+    library cost what their clusters hold. NaN where a side has no finite point.
     """
     wanted = np.unique(labs)
     member = np.flatnonzero(np.isin(labels, wanted))
-    member = member[np.isfinite(points[member]).all(axis=1)]
-    x = points[member].astype(np.float64)
-    k = np.searchsorted(wanted, labels[member])
-    order = np.argsort(k, kind="stable")
-    k, x = k[order], x[order]
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]]) if k.size else np.zeros(0, np.int64)
-    sums = np.zeros((wanted.size, points.shape[1]))
-    if k.size:
-        sums[k[starts]] = np.add.reduceat(x, starts, axis=0)
-    sq = np.bincount(k, weights=(x**2).sum(axis=1), minlength=wanted.size)
-    cnt = np.maximum(np.bincount(k, minlength=wanted.size), 1)
-    j = np.searchsorted(wanted, labs)
-    q = np.where(np.isfinite(points[rows]), points[rows], 0.0).astype(np.float64)
-    msd = (q * q).sum(axis=1) + sq[j] / cnt[j] - 2.0 * (q * sums[j]).sum(axis=1) / cnt[j]
-    return np.sqrt(np.maximum(msd, 0.0))
+    groups = _view_totals(points[member], np.searchsorted(wanted, labels[member]), wanted.size)
+    faces = _view_totals(points[rows], np.arange(rows.size), rows.size)
+    sums, sq, cnt = (np.concatenate([g, f]) for g, f in zip(groups, faces, strict=True))
+    return _rms(sums, sq, cnt, np.searchsorted(wanted, labs), wanted.size + np.arange(rows.size), None)
 
 
 def _partner_lists(cannot: NDArray[np.int64], n: int) -> dict[int, NDArray[np.int64]]:
