@@ -6,15 +6,25 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from facefile.align import FaceAligner
+from facefile.align import KeypointAligner
+from facefile.detect import create_detector
 from facefile.quality import combined_score, face_quality, occlusion, sharpness, yaw_from_landmarks
 from facefile.types import BBox
 
-FRONTAL = np.array([[70, 50], [60, 50], [30, 50], [40, 50], [50, 75]], dtype=np.float32)
+FRONTAL = np.array([[35, 50], [65, 50], [50, 75]], dtype=np.float32)  # eyes, then nose
 
 
-def test_sharpness_drops_with_blur(astronaut):
-    chip = FaceAligner().align(astronaut, BBox(175, 76, 266, 167)).chip
+@pytest.fixture(scope="module")
+def astronaut_face(astronaut):
+    """The astronaut's face as the default pipeline aligns it."""
+    det = max(
+        create_detector("blazeface").detect(astronaut), key=lambda d: d.box.iou(BBox(175, 76, 266, 167))
+    )
+    return KeypointAligner().align(astronaut, det)
+
+
+def test_sharpness_drops_with_blur(astronaut_face):
+    chip = astronaut_face.quality_chip
     blurred = ndimage.gaussian_filter(chip, sigma=(2, 2, 0))
     assert sharpness(chip) > 4 * sharpness(blurred) > 0
     assert sharpness(np.full((150, 150, 3), 100, dtype=np.uint8)) == 0.0
@@ -23,11 +33,12 @@ def test_sharpness_drops_with_blur(astronaut):
 def test_yaw_sign_and_range():
     assert yaw_from_landmarks(FRONTAL) == pytest.approx(0.0)
     turned = FRONTAL.copy()
-    turned[4, 0] = 62  # nose toward the image's right
+    turned[2, 0] = 62  # nose toward the image's right
     assert 0.3 < yaw_from_landmarks(turned) <= 1.0
-    turned[4, 0] = 0
+    turned[2, 0] = 0
     assert yaw_from_landmarks(turned) == -1.0
     assert yaw_from_landmarks(np.zeros((3, 2), dtype=np.float32)) == 0.0
+    assert yaw_from_landmarks(np.zeros((5, 2), dtype=np.float32)) == 0.0
 
 
 def test_combined_score_orders_faces():
@@ -39,9 +50,9 @@ def test_combined_score_orders_faces():
     assert combined_score(10, 300, 0.95, 0.0) == 0.0
 
 
-def test_face_quality_on_astronaut(astronaut):
-    face = FaceAligner().align(astronaut, BBox(175, 76, 266, 167))
-    q = face_quality(91.0, face.chip, 0.9, face.landmarks)
+def test_face_quality_on_astronaut(astronaut_face):
+    face = astronaut_face
+    q = face_quality(91.0, face.quality_chip, 0.9, face.eyes_nose)
     assert q.size_px == 91.0 and q.det_score == 0.9
     assert abs(q.yaw) < 0.2 and q.sharpness > 50 and 0.7 < q.score <= 1.0
 
@@ -52,9 +63,9 @@ def _covered(chip: np.ndarray, rows: slice, cols: slice, rgb: tuple[int, int, in
     return out
 
 
-def test_occluded_chip_scores_lower_than_the_clean_chip(astronaut):
+def test_occluded_chip_scores_lower_than_the_clean_chip(astronaut_face):
     landmarks = FRONTAL
-    chip = FaceAligner().align(astronaut, BBox(175, 76, 266, 167)).chip
+    chip = astronaut_face.quality_chip
     clean = face_quality(90, chip, 0.95, landmarks)
     assert max(clean.occlusion_lower, clean.occlusion_eyes, clean.occlusion_side) < 0.5
     mask = _covered(chip, slice(78, 140), slice(30, 120), (160, 200, 230))

@@ -1,12 +1,12 @@
-"""Face alignment: dlib's 5-point landmarks and ``get_face_chip``.
+"""Face alignment for dlib's descriptor: dlib's 5-point landmarks and ``get_face_chip``.
 
-Chips are always cut from the original pixels, whatever resolution the
-detector saw, so a downscaled detection pass never blurs the embedding.
+Needs the ``dlib`` extra (``pip install 'facefile[dlib]'``). Chips are always
+cut from the original pixels, whatever resolution the detector saw, so a
+downscaled detection pass never blurs the embedding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from facefile.dlib_models import dlib_model
 from facefile.errors import ConfigError
-from facefile.types import AlignedFace, BBox, RGBImage
+from facefile.types import AlignedFace, BBox, Detection, RGBImage
 
 CHIP_SIZE = 150
 CHIP_PADDING = 0.25
@@ -28,8 +28,8 @@ def to_dlib_rect(box: BBox) -> Any:
     return dlib.rectangle(round(box.left), round(box.top), round(box.right) - 1, round(box.bottom) - 1)
 
 
-class FaceAligner:
-    """Finds 5 landmarks in a face box and cuts an aligned chip.
+class DlibAligner:
+    """Finds dlib's 5 landmarks in a face box and cuts an aligned chip.
 
     Args:
         chip_size: side of the square chip in pixels.
@@ -60,26 +60,35 @@ class FaceAligner:
         """
         return shape_points(self.shape(image, box))
 
-    def align(self, image: RGBImage, box: BBox) -> AlignedFace:
+    def align(self, image: RGBImage, detection: Detection) -> AlignedFace:
         """Landmarks and chip of one face.
 
         Args:
             image: original RGB ``uint8 (h, w, 3)``.
-            box: face box in pixels of ``image``.
+            detection: the face; only its box is used.
 
         Returns:
-            An :class:`AlignedFace` with a ``uint8 (chip_size, chip_size, 3)`` chip
-            and ``float32 (5, 2)`` landmarks.
+            An :class:`AlignedFace` whose ``uint8 (chip_size, chip_size, 3)``
+            chip is also its quality chip, with ``float32 (5, 2)`` landmarks.
         """
+        return self.align_box(image, detection.box)
+
+    def align_box(self, image: RGBImage, box: BBox) -> AlignedFace:
+        """:meth:`align` for a bare box."""
         import dlib
 
         shape = self.shape(image, box)
-        chip = dlib.get_face_chip(image, shape, size=self.chip_size, padding=self.padding)
-        return AlignedFace(chip=np.ascontiguousarray(chip), landmarks=shape_points(shape))
+        chip = np.ascontiguousarray(
+            dlib.get_face_chip(image, shape, size=self.chip_size, padding=self.padding)
+        )
+        pts = shape_points(shape)
+        return AlignedFace(chip=chip, landmarks=pts, quality_chip=chip, eyes_nose=eyes_nose(pts))
 
-    def align_many(self, image: RGBImage, boxes: Sequence[BBox]) -> list[AlignedFace]:
-        """:meth:`align` for each box, in order."""
-        return [self.align(image, b) for b in boxes]
+
+def eyes_nose(pts: NDArray[np.float32]) -> NDArray[np.float32]:
+    """dlib's 5 points (eye corners on the image's right, then left, nose base) as
+    eye on the image's left, eye on its right, nose: ``float32 (3, 2)``."""
+    return np.stack([pts[2:4].mean(axis=0), pts[0:2].mean(axis=0), pts[4]]).astype(np.float32)
 
 
 def shape_points(shape: Any) -> NDArray[np.float32]:

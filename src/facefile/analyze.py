@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
+from functools import partial
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from PIL import Image
 
-from facefile.align import CHIP_PADDING, CHIP_SIZE, FaceAligner
+from facefile.align import KeypointAligner
 from facefile.detect import DETECTORS, create_detector
 from facefile.embed import EMBEDDERS, create_embedder
 from facefile.errors import ConfigError
@@ -37,6 +38,10 @@ VIEWS: Registry[ChipView] = Registry("view", "views")
 """Named chip transforms; ``VIEWS.create(name)`` returns the transform."""
 
 VIEW_GREY = 128
+UPPER_CUT = {"keypoints": 0.62, "dlib": 0.5}
+"""Where the upper view's grey starts, as a share of the chip's height, per
+chip geometry: just above the nose tip (ArcFace chips: eyes at 0.47, nose
+tip at 0.66; dlib chips: eyes at 0.31, nose tip at 0.52)."""
 
 
 def full_view(chip: RGBImage) -> RGBImage:
@@ -44,19 +49,19 @@ def full_view(chip: RGBImage) -> RGBImage:
     return chip
 
 
-def upper_view(chip: RGBImage) -> RGBImage:
-    """Eyes and brows only: the lower half of the chip becomes flat grey.
+def upper_view(chip: RGBImage, cut: float = 0.5) -> RGBImage:
+    """Eyes and brows only: the chip below ``cut`` of its height becomes flat grey.
 
     For faces behind masks or scarves; compare only with other ``"upper"``
     descriptors.
     """
     out = chip.copy()
-    out[chip.shape[0] // 2 :] = VIEW_GREY
+    out[round(chip.shape[0] * cut) :] = VIEW_GREY
     return out
 
 
-VIEWS.register("full", lambda: full_view)
-VIEWS.register("upper", lambda: upper_view)
+VIEWS.register("full", lambda **_: full_view)
+VIEWS.register("upper", lambda cut=0.5: partial(upper_view, cut=cut))
 
 
 @dataclass(frozen=True)
@@ -73,18 +78,21 @@ class AnalyzeConfig:
         min_face_px: faces smaller than this (``BBox.size_px``, original pixels)
             are dropped; their descriptors are too unreliable to group.
         upsample: dlib HOG/CNN pyramid upsampling (1 finds ~40 px faces in the
-            detector's image, 0 ~80 px but 4x faster).
-        embedder: name in ``facefile.embed.EMBEDDERS``.
+            detector's image, 0 ~80 px but 4x faster); the dlib detectors only.
+        embedder: name in ``facefile.embed.EMBEDDERS``, or ``onnx:PATH``.
+        refine_keypoints: take each face's keypoints from a second detector
+            pass over the face alone, at full resolution (sharper alignment).
         views: embedding views per face, names in :data:`VIEWS`; ``"full"``
             must be first.
     """
 
-    detector: str = "cascade"
+    detector: str = "blazeface"
     max_detect_px: int = 1600
     small_image_px: int = 200
     min_face_px: int = 20
     upsample: int = 1
-    embedder: str = "dlib_resnet"
+    embedder: str = "mobilefacenet"
+    refine_keypoints: bool = True
     views: tuple[str, ...] = ("full", "upper")
 
     def validate(self) -> AnalyzeConfig:
@@ -100,7 +108,7 @@ class AnalyzeConfig:
                 raise ConfigError(f"analyze.{f.name}={value!r} must be an integer.")
         if self.detector not in DETECTORS.names():
             DETECTORS.create(self.detector)  # raises UnknownBackendError listing names
-        if self.embedder not in EMBEDDERS.names():
+        if not EMBEDDERS.knows(self.embedder):
             EMBEDDERS.create(self.embedder)
         if not 160 <= self.max_detect_px <= 8000:
             raise ConfigError(
@@ -142,12 +150,14 @@ class FaceAnalyzer:
         if self.config.detector in ("dlib_hog", "dlib_cnn", "cascade"):
             det_kw["upsample"] = self.config.upsample
         self.detector = create_detector(self.config.detector, **det_kw)
-        self.embedder = create_embedder(self.config.embedder)
-        self.aligner = FaceAligner(
-            chip_size=getattr(self.embedder, "chip_size", CHIP_SIZE),
-            padding=getattr(self.embedder, "chip_padding", CHIP_PADDING),
+        # keypoints from a face alone: BlazeFace's portrait model, which ships with facefile
+        self._keypoints = create_detector(
+            "blazeface", models=("short",), min_score=0.3, tile_px=0, portrait_margin=1.0
         )
-        self._views = {v: VIEWS.create(v) for v in self.config.views}
+        self.embedder = create_embedder(self.config.embedder)
+        self.aligner = _aligner_for(self.embedder)
+        cut = UPPER_CUT.get(getattr(self.embedder, "alignment", "dlib"), 0.5)
+        self._views = {v: VIEWS.create(v, cut=cut) for v in self.config.views}
 
     @property
     def model_id(self) -> str:
@@ -179,11 +189,15 @@ class FaceAnalyzer:
             dets = [_rescale(d, fx, fy, w, h) for d in self.detector.detect(small)]
         return [d for d in dets if d.box.size_px >= self.config.min_face_px]
 
-    def analyze(self, image: RGBImage) -> list[FaceResult]:
+    def analyze(self, image: RGBImage, keep_boxes: Sequence[BBox] = ()) -> list[FaceResult]:
         """Everything about each face of one photo.
 
         Args:
             image: RGB ``uint8 (h, w, 3)``, EXIF-oriented.
+            keep_boxes: faces that must come back even where the detector no
+                longer finds them (a library's faces when it changes model):
+                each box that no detection overlaps (IoU >= ``KEEP_IOU``) is
+                analysed as a face of its own, after the detections.
 
         Returns:
             One :class:`FaceResult` per face, best detection first; ``embeddings``
@@ -194,20 +208,52 @@ class FaceAnalyzer:
         """
         image = _check_image(image)
         dets = self.detect(image)
+        if self.config.refine_keypoints:
+            dets = [self._refine(image, d) for d in dets]
+        detected = [d.box for d in dets]  # kept faces overlapping each other are all kept
+        for box in keep_boxes:
+            if all(box.iou(b) < KEEP_IOU for b in detected):
+                found = self._look_again(image, box)
+                dets.append(replace(found or Detection(box, 0.0, ""), box=box, detector="kept"))
         if not dets:
             return []
-        aligned = [self.aligner.align(image, d.box) for d in dets]
-        chips = [a.chip for a in aligned]
-        vectors = self.embed_chips(chips)
+        aligned = [self.aligner.align(image, d) for d in dets]
+        vectors = self.embed_chips([a.chip for a in aligned])
         return [
             FaceResult(
                 detection=d,
                 landmarks=a.landmarks,
-                quality=face_quality(d.box.size_px, a.chip, d.score, a.landmarks),
+                quality=face_quality(d.box.size_px, a.quality_chip, d.score, a.eyes_nose),
                 embeddings={v: vectors[v][i] for v in self._views},
             )
             for i, (d, a) in enumerate(zip(dets, aligned, strict=True))
         ]
+
+    def _refine(self, image: RGBImage, det: Detection) -> Detection:
+        """``det`` with keypoints from a second look at its face alone, at full resolution.
+
+        The first pass sees a whole (often shrunk) photo, where a face may
+        span a few dozen of the model's pixels; its keypoints then miss by
+        several original pixels, and alignment with them. The box stays.
+        """
+        if not det.keypoints:
+            return det
+        found = self._look_again(image, det.box)
+        return replace(det, keypoints=found.keypoints) if found and found.keypoints else det
+
+    def _look_again(self, image: RGBImage, box: BBox) -> Detection | None:
+        """BlazeFace's best detection overlapping ``box`` in the area around it, or ``None``."""
+        h, w = image.shape[:2]
+        grown = box.scaled_about_centre(2.0).clipped(w, h)
+        x0, y0 = int(grown.left), int(grown.top)
+        crop = np.ascontiguousarray(image[y0 : int(np.ceil(grown.bottom)), x0 : int(np.ceil(grown.right))])
+        best: Detection | None = None
+        if crop.shape[0] >= 16 and crop.shape[1] >= 16:
+            for d in self._keypoints.detect(crop):
+                d = _rescale(d, 1.0, 1.0, w, h, x0, y0)
+                if d.box.iou(box) >= KEEP_IOU and (best is None or d.score > best.score):
+                    best = d
+        return best
 
     def embed_chips(self, chips: Sequence[RGBImage]) -> dict[str, NDArray[np.float32]]:
         """Descriptors of aligned chips for every configured view, one batch.
@@ -220,26 +266,26 @@ class FaceAnalyzer:
         n = len(chips)
         return {v: vecs[i * n : (i + 1) * n] for i, v in enumerate(self._views)}
 
-    def embed_view(self, image: RGBImage, box: BBox, view: str) -> NDArray[np.float32]:
-        """Descriptor of one face under any registered view (configured or not).
 
-        Args:
-            image: original RGB ``uint8 (h, w, 3)``.
-            box: face box in pixels of ``image`` (e.g. a stored detection).
-            view: name in :data:`VIEWS`.
-
-        Returns:
-            ``float32 (dim,)``.
-        """
-        fn = VIEWS.create(view)
-        chip = self.aligner.align(_check_image(image), box).chip
-        return self.embedder.embed([fn(chip)])[0]
+KEEP_IOU = 0.3
+"""Overlap at which a new detection takes a kept face's place."""
 
 
-def _rescale(d: Detection, fx: float, fy: float, w: int, h: int) -> Detection:
+def _aligner_for(embedder: Any) -> Any:
+    """The aligner that cuts the chips ``embedder`` was trained on."""
+    if getattr(embedder, "alignment", "keypoints") == "dlib":
+        from facefile.align_dlib import DlibAligner
+
+        return DlibAligner(chip_size=embedder.chip_size, padding=embedder.chip_padding)
+    return KeypointAligner(chip_size=embedder.chip_size)
+
+
+def _rescale(
+    d: Detection, fx: float, fy: float, w: int, h: int, dx: float = 0.0, dy: float = 0.0
+) -> Detection:
     b = d.box
-    box = BBox(b.left * fx, b.top * fy, b.right * fx, b.bottom * fy).clipped(w, h)
-    kps = tuple((x * fx, y * fy) for x, y in d.keypoints)
+    box = BBox(b.left * fx + dx, b.top * fy + dy, b.right * fx + dx, b.bottom * fy + dy).clipped(w, h)
+    kps = tuple((x * fx + dx, y * fy + dy) for x, y in d.keypoints)
     return replace(d, box=box, keypoints=kps)
 
 

@@ -21,11 +21,13 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
+from facefile.analyze import FaceAnalyzer
 from facefile.config import Settings, default_library_dir, load_settings, settings_dict
 from facefile.errors import ConstraintError, NotFoundError
 from facefile.export import ExportSummary
 from facefile.export import export as _export
 from facefile.pipeline import ProblemFn, ProgressFn, ScanSummary
+from facefile.pipeline import refresh_models as _refresh_models
 from facefile.pipeline import scan as _scan
 from facefile.plugins import load_plugins
 from facefile.regroup import GroupSummary
@@ -91,11 +93,13 @@ class Library:
         people; photos gone from disk are marked missing, never dropped.
         """
         run_id = self.store.start_run("scan", json.dumps(settings_dict(self.settings)))
+        # faces re-embedded by a new model change every distance: group them all anew
+        is_upgrade = bool(self.store.stale_photos(FaceAnalyzer(self.settings.analyze).model_id))
         summary = _scan(
             self.store,
             [os.path.abspath(os.path.expanduser(os.fspath(r))) for r in roots],
             self.settings,
-            regroup_fn=self._group_after_scan,
+            regroup_fn=self._group_all if is_upgrade else self._group_after_scan,
             on_progress=on_progress,
             on_problem=on_problem,
         )
@@ -106,8 +110,20 @@ class Library:
         result = _regroup(store, settings, is_full=False)
         return result.people, result.faces_assigned
 
-    def regroup(self) -> GroupSummary:
-        """Regroup all faces (user decisions are kept as constraints)."""
+    def _group_all(self, store: Store, settings: Settings) -> tuple[int, int]:
+        result = _regroup(store, settings, is_full=True)
+        return result.people, result.faces_assigned
+
+    def regroup(
+        self, *, on_progress: ProgressFn | None = None, on_problem: ProblemFn | None = None
+    ) -> GroupSummary:
+        """Regroup all faces (user decisions are kept as constraints).
+
+        Photos analysed by another model (a library from an older facefile,
+        or another ``analyze.embedder``) are analysed again first, with
+        progress reported like a scan's; faces keep their ids and decisions.
+        """
+        _refresh_models(self.store, self.settings, on_progress=on_progress, on_problem=on_problem)
         return _regroup(self.store, self.settings)
 
     # -- reading ----------------------------------------------------------------

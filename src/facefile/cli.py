@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -69,21 +71,11 @@ def _open(
     return Library(library, create=create, read_only=read_only, settings=settings)
 
 
-@app.command()
-def scan(
-    folders: Annotated[list[Path], typer.Argument(help="Folders (or photos) to scan.")],
-    library: LibraryOpt = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
-    detector: Annotated[str | None, typer.Option(help="Face detector (see 'facefile config').")] = None,
-    max_megapixels: Annotated[float | None, typer.Option(help="Skip larger photos.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-) -> None:
-    """Find every face under FOLDERS and group them into people."""
-    lib = _open(
-        library,
-        create=True,
-        **{"scan.workers": workers, "analyze.detector": detector, "scan.max_megapixels": max_megapixels},
-    )
+@contextmanager
+def _progress_display(
+    quiet: bool,
+) -> Iterator[tuple[Callable[[ScanProgress], None], Callable[[str, str], None]]]:
+    """A live progress bar for long work: yields ``(on_progress, on_problem)`` callbacks."""
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -95,13 +87,13 @@ def scan(
         TextColumn("left"),
         TimeRemainingColumn(),
     )
-    with lib, Progress(*columns, console=err, disable=quiet, transient=False) as progress:
-        labels = {
-            "discover": "Finding photos",
-            "check": "Checking for changes",
-            "analyse": "Analysing",
-            "group": "Grouping",
-        }
+    labels = {
+        "discover": "Finding photos",
+        "check": "Checking for changes",
+        "analyse": "Analysing",
+        "group": "Grouping",
+    }
+    with Progress(*columns, console=err, disable=quiet, transient=False) as progress:
         tasks: dict[str, TaskID] = {}
 
         def on_progress(p: ScanProgress) -> None:
@@ -118,9 +110,40 @@ def scan(
             progress.console.print(f"[yellow]skipped[/] {_safe(path)}: {_safe(reason)}", soft_wrap=True)
 
         try:
-            summary = lib.scan(*folders, on_progress=on_progress, on_problem=on_problem)
+            yield on_progress, on_problem
         except KeyboardInterrupt:
             progress.stop()
+            raise
+
+
+@app.command()
+def scan(
+    folders: Annotated[list[Path], typer.Argument(help="Folders (or photos) to scan.")],
+    library: LibraryOpt = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    detector: Annotated[str | None, typer.Option(help="Face detector (see 'facefile config').")] = None,
+    embedder: Annotated[
+        str | None,
+        typer.Option(help="Face model: mobilefacenet (default), dlib_resnet, or onnx:PATH to your own."),
+    ] = None,
+    max_megapixels: Annotated[float | None, typer.Option(help="Skip larger photos.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Find every face under FOLDERS and group them into people."""
+    lib = _open(
+        library,
+        create=True,
+        **{
+            "scan.workers": workers,
+            "analyze.detector": detector,
+            "analyze.embedder": embedder,
+            "scan.max_megapixels": max_megapixels,
+        },
+    )
+    with lib, _progress_display(quiet) as (on_progress, on_problem):
+        try:
+            summary = lib.scan(*folders, on_progress=on_progress, on_problem=on_problem)
+        except KeyboardInterrupt:
             err.print("Interrupted. Work done so far is saved; run the same scan again to finish.")
             raise typer.Exit(130) from None
     table = Table(title="Scan summary", show_header=False)
@@ -332,10 +355,20 @@ def export(
 
 
 @app.command()
-def regroup(library: LibraryOpt = None) -> None:
-    """Regroup every face now (your decisions are kept)."""
-    with _open(library) as lib:
-        s = lib.regroup()
+def regroup(
+    library: LibraryOpt = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Regroup every face now (your decisions are kept).
+
+    Faces analysed by an older model are analysed again first.
+    """
+    with _open(library) as lib, _progress_display(quiet) as (on_progress, on_problem):
+        try:
+            s = lib.regroup(on_progress=on_progress, on_problem=on_problem)
+        except KeyboardInterrupt:
+            err.print("Interrupted. Work done so far is saved; run regroup again to finish.")
+            raise typer.Exit(130) from None
     console.print(f"{s.faces} faces: {s.faces_assigned} in {s.people} people ({s.new_people} new).")
 
 

@@ -2,13 +2,16 @@
 
 Backends ask for a model here instead of holding it, so they stay cheap to
 build and pickle (process-pool workers load their own copy on first call).
-The model files are the public-domain ones of ``face_recognition_models``.
+The model files are the public-domain ones of ``face_recognition_models``;
+dlib and those files come with the optional ``dlib`` extra.
 """
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
+
+from facefile.errors import ConfigError
 
 
 @cache
@@ -17,9 +20,16 @@ def dlib_model(name: str) -> Any:
 
     Raises:
         KeyError: an unknown name (a programming error, not user input).
+        ConfigError: dlib or its model files are not installed.
     """
-    import dlib
-    import face_recognition_models as files
+    try:
+        import dlib
+        import face_recognition_models as files
+    except ImportError as exc:
+        raise ConfigError(
+            f"The dlib models need the optional 'dlib' extra ({exc.name} is not installed): "
+            "pip install 'facefile[dlib]', or use the default detector and embedder."
+        ) from None
 
     loaders = {
         "hog": lambda: dlib.get_frontal_face_detector(),

@@ -26,7 +26,7 @@ from facefile.config import Settings
 from facefile.errors import LibraryLockedError, MediaError
 from facefile.media import FoundFile, display_path, iter_photo_files, load_image, path_bytes
 from facefile.store.db import Store
-from facefile.types import PhotoResult
+from facefile.types import BBox, PhotoResult
 
 LOCK_NAME = "scan.lock"
 # Forking skips re-importing numpy, dlib and facefile in every worker (seconds
@@ -140,9 +140,14 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def _analyse(path: bytes) -> tuple[bytes, PhotoResult]:
-    """Decode and analyse one photo; every file-level failure becomes ``error``."""
+def _analyse(job: tuple[bytes, tuple[BBox, ...]]) -> tuple[bytes, PhotoResult]:
+    """Decode and analyse one photo; every file-level failure becomes ``error``.
+
+    ``job`` is the path and the boxes of faces the library already has there
+    (kept when a new model no longer finds them; see ``FaceAnalyzer.analyze``).
+    """
     assert _ANALYZER is not None
+    path, keep_boxes = job
     display = display_path(path)
     try:
         with _time_limit(_MAX_SECONDS):
@@ -151,7 +156,7 @@ def _analyse(path: bytes) -> tuple[bytes, PhotoResult]:
             except MediaError as exc:
                 return path, PhotoResult(path=display, error=exc.reason)
             try:
-                faces = _ANALYZER.analyze(image)
+                faces = _ANALYZER.analyze(image, keep_boxes)
             except (RuntimeError, ValueError, MemoryError) as exc:  # a model refusing odd pixels
                 return path, PhotoResult(path=display, error=f"face analysis failed ({exc})")
     except _PhotoTimeout:
@@ -171,6 +176,7 @@ class _Task:
     size: int
     mtime_ns: int
     content_hash: str
+    keep_boxes: tuple[BBox, ...] = ()  # faces to keep: same content, new model
 
 
 def scan(
@@ -229,6 +235,9 @@ def scan(
                 tasks.append(task)
             if i % 200 == 0 or i == len(found):
                 progress("check", i, len(found))
+        # photos elsewhere in the library still on an older model (after an upgrade)
+        planned = {t.raw for t in tasks}
+        tasks += [t for t in _stale_tasks(store, model_id, ScanSummary()) if t.raw not in planned]
         progress("analyse", 0, len(tasks))
         _run_tasks(store, tasks, analyzer, settings, model_id, seen, summary, problem, progress)
         for root in roots:
@@ -240,6 +249,61 @@ def scan(
             progress("group", 1, 1)
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def refresh_models(
+    store: Store,
+    settings: Settings,
+    *,
+    on_progress: ProgressFn | None = None,
+    on_problem: ProblemFn | None = None,
+) -> ScanSummary:
+    """Analyse again, with the configured model, every photo analysed by another.
+
+    Run before grouping (``facefile regroup``) so a library made by an older
+    facefile, or with another embedder, groups on one model's vectors. Faces
+    keep their ids and every decision (``Store.save_photo``); photos are read
+    from where the library last saw them, and one that is gone keeps its old
+    faces out of grouping until it is found again. Interrupted, it resumes
+    where it stopped: each photo is committed on its own.
+    """
+    started = time.monotonic()
+    summary = ScanSummary()
+    analyzer = FaceAnalyzer(settings.analyze)
+
+    def problem(path: str, reason: str) -> None:
+        summary.problems.append((path, reason))
+        if on_problem:
+            on_problem(path, reason)
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if on_progress:
+            on_progress(ScanProgress(phase, done, total, summary.faces_found))
+
+    with scan_lock(store.library_dir):
+        tasks = _stale_tasks(store, analyzer.model_id, summary)
+        summary.photos_found = len(tasks)
+        progress("analyse", 0, len(tasks))
+        _run_tasks(store, tasks, analyzer, settings, analyzer.model_id, set(), summary, problem, progress)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _stale_tasks(store: Store, model_id: str, summary: ScanSummary) -> list[_Task]:
+    """Tasks for photos analysed by another model, each keeping its faces' boxes.
+
+    Photos gone from disk are counted in ``summary.photos_missing``.
+    """
+    tasks = []
+    for row in store.stale_photos(model_id):
+        try:
+            st = os.stat(row.path)
+        except OSError:
+            summary.photos_missing += 1
+            continue
+        boxes = tuple(store.face_boxes(row.id))
+        tasks.append(_Task(row.path, st.st_size, st.st_mtime_ns, row.content_hash or "", boxes))
+    return tasks
 
 
 def _discover(roots: Sequence[str | os.PathLike[str]]) -> Iterator[FoundFile]:
@@ -276,18 +340,23 @@ def _plan(
         problem(display_path(raw), reason)
         store.save_error(raw, st.st_size, st.st_mtime_ns, reason)
         return None
-    if row is not None and current and row.content_hash == digest:
-        store.touch_photo(row.id, raw, st.st_size, st.st_mtime_ns)
-        seen.add(row.id)
-        summary.photos_unchanged += 1
-        return None
+    if row is not None and row.content_hash == digest:
+        if current:
+            store.touch_photo(row.id, raw, st.st_size, st.st_mtime_ns)
+            seen.add(row.id)
+            summary.photos_unchanged += 1
+            return None
+        # same photo, older model: analyse again, keeping every face
+        return _Task(raw, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(row.id)))
     if row is None:
         for other in store.photos_by_hash(digest):
             if other.status in ("ok", "missing") and not os.path.exists(other.path):
                 store.touch_photo(other.id, raw, st.st_size, st.st_mtime_ns)
                 seen.add(other.id)
                 summary.photos_moved += 1
-                return None
+                if store.analysis_current(other.id, model_id):
+                    return None
+                return _Task(raw, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(other.id)))
     return _Task(raw, st.st_size, st.st_mtime_ns, digest)
 
 
@@ -346,17 +415,17 @@ def _run_tasks(
         done += 1
         progress("analyse", done, len(tasks))
 
-    paths = [t.raw for t in tasks]
+    jobs = [(t.raw, t.keep_boxes) for t in tasks]
     limits = (settings.scan.max_megapixels, settings.scan.max_seconds_per_photo)
     if workers == 1:
         _init_worker(analyzer, *limits)
-        for raw in paths:
-            save(_analyse(raw))
+        for job in jobs:
+            save(_analyse(job))
         return
     ctx = multiprocessing.get_context(_START_METHOD)
     pool = ctx.Pool(workers, initializer=_init_worker, initargs=(analyzer, *limits))
     try:
-        for result in pool.imap_unordered(_analyse, paths, chunksize=_chunksize(len(paths), workers)):
+        for result in pool.imap_unordered(_analyse, jobs, chunksize=_chunksize(len(jobs), workers)):
             save(result)
         pool.close()
     except BaseException:

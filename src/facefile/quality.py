@@ -34,26 +34,27 @@ def sharpness(chip: RGBImage) -> float:
     return float(ndimage.laplace(grey).var())
 
 
-def yaw_from_landmarks(landmarks: NDArray[np.float32]) -> float:
-    """Head turn from dlib's 5 points (4 eye corners, then the nose base).
+def yaw_from_landmarks(eyes_nose: NDArray[np.float32]) -> float:
+    """Head turn from the eyes and the nose.
 
     Args:
-        landmarks: ``float32 (5, 2)`` ``(x, y)`` pixels, dlib 5-point order.
+        eyes_nose: ``float32 (3, 2)`` ``(x, y)`` pixels: the eye on the image's
+            left, the eye on its right, the nose (tip or base).
 
     Returns:
         ``-1`` .. ``1``: the nose's offset from the midpoint between the eyes,
         along the eye line, in half eye distances. 0 is frontal; positive means
         the nose points toward the image's right. Profiles saturate at +-1.
     """
-    pts = np.asarray(landmarks, dtype=np.float64)
-    if pts.shape != (5, 2):
+    pts = np.asarray(eyes_nose, dtype=np.float64)
+    if pts.shape != (3, 2):
         return 0.0
-    eye_a, eye_b = pts[0:2].mean(axis=0), pts[2:4].mean(axis=0)
-    axis = eye_a - eye_b
+    eye_l, eye_r, nose = pts
+    axis = eye_r - eye_l
     dist = float(np.hypot(*axis))
     if dist < 1e-6:
         return 0.0
-    offset = float(np.dot(pts[4] - (eye_a + eye_b) / 2.0, axis / dist))
+    offset = float(np.dot(nose - (eye_l + eye_r) / 2.0, axis / dist))
     return float(np.clip(offset / (dist / 2.0), -1.0, 1.0))
 
 
@@ -235,18 +236,18 @@ def combined_score(
 
 
 def face_quality(
-    size_px: float, chip: RGBImage, det_score: float, landmarks: NDArray[np.float32]
+    size_px: float, chip: RGBImage, det_score: float, eyes_nose: NDArray[np.float32]
 ) -> FaceQuality:
     """All quality measures of one face.
 
     Args:
         size_px: face size in original pixels (``BBox.size_px``).
-        chip: the aligned RGB ``uint8`` chip.
+        chip: the RGB ``uint8`` quality chip (``AlignedFace.quality_chip``, dlib layout).
         det_score: detector score in ``[0, 1]``.
-        landmarks: ``float32 (5, 2)`` dlib 5-point landmarks in image pixels.
+        eyes_nose: ``float32 (3, 2)`` (``AlignedFace.eyes_nose``), image pixels.
     """
     sharp = sharpness(chip)
-    yaw = yaw_from_landmarks(landmarks)
+    yaw = yaw_from_landmarks(eyes_nose)
     lower, eyes, side = occlusion(chip)
     return FaceQuality(
         size_px=float(size_px),

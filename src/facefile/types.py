@@ -49,6 +49,12 @@ class BBox:
     def center(self) -> tuple[float, float]:
         return ((self.left + self.right) / 2.0, (self.top + self.bottom) / 2.0)
 
+    def scaled_about_centre(self, factor: float) -> BBox:
+        """The box grown (or shrunk) by ``factor`` around its centre."""
+        cx, cy = self.center
+        hw, hh = self.width * factor / 2.0, self.height * factor / 2.0
+        return BBox(cx - hw, cy - hh, cx + hw, cy + hh)
+
     def scaled(self, factor: float) -> BBox:
         """The same box in an image resized by ``factor``."""
         return BBox(self.left * factor, self.top * factor, self.right * factor, self.bottom * factor)
@@ -92,12 +98,18 @@ class Detection:
 class AlignedFace:
     """A face chip cut from the original pixels, ready for an embedder.
 
-    ``chip`` is ``uint8 (size, size, 3)``; ``landmarks`` are the points used
-    for alignment, ``(n, 2)`` float32 in image pixels.
+    ``chip`` is ``uint8 (size, size, 3)`` in the embedder's geometry;
+    ``landmarks`` are the points used for alignment, ``(n, 2)`` float32 in
+    image pixels; ``quality_chip`` is ``uint8 (150, 150, 3)`` in dlib's chip
+    geometry, where :mod:`facefile.quality` measures; ``eyes_nose`` is
+    ``float32 (3, 2)``: the eye on the image's left, the eye on its right and
+    the nose, in image pixels (for the head's yaw).
     """
 
     chip: RGBImage
     landmarks: NDArray[np.float32]
+    quality_chip: RGBImage
+    eyes_nose: NDArray[np.float32]
 
 
 @dataclass(frozen=True)

@@ -71,11 +71,15 @@ def _load(data: Path, limit: int | None, seed: int) -> Any:
     return ds
 
 
-def _embed(ds: Any, condition: str, seed: int, cache: Path | None, workers: int) -> Any:
-    from facefile.bench.embedcache import embed_set
+def _embed(
+    ds: Any, condition: str, seed: int, cache: Path | None, workers: int, embedder: str = "mobilefacenet"
+) -> Any:
+    from facefile.analyze import AnalyzeConfig
+    from facefile.bench.embedcache import BENCH_VIEWS, embed_set
 
-    with console.status(f"Analysing {ds.n_images} images ({condition})"):
-        es, cached = embed_set(ds, condition, seed=seed, cache_dir=cache, workers=workers)
+    config = AnalyzeConfig(views=BENCH_VIEWS, embedder=embedder)
+    with console.status(f"Analysing {ds.n_images} images ({condition}, {embedder})"):
+        es, cached = embed_set(ds, condition, seed=seed, cache_dir=cache, workers=workers, config=config)
     console.print(
         f"{condition}: {int(es.is_detected.sum())}/{es.n} labelled faces detected"
         + (" (cached)" if cached else f" in {es.seconds.sum():.0f} s of analysis")
@@ -100,8 +104,18 @@ def quality(
     workers: WorkersOpt = 2,
     grid: Annotated[bool, typer.Option(help="Search each peer's grid (best-of-grid).")] = True,
     peers: Annotated[list[str] | None, typer.Option("--peers", help="Peers to run.")] = None,
+    embedder: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--embedder", help="Face models to compare: mobilefacenet, dlib_resnet, onnx:PATH (repeatable)."
+        ),
+    ] = None,
 ) -> None:
-    """Grouping quality on a labelled set, clean and under hard conditions."""
+    """Grouping quality on a labelled set, clean and under hard conditions.
+
+    With several ``--embedder``, every model's descriptors are grouped by
+    facefile and by every peer, condition by condition.
+    """
     from facefile.bench.conditions import CONDITIONS
     from facefile.bench.quality_run import run_quality
     from facefile.bench.report import QUALITY_COLUMNS, plot_conditions, table, write_run
@@ -114,17 +128,22 @@ def quality(
     ds = _load(data, limit, seed)
     rows: list[dict[str, Any]] = []
     sections: dict[str, str] = {}
-    for c in conds:
-        es = _embed(ds, c, seed, cache, workers)
-        with console.status(f"Grouping ({c})") as status:
-            got = run_quality(
-                es,
-                peers=peers,
-                use_grid=grid,
-                progress=lambda m, c=c, s=status: s.update(f"Grouping ({c}): {m}"),
-            )
-        rows += got
-        sections[f"Condition: {c}"] = table(got, QUALITY_COLUMNS)
+    models = embedder or ["mobilefacenet"]
+    for model in models:
+        for c in conds:
+            es = _embed(ds, c, seed, cache, workers, model)
+            with console.status(f"Grouping ({c})") as status:
+                got = run_quality(
+                    es,
+                    peers=peers,
+                    use_grid=grid,
+                    progress=lambda m, c=c, s=status: s.update(f"Grouping ({c}): {m}"),
+                )
+            for r in got:
+                r["embedder"] = model
+            rows += got
+            title = f"Condition: {c}" + (f" ({model})" if len(models) > 1 else "")
+            sections[title] = table(got, QUALITY_COLUMNS)
     sections = {"Summary (BCubed F)": _pivot(rows), **sections}
     images = {"paths": list(ds.paths), "identities": list(ds.identities)}
     data_out = {"data": str(data), "limit": limit, "seed": seed, "images": images, "rows": rows}
@@ -138,21 +157,24 @@ def _pivot(rows: list[dict[str, Any]], metric: str = "bcubed_f") -> str:
     from facefile.bench.report import fmt
 
     conds = list(dict.fromkeys(r["condition"] for r in rows))
-    keys = list(dict.fromkeys((r["algorithm"], r["kind"]) for r in rows))
-    lines = ["| algorithm | setting | " + " | ".join(conds) + " |", "|---|---|" + "---|" * len(conds)]
-    for a, k in keys:
+    keys = list(dict.fromkeys((r.get("embedder", ""), r["algorithm"], r["kind"]) for r in rows))
+    lines = [
+        "| model | algorithm | setting | " + " | ".join(conds) + " |",
+        "|---|---|---|" + "---|" * len(conds),
+    ]
+    for e, a, k in keys:
         vals = [
             next(
                 (
                     fmt(r[metric])
                     for r in rows
-                    if r["algorithm"] == a and r["kind"] == k and r["condition"] == c
+                    if (r.get("embedder", ""), r["algorithm"], r["kind"], r["condition"]) == (e, a, k, c)
                 ),
                 "",
             )
             for c in conds
         ]
-        lines.append(f"| {a} | {k} | " + " | ".join(vals) + " |")
+        lines.append(f"| {e} | {a} | {k} | " + " | ".join(vals) + " |")
     return "\n".join(lines)
 
 

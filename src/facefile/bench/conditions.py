@@ -30,22 +30,36 @@ with ``--condition``):
 * ``shades``: tinted lenses the eyes show through (35-75% opacity),
   rectangular, in brown, green or grey.
 
+Lighting and style conditions (whole photo, no landmarks), for the two
+failures seen on real photos outside LFW: strangers merged under harsh
+light, and one person split across photos of different looks:
+
+* ``light``: strong light from one side (a brightness ramp from 1.5-2x down
+  to 0.1-0.3x across the face, at a random angle), then half of the time
+  greyscale, else a coloured stage light;
+* ``styles``: each photo in one of seven looks: greyscale, sepia, a strong
+  colour cast, hard contrast, heavy JPEG compression, soft focus, or an
+  under-exposed low-key shot.
+
 Everything is deterministic given ``seed`` and the image's relative path.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 BASE_CONDITIONS = ("mask", "sunglasses", "lowres", "occlusion")
 CHECK_CONDITIONS = ("hand", "scarf", "shades")
-CONDITIONS = ("clean", *BASE_CONDITIONS, "mixed", *CHECK_CONDITIONS)
+LIGHT_CONDITIONS = ("light", "styles")
+CONDITIONS = ("clean", *BASE_CONDITIONS, "mixed", *CHECK_CONDITIONS, *LIGHT_CONDITIONS)
+STYLES = ("grey", "sepia", "cast", "contrast", "jpeg", "soft", "lowkey")
 MASK_COLOURS = [(160, 200, 230), (245, 245, 245), (30, 30, 35), (120, 120, 125), (230, 170, 190)]
 MASK_SHAPES = ("surgical", "rounded", "n95")
 
@@ -141,6 +155,10 @@ def apply_condition(
     rng = image_rng(seed, "image:" + key)
     if condition == "mixed":
         condition = BASE_CONDITIONS[int(rng.integers(len(BASE_CONDITIONS)))]
+    if condition == "light":
+        return _light(image, rng)
+    if condition == "styles":
+        return _style(image, rng)
     pts = landmarks68(image)
     fn = {
         "mask": _mask,
@@ -314,3 +332,48 @@ def _shades(img: NDArray[np.uint8], pts: NDArray[np.float64], rng: np.random.Gen
     frame = (15, 15, 15, 255)
     draw.line([(boxes[0][2], boxes[0][1] + 3), (boxes[1][0], boxes[1][1] + 3)], fill=frame, width=2)
     return np.asarray(Image.alpha_composite(base, layer).convert("RGB")), f"shades:{alpha * 100 // 255}%"
+
+
+def _light(img: NDArray[np.uint8], rng: np.random.Generator) -> tuple[NDArray[np.uint8], str]:
+    h, w = img.shape[:2]
+    angle = float(rng.uniform(0, 2 * np.pi))
+    ys, xs = np.mgrid[0:h, 0:w]
+    t = ((xs - w / 2) * np.cos(angle) + (ys - h / 2) * np.sin(angle)) / (0.35 * max(h, w))
+    ramp = 1.0 / (1.0 + np.exp(-3.0 * t))  # 0 on the dark side, 1 on the lit side
+    hi, lo = float(rng.uniform(1.5, 2.0)), float(rng.uniform(0.1, 0.3))
+    out = img.astype(np.float32) * (lo + (hi - lo) * ramp)[..., None]
+    if rng.random() < 0.5:
+        out = out @ np.array([0.299, 0.587, 0.114], np.float32)[:, None].repeat(3, axis=1)
+        kind = "grey"
+    else:
+        tint = np.array(
+            [(1.0, 0.55, 0.9), (0.55, 0.7, 1.0), (1.0, 0.75, 0.45)][int(rng.integers(3))], np.float32
+        )
+        out = out * tint
+        kind = "colour"
+    return np.clip(out, 0, 255).astype(np.uint8), f"light:{kind}"
+
+
+def _style(img: NDArray[np.uint8], rng: np.random.Generator) -> tuple[NDArray[np.uint8], str]:
+    style = STYLES[int(rng.integers(len(STYLES)))]
+    x = img.astype(np.float32)
+    grey = x @ np.array([0.299, 0.587, 0.114], np.float32)
+    if style == "grey":
+        out = np.repeat(grey[..., None], 3, axis=2)
+    elif style == "sepia":
+        out = grey[..., None] * np.array([1.07, 0.74, 0.43], np.float32) + 20
+    elif style == "cast":
+        out = x * np.array(
+            [(1.3, 0.6, 1.2), (0.6, 0.8, 1.4), (1.4, 0.9, 0.5)][int(rng.integers(3))], np.float32
+        )
+    elif style == "contrast":
+        out = (x - 128.0) * 2.2 + 128.0
+    elif style == "soft":
+        return np.asarray(Image.fromarray(img).filter(ImageFilter.GaussianBlur(2.5))), "styles:soft"
+    elif style == "lowkey":
+        out = 255.0 * (x / 255.0) ** 2.2 * 0.6
+    else:  # jpeg
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, "JPEG", quality=8)
+        return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")), "styles:jpeg"
+    return np.clip(out, 0, 255).astype(np.uint8), f"styles:{style}"

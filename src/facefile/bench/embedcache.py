@@ -102,7 +102,15 @@ def _analysis_code_version() -> str:
     import facefile
 
     root = Path(facefile.__file__).parent
-    names = ("analyze.py", "align.py", "quality.py", "media.py", "bench/conditions.py")
+    names = (
+        "analyze.py",
+        "align.py",
+        "align_dlib.py",
+        "quality.py",
+        "media.py",
+        "runtime.py",
+        "bench/conditions.py",
+    )
     files = sorted([*(root / n for n in names), *root.glob("detect/*.py"), *root.glob("embed/*.py")])
     h = hashlib.sha256()
     for f in files:

@@ -4,8 +4,9 @@ Built-in backends register through :data:`DETECTORS` exactly like outside
 ones; their modules (and model files) are only imported when a detector is
 created, so importing this package does no work.
 
-Names: ``dlib_hog``, ``dlib_cnn``, ``blazeface``, ``cascade`` (BlazeFace with
-dlib HOG as a second opinion).
+Names: ``blazeface`` (the default, shipped inside facefile), and with the
+``dlib`` extra ``dlib_hog``, ``dlib_cnn`` and ``cascade`` (BlazeFace with dlib
+HOG as a second opinion, facefile 0.1's default).
 """
 
 from __future__ import annotations

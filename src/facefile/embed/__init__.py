@@ -2,6 +2,10 @@
 
 Built-ins register through :data:`EMBEDDERS` exactly like outside ones and
 import their backend only when created.
+
+Names: ``mobilefacenet`` (the default, shipped inside facefile),
+``dlib_resnet`` (facefile 0.1's model; the ``dlib`` extra) and
+``onnx:PATH`` (the user's own ArcFace-style ONNX file).
 """
 
 from __future__ import annotations
@@ -20,7 +24,21 @@ def _dlib_resnet(**kw: Any) -> Embedder:
     return DlibResnetEmbedder(**kw)
 
 
+def _mobilefacenet(**kw: Any) -> Embedder:
+    from facefile.embed.onnx_face import MobileFaceNetEmbedder
+
+    return MobileFaceNetEmbedder(**kw)
+
+
+def _user_onnx(path: str, **kw: Any) -> Embedder:
+    from facefile.embed.onnx_face import user_onnx_embedder
+
+    return user_onnx_embedder(path, **kw)
+
+
+EMBEDDERS.register("mobilefacenet", _mobilefacenet)
 EMBEDDERS.register("dlib_resnet", _dlib_resnet)
+EMBEDDERS.register_prefix("onnx", _user_onnx)
 
 
 def create_embedder(name: str, **kwargs: Any) -> Embedder:

@@ -16,17 +16,20 @@ class Embedder(Protocol):
 
     ``model_id`` names model and version (stored with every vector so vectors
     of two models never mix); ``dim`` is the descriptor length; ``chip_size``
-    and ``chip_padding`` describe the chips it expects (see ``facefile.align``).
+    is the chip side in pixels and ``alignment`` the chip geometry it expects:
+    ``"keypoints"`` (the ArcFace template, :mod:`facefile.align`) or ``"dlib"``
+    (dlib's ``get_face_chip``, :mod:`facefile.align_dlib`, padding ``chip_padding``).
 
     ``embed`` returns ``float32 (n, dim)`` in the model's native space: for
     dlib this is the space where its documented 0.6 Euclidean threshold holds,
-    so faithful comparisons with dlib-based tools stay possible. Grouping
-    normalises vectors itself.
+    so faithful comparisons with dlib-based tools stay possible; ArcFace-style
+    models return unit vectors. Grouping normalises vectors itself.
     """
 
     model_id: str
     dim: int
     chip_size: int
     chip_padding: float
+    alignment: str
 
     def embed(self, chips: Sequence[RGBImage]) -> NDArray[np.float32]: ...

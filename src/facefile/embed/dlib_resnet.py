@@ -1,4 +1,5 @@
-"""dlib's ResNet face descriptor (``dlib_face_recognition_resnet_model_v1``)."""
+"""dlib's ResNet face descriptor (``dlib_face_recognition_resnet_model_v1``), the model of
+facefile 0.1; needs the ``dlib`` extra."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.align import CHIP_PADDING, CHIP_SIZE
+from facefile.align_dlib import CHIP_PADDING, CHIP_SIZE
 from facefile.dlib_models import dlib_model
 from facefile.errors import ConfigError
 from facefile.types import RGBImage
@@ -23,6 +24,7 @@ class DlibResnetEmbedder:
     """
 
     name = "dlib_resnet"
+    alignment = "dlib"
     model_id = "dlib_resnet_v1"
     dim = 128
     chip_size = CHIP_SIZE
@@ -37,7 +39,7 @@ class DlibResnetEmbedder:
         """Descriptors of aligned chips, one batched network call.
 
         Args:
-            chips: RGB ``uint8 (150, 150, 3)`` chips from :class:`facefile.align.FaceAligner`.
+            chips: RGB ``uint8 (150, 150, 3)`` chips from :class:`facefile.align_dlib.DlibAligner`.
 
         Returns:
             ``float32 (n, 128)``, not normalised (dlib's native space).
@@ -48,7 +50,7 @@ class DlibResnetEmbedder:
             if c.shape != (self.chip_size, self.chip_size, 3) or c.dtype != np.uint8:
                 raise ValueError(
                     f"chip of shape {c.shape} {c.dtype}; dlib_resnet needs uint8 "
-                    f"({self.chip_size}, {self.chip_size}, 3) chips from FaceAligner."
+                    f"({self.chip_size}, {self.chip_size}, 3) chips from DlibAligner."
                 )
         batch = [np.ascontiguousarray(c) for c in chips]
         vecs = dlib_model("resnet").compute_face_descriptor(batch, self.num_jitters)

@@ -59,6 +59,29 @@ class FaceMatrix:
     """``float32 (n, 3)``: lower-face, eye and side occlusion scores."""
 
 
+MATCH_IOU = 0.3
+"""Box overlap at which a face analysed anew keeps an old face's id."""
+
+
+def match_faces(old: list[BBox], new: list[BBox]) -> dict[int, int]:
+    """Pair new faces with old ones by box overlap, best overlaps first.
+
+    Returns:
+        ``{new index: old index}`` for pairs with IoU >= :data:`MATCH_IOU`;
+        each old and each new face is used at most once.
+    """
+    pairs = sorted(((o.iou(n), i, j) for i, o in enumerate(old) for j, n in enumerate(new)), reverse=True)
+    out: dict[int, int] = {}
+    used: set[int] = set()
+    for iou, i, j in pairs:
+        if iou < MATCH_IOU:
+            break
+        if i not in used and j not in out:
+            out[j] = i
+            used.add(i)
+    return out
+
+
 def tombstone_keys(content_hash: str, box: BBox, width: int, height: int) -> list[str]:
     """One-way keys for a face position: its grid cell and the 8 around it.
 
@@ -214,17 +237,20 @@ class Store:
     ) -> tuple[int, list[int]]:
         """Store one analysed photo and its faces atomically.
 
-        A photo analysed again keeps the user's decisions for faces found at
-        the same place (box overlap > 0.5). Faces at a forgotten position are
-        not stored.
+        A photo analysed again (changed, or analysed by a newer model) keeps
+        its faces where the new analysis finds them: each old face takes the
+        new face that overlaps it most (box IoU >= ``MATCH_IOU``), keeping
+        its id and so its person, the user's decisions about it and whether
+        it is excluded; its box, measures and vectors are the new ones (old
+        vectors are dropped, so two models never mix). Old faces nothing
+        overlaps are removed; faces at a forgotten position are not stored.
 
         Returns:
-            The photo id and the new face ids.
+            The photo id and the ids of the faces stored now (kept or new).
         """
         with self.transaction() as c:
             row = c.execute("SELECT id FROM photos WHERE path = ?", (raw,)).fetchone()
-            carried: list[tuple[BBox, int]] = []
-            replaced: list[int] = []
+            old: list[tuple[int, BBox]] = []
             if row is None:
                 cur = c.execute(
                     "INSERT INTO photos (path, size, mtime_ns, content_hash, width, height, "
@@ -234,45 +260,52 @@ class Store:
                 photo_id = int(cur.lastrowid or 0)
             else:
                 photo_id = int(row[0])
-                carried = [
-                    (BBox(r[0], r[1], r[2], r[3]), int(r[4]))
+                old = [
+                    (int(r[0]), BBox(r[1], r[2], r[3], r[4]))
                     for r in c.execute(
-                        "SELECT f.left, f.top, f.right, f.bottom, a.person_id FROM faces f "
-                        "JOIN assignments a ON a.face_id = f.id "
-                        "WHERE f.photo_id = ? AND a.source = 'user'",
-                        (photo_id,),
+                        "SELECT id, left, top, right, bottom FROM faces WHERE photo_id = ?", (photo_id,)
                     )
                 ]
-                replaced = [
-                    int(r[0]) for r in c.execute("SELECT id FROM faces WHERE photo_id = ?", (photo_id,))
-                ]
-                c.execute("DELETE FROM faces WHERE photo_id = ?", (photo_id,))
                 c.execute(
                     "UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ?, width = ?, "
                     "height = ?, status = 'ok', error = NULL, model_id = ?, scanned_at = ? "
                     "WHERE id = ?",
                     (size, mtime_ns, content_hash, width, height, model_id, now(), photo_id),
                 )
+            kept = match_faces([b for _, b in old], [f.detection.box for f in faces])
+            gone = [fid for i, (fid, _) in enumerate(old) if i not in kept.values()]
+            if gone:
+                c.executemany("DELETE FROM faces WHERE id = ?", [(fid,) for fid in gone])
             face_ids: list[int] = []
             stamp = now()
-            for face in faces:
+            for j, face in enumerate(faces):
                 box = face.detection.box
-                own_key = tombstone_keys(content_hash, box, width, height)
-                if self._is_tombstoned(c, own_key):
-                    continue
                 q = face.quality
-                cur = c.execute(
-                    "INSERT INTO faces (photo_id, left, top, right, bottom, landmarks, detector, "
-                    "det_score, size_px, sharpness, yaw, quality, occ_lower, occ_eyes, occ_side, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        photo_id, box.left, box.top, box.right, box.bottom,
-                        np.asarray(face.landmarks, dtype=np.float32).tobytes(),
-                        face.detection.detector, q.det_score, q.size_px, q.sharpness,
-                        q.yaw, q.score, q.occlusion_lower, q.occlusion_eyes, q.occlusion_side, stamp,
-                    ),
+                measures = (
+                    box.left, box.top, box.right, box.bottom,
+                    np.asarray(face.landmarks, dtype=np.float32).tobytes(),
+                    face.detection.detector, q.det_score, q.size_px, q.sharpness,
+                    q.yaw, q.score, q.occlusion_lower, q.occlusion_eyes, q.occlusion_side,
                 )  # fmt: skip
-                face_id = int(cur.lastrowid or 0)
+                if j in kept:
+                    face_id = old[kept[j]][0]
+                    c.execute(
+                        "UPDATE faces SET left = ?, top = ?, right = ?, bottom = ?, landmarks = ?, "
+                        "detector = ?, det_score = ?, size_px = ?, sharpness = ?, yaw = ?, quality = ?, "
+                        "occ_lower = ?, occ_eyes = ?, occ_side = ? WHERE id = ?",
+                        (*measures, face_id),
+                    )
+                    c.execute("DELETE FROM embeddings WHERE face_id = ?", (face_id,))
+                else:
+                    if self._is_tombstoned(c, tombstone_keys(content_hash, box, width, height)):
+                        continue
+                    cur = c.execute(
+                        "INSERT INTO faces (photo_id, left, top, right, bottom, landmarks, detector, "
+                        "det_score, size_px, sharpness, yaw, quality, occ_lower, occ_eyes, occ_side, "
+                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (photo_id, *measures, stamp),
+                    )
+                    face_id = int(cur.lastrowid or 0)
                 face_ids.append(face_id)
                 for view, vector in face.embeddings.items():
                     vec = np.asarray(vector, dtype=np.float32)
@@ -281,15 +314,26 @@ class Store:
                         "VALUES (?, ?, ?, ?, ?)",
                         (face_id, model_id, view, int(vec.shape[0]), vec.tobytes()),
                     )
-                for old_box, person_id in carried:
-                    if old_box.iou(box) > 0.5:
-                        c.execute(
-                            "INSERT OR REPLACE INTO assignments VALUES (?, ?, 'user', 1.0, ?)",
-                            (face_id, person_id, stamp),
-                        )
-                        break
-        remove_crop_files(self.library_dir, replaced)
+        remove_crop_files(self.library_dir, [fid for fid, _ in old])
         return photo_id, face_ids
+
+    def face_boxes(self, photo_id: int) -> list[BBox]:
+        """The boxes of a photo's faces, excluded ones too."""
+        return [
+            BBox(*r)
+            for r in self.conn.execute(
+                "SELECT left, top, right, bottom FROM faces WHERE photo_id = ? ORDER BY id", (photo_id,)
+            )
+        ]
+
+    def stale_photos(self, model_id: str) -> list[PhotoRow]:
+        """Analysed photos whose faces were not embedded by ``model_id`` (e.g. after an upgrade)."""
+        rows = self.conn.execute(
+            "SELECT id, path, size, mtime_ns, content_hash, status, width, height FROM photos "
+            "WHERE status IN ('ok', 'missing') AND model_id IS NOT ? ORDER BY id",
+            (model_id,),
+        )
+        return [PhotoRow(*r) for r in rows]
 
     @staticmethod
     def _is_tombstoned(c: sqlite3.Connection, keys: list[str]) -> bool:
