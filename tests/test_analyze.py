@@ -119,6 +119,15 @@ def test_kept_boxes_come_back_as_faces(analyzer, astronaut):
     assert kept.embeddings["full"].shape == (192,)
 
 
+def test_one_detection_takes_one_kept_face(analyzer, astronaut):
+    """Two old faces over one new detection: one takes its place, the other stays."""
+    found = analyzer.analyze(astronaut)
+    twins = [BBox(175, 76, 266, 167), BBox(160, 60, 290, 190)]  # both overlap the detection
+    results = analyzer.analyze(astronaut, keep_boxes=twins)
+    assert len(results) == len(found) + 1
+    assert [r.detection.box for r in results if r.detection.detector == "kept"] == [twins[1]]
+
+
 def test_rejects_non_rgb(analyzer):
     with pytest.raises(ValueError, match="RGB uint8"):
         analyzer.analyze(np.zeros((10, 10), dtype=np.uint8))

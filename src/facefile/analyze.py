@@ -29,7 +29,7 @@ from facefile.embed import EMBEDDERS, create_embedder
 from facefile.errors import ConfigError
 from facefile.quality import face_quality
 from facefile.registry import Registry
-from facefile.types import BBox, Detection, FaceResult, RGBImage
+from facefile.types import MATCH_IOU, BBox, Detection, FaceResult, RGBImage, match_boxes
 
 ChipView = Callable[[RGBImage], RGBImage]
 """A view: aligned chip in, chip of the same shape out, applied before embedding."""
@@ -196,8 +196,8 @@ class FaceAnalyzer:
             image: RGB ``uint8 (h, w, 3)``, EXIF-oriented.
             keep_boxes: faces that must come back even where the detector no
                 longer finds them (a library's faces when it changes model):
-                each box that no detection overlaps (IoU >= ``KEEP_IOU``) is
-                analysed as a face of its own, after the detections.
+                each box that no detection takes (``facefile.types.match_boxes``)
+                is analysed as a face of its own, after the detections.
 
         Returns:
             One :class:`FaceResult` per face, best detection first; ``embeddings``
@@ -210,9 +210,10 @@ class FaceAnalyzer:
         dets = self.detect(image)
         if self.config.refine_keypoints:
             dets = [self._refine(image, d) for d in dets]
-        detected = [d.box for d in dets]  # kept faces overlapping each other are all kept
-        for box in keep_boxes:
-            if all(box.iou(b) < KEEP_IOU for b in detected):
+        # one detection takes one old face's place (as Store.save_photo pairs them); the rest stay
+        taken = set(match_boxes(list(keep_boxes), [d.box for d in dets]).values())
+        for i, box in enumerate(keep_boxes):
+            if i not in taken:
                 found = self._look_again(image, box)
                 dets.append(replace(found or Detection(box, 0.0, ""), box=box, detector="kept"))
         if not dets:
@@ -251,7 +252,7 @@ class FaceAnalyzer:
         if crop.shape[0] >= 16 and crop.shape[1] >= 16:
             for d in self._keypoints.detect(crop):
                 d = _rescale(d, 1.0, 1.0, w, h, x0, y0)
-                if d.box.iou(box) >= KEEP_IOU and (best is None or d.score > best.score):
+                if d.box.iou(box) >= MATCH_IOU and (best is None or d.score > best.score):
                     best = d
         return best
 
@@ -265,10 +266,6 @@ class FaceAnalyzer:
         vecs = self.embedder.embed(batch)
         n = len(chips)
         return {v: vecs[i * n : (i + 1) * n] for i, v in enumerate(self._views)}
-
-
-KEEP_IOU = 0.3
-"""Overlap at which a new detection takes a kept face's place."""
 
 
 def _aligner_for(embedder: Any) -> Any:

@@ -292,17 +292,22 @@ def refresh_models(
 def _stale_tasks(store: Store, model_id: str, summary: ScanSummary) -> list[_Task]:
     """Tasks for photos analysed by another model, each keeping its faces' boxes.
 
-    Photos gone from disk are counted in ``summary.photos_missing``.
+    A photo whose size or time changed since is hashed again; if its content
+    changed, its faces are kept only where the new analysis finds them (as a
+    scan does). Photos gone from disk are counted in ``summary.photos_missing``.
     """
     tasks = []
     for row in store.stale_photos(model_id):
         try:
             st = os.stat(row.path)
+            digest = row.content_hash or ""
+            if (st.st_size, st.st_mtime_ns) != (row.size, row.mtime_ns) or not digest:
+                digest = content_hash(row.path)
         except OSError:
             summary.photos_missing += 1
             continue
-        boxes = tuple(store.face_boxes(row.id))
-        tasks.append(_Task(row.path, st.st_size, st.st_mtime_ns, row.content_hash or "", boxes))
+        boxes = tuple(store.face_boxes(row.id)) if digest == row.content_hash else ()
+        tasks.append(_Task(row.path, st.st_size, st.st_mtime_ns, digest, boxes))
     return tasks
 
 

@@ -79,6 +79,29 @@ class BBox:
         return [self.left, self.top, self.right, self.bottom]
 
 
+MATCH_IOU = 0.3
+"""Box overlap at which a face analysed anew takes an old face's place."""
+
+
+def match_boxes(old: list[BBox], new: list[BBox]) -> dict[int, int]:
+    """Pair new boxes with old ones by overlap, best overlaps first.
+
+    Returns:
+        ``{new index: old index}`` for pairs with IoU >= :data:`MATCH_IOU`;
+        each old and each new box is used at most once.
+    """
+    pairs = sorted(((o.iou(n), i, j) for i, o in enumerate(old) for j, n in enumerate(new)), reverse=True)
+    out: dict[int, int] = {}
+    used: set[int] = set()
+    for iou, i, j in pairs:
+        if iou < MATCH_IOU:
+            break
+        if i not in used and j not in out:
+            out[j] = i
+            used.add(i)
+    return out
+
+
 @dataclass(frozen=True)
 class Detection:
     """One face found by a detector.

@@ -99,7 +99,11 @@ def face_recognition_loop(paths: list[Path]) -> dict[str, Any]:
     }
 
 
-FR_LIKE = {"FACEFILE_ANALYZE_DETECTOR": "dlib_hog", "FACEFILE_ANALYZE_VIEWS": "full"}
+FR_LIKE = {
+    "FACEFILE_ANALYZE_DETECTOR": "dlib_hog",
+    "FACEFILE_ANALYZE_EMBEDDER": "dlib_resnet",
+    "FACEFILE_ANALYZE_VIEWS": "full",
+}
 """facefile configured with face_recognition's detector and descriptor (HOG, upsample 1, ResNet)."""
 
 

@@ -21,7 +21,7 @@ from facefile.errors import LibraryError, NotFoundError
 from facefile.media import display_path
 from facefile.store.connection import open_connection, translate_error
 from facefile.store.schema import now
-from facefile.types import BBox, Face, FaceQuality, FaceResult, Person
+from facefile.types import BBox, Face, FaceQuality, FaceResult, Person, match_boxes
 
 TOMBSTONE_GRID = 32
 
@@ -57,29 +57,6 @@ class FaceMatrix:
     confidence: NDArray[np.float32]
     occlusion: NDArray[np.float32]
     """``float32 (n, 3)``: lower-face, eye and side occlusion scores."""
-
-
-MATCH_IOU = 0.3
-"""Box overlap at which a face analysed anew keeps an old face's id."""
-
-
-def match_faces(old: list[BBox], new: list[BBox]) -> dict[int, int]:
-    """Pair new faces with old ones by box overlap, best overlaps first.
-
-    Returns:
-        ``{new index: old index}`` for pairs with IoU >= :data:`MATCH_IOU`;
-        each old and each new face is used at most once.
-    """
-    pairs = sorted(((o.iou(n), i, j) for i, o in enumerate(old) for j, n in enumerate(new)), reverse=True)
-    out: dict[int, int] = {}
-    used: set[int] = set()
-    for iou, i, j in pairs:
-        if iou < MATCH_IOU:
-            break
-        if i not in used and j not in out:
-            out[j] = i
-            used.add(i)
-    return out
 
 
 def tombstone_keys(content_hash: str, box: BBox, width: int, height: int) -> list[str]:
@@ -239,7 +216,7 @@ class Store:
 
         A photo analysed again (changed, or analysed by a newer model) keeps
         its faces where the new analysis finds them: each old face takes the
-        new face that overlaps it most (box IoU >= ``MATCH_IOU``), keeping
+        new face that overlaps it most (box IoU >= ``facefile.types.MATCH_IOU``), keeping
         its id and so its person, the user's decisions about it and whether
         it is excluded; its box, measures and vectors are the new ones (old
         vectors are dropped, so two models never mix). Old faces nothing
@@ -272,7 +249,7 @@ class Store:
                     "WHERE id = ?",
                     (size, mtime_ns, content_hash, width, height, model_id, now(), photo_id),
                 )
-            kept = match_faces([b for _, b in old], [f.detection.box for f in faces])
+            kept = match_boxes([b for _, b in old], [f.detection.box for f in faces])
             gone = [fid for i, (fid, _) in enumerate(old) if i not in kept.values()]
             if gone:
                 c.executemany("DELETE FROM faces WHERE id = ?", [(fid,) for fid in gone])
