@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 
 from facefile.cluster import create_clusterer
+from facefile.cluster.average_linkage import AverageLinkageParams
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.incremental import assign_new
 from tests.cluster_synth import glasses_faces, lookalike_stranger, synth_faces
@@ -64,9 +65,12 @@ def test_a_new_face_in_dark_glasses_joins_its_person_within_the_cover_allowance(
     is_new = np.r_[np.zeros(6, bool), True, True]
     e = data.embeddings
     assert 0.55 < np.linalg.norm(e[6] - e[:6], axis=1).mean() < 0.59  # beyond attach_threshold alone
-    out = assign_new(data, is_new, next_person_id=9)
+    at_055 = AverageLinkageParams(
+        threshold=0.55, attach_threshold=0.55
+    )  # the bar this drawing is laid around
+    out = assign_new(data, is_new, next_person_id=9, params=at_055)
     assert out.person_ids[6] == 5 and out.person_ids[7] != 5
-    blind = assign_new(dataclasses.replace(data, occlusion=None), is_new, next_person_id=9)
+    blind = assign_new(dataclasses.replace(data, occlusion=None), is_new, next_person_id=9, params=at_055)
     assert blind.person_ids[6] != 5
 
 

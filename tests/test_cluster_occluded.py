@@ -9,6 +9,9 @@ import numpy as np
 from facefile.cluster import create_clusterer
 from tests.cluster_synth import faces_input, glasses_faces, synth_faces
 
+AT_055 = {"threshold": 0.55, "attach_threshold": 0.55}
+"""The linking bar these drawings were laid out around (each rule is relative to it)."""
+
 
 def _masked_data(seed: int = 3):
     """Three people of 6 clean faces, one person with a single clean face, and
@@ -46,7 +49,7 @@ def _masked_data(seed: int = 3):
 
 def test_masked_face_joins_its_person_by_the_upper_view():
     data, truth, masked = _masked_data()
-    labels = create_clusterer("average-linkage").fit_predict(data).labels
+    labels = create_clusterer("average-linkage", **AT_055).fit_predict(data).labels
     people = [labels[truth == t][0] for t in range(4)]
     assert -1 not in people and len(set(people)) == 4
     for row in masked:
@@ -59,12 +62,12 @@ def test_masked_face_joins_its_person_by_the_upper_view():
 
 def test_masked_faces_never_link_two_people():
     data, truth, masked = _masked_data()
-    labels = create_clusterer("average-linkage").fit_predict(data).labels
+    labels = create_clusterer("average-linkage", **AT_055).fit_predict(data).labels
     assert np.unique(labels[masked][labels[masked] >= 0]).size == (labels[masked] >= 0).sum()
     # at full quality the shared mask descriptor makes the masked faces one
     # cluster: the quality rule is what keeps them apart
     hq = dataclasses.replace(data, quality=np.full(truth.size, 0.9, dtype=np.float32))
-    hq_labels = create_clusterer("average-linkage").fit_predict(hq).labels
+    hq_labels = create_clusterer("average-linkage", **AT_055).fit_predict(hq).labels
     assert np.unique(hq_labels[masked]).size == 1 and hq_labels[masked[0]] >= 0
 
 
@@ -78,14 +81,14 @@ def test_glassed_faces_rejoin_their_uncovered_selves_but_not_strangers_in_glasse
     # the premise: each pair of groups sits just beyond the merge threshold (0.55)
     assert 0.55 < _rms(e[:6], e[6:12]) < 0.59
     assert 0.55 < _rms(e[6:12], e[12:]) < 0.59
-    labels = create_clusterer("average-linkage").fit_predict(data).labels
+    labels = create_clusterer("average-linkage", **AT_055).fit_predict(data).labels
     assert np.unique(labels[:12]).size == 1 and labels[0] >= 0  # one person, covered or not
     assert labels[12] >= 0 and labels[12] != labels[0] and np.unique(labels[12:]).size == 1
     # without the occlusion scores the glasses split person 0 in two
     blind = dataclasses.replace(data, occlusion=None)
-    labels = create_clusterer("average-linkage").fit_predict(blind).labels
+    labels = create_clusterer("average-linkage", **AT_055).fit_predict(blind).labels
     assert labels[0] != labels[6]
-    off = create_clusterer("average-linkage", cover_bonus=0.0).fit_predict(data).labels
+    off = create_clusterer("average-linkage", **AT_055, cover_bonus=0.0).fit_predict(data).labels
     assert off[0] != off[6]
 
 
@@ -97,10 +100,14 @@ def test_low_quality_glassed_faces_join_their_person_within_the_cover_allowance(
     e = data.embeddings
     mean_to_person = [float(np.linalg.norm(e[i] - e[:6], axis=1).mean()) for i in range(6, 12)]
     assert all(0.55 < d < 0.60 for d in mean_to_person)  # beyond attach_threshold, within the allowance
-    labels = create_clusterer("average-linkage").fit_predict(data).labels
+    labels = create_clusterer("average-linkage", **AT_055).fit_predict(data).labels
     assert labels[0] >= 0 and (labels[6:12] == labels[0]).sum() >= 5
     assert np.all(labels[12:] != labels[0])  # strangers in glasses stay out
-    blind = create_clusterer("average-linkage").fit_predict(dataclasses.replace(data, occlusion=None)).labels
+    blind = (
+        create_clusterer("average-linkage", **AT_055)
+        .fit_predict(dataclasses.replace(data, occlusion=None))
+        .labels
+    )
     assert np.all(blind[6:12] != blind[0])
 
 
@@ -125,12 +132,16 @@ def test_strangers_in_the_same_cover_need_to_be_closer_to_merge():
     bare = _two_people(gap=0.45, eyes_covered=False)
     e = bare.embeddings
     assert 0.51 < _rms(e[:6], e[6:]) < 0.55  # under threshold, within cover_penalty of it
-    labels = create_clusterer("average-linkage").fit_predict(bare).labels
+    labels = create_clusterer("average-linkage", **AT_055).fit_predict(bare).labels
     assert np.unique(labels).size == 1 and labels[0] >= 0  # as close as one person's faces
-    glassed = create_clusterer("average-linkage").fit_predict(_two_people(gap=0.45, eyes_covered=True)).labels
+    glassed = (
+        create_clusterer("average-linkage", **AT_055)
+        .fit_predict(_two_people(gap=0.45, eyes_covered=True))
+        .labels
+    )
     assert glassed[0] >= 0 and glassed[0] != glassed[6]  # the same glasses make strangers alike
     assert np.unique(glassed[:6]).size == 1 and np.unique(glassed[6:]).size == 1
-    no_penalty = create_clusterer("average-linkage", cover_penalty=0.0)
+    no_penalty = create_clusterer("average-linkage", **AT_055, cover_penalty=0.0)
     assert np.unique(no_penalty.fit_predict(_two_people(gap=0.45, eyes_covered=True)).labels).size == 1
 
 
@@ -160,8 +171,8 @@ def test_faces_whose_upper_view_collapsed_count_as_covered():
     data = _glasses_the_eye_score_missed()
     e = data.embeddings
     assert 0.55 < _rms(e[:6], e[6:12]) < 0.59  # beyond threshold, within the cover allowance
-    labels = create_clusterer("average-linkage").fit_predict(data).labels
+    labels = create_clusterer("average-linkage", **AT_055).fit_predict(data).labels
     assert labels[0] >= 0 and np.unique(labels[:12]).size == 1
     assert not np.isin(labels[12:], labels[0]).any()
-    blind = create_clusterer("average-linkage", glasses_collapse=9.0).fit_predict(data).labels
+    blind = create_clusterer("average-linkage", **AT_055, glasses_collapse=9.0).fit_predict(data).labels
     assert blind[0] != blind[6]

@@ -11,6 +11,8 @@ from facefile.cluster import CLUSTERERS, DEFAULT_CLUSTERER, create_clusterer
 from facefile.errors import ConfigError, UnknownBackendError
 from tests.cluster_synth import lookalike_stranger, pairwise_f, synth_faces
 
+AT_055 = {"threshold": 0.55, "attach_threshold": 0.55}
+
 
 def _fit(data, **params):
     return create_clusterer(DEFAULT_CLUSTERER, **params).fit_predict(data)
@@ -222,6 +224,7 @@ def test_a_clear_face_that_fails_the_linking_bar_does_not_join_by_the_looser_rul
 
 
 def test_two_faces_alone_need_to_be_closer_than_a_group():
+    # laid out around a linking bar of 0.55 (the pair rule is relative to it)
     rng = np.random.default_rng(12)
     dim = 128
     centres = rng.normal(size=(3, dim)) * (1.2 / np.sqrt(2 * dim))  # about 1.2 apart
@@ -235,22 +238,22 @@ def test_two_faces_alone_need_to_be_closer_than_a_group():
     ).astype(np.float32)  # fmt: skip
     data, _ = synth_faces(n_people=emb.shape[0], per_person=1, seed=12)
     data = dataclasses.replace(data, embeddings=emb)
-    labels = _fit(data).labels
+    labels = _fit(data, **AT_055).labels
     assert labels[0] == labels[1] >= 0
     assert labels[2] == labels[3] == -1  # one distance near the threshold is not enough
     assert labels[4] == labels[5] == labels[6] >= 0  # three faces corroborate each other
     # the user's word keeps the loose pair
     user = np.full(emb.shape[0], -1, dtype=np.int64)
     user[2] = 40
-    labels = _fit(dataclasses.replace(data, user_person=user)).labels
+    labels = _fit(dataclasses.replace(data, user_person=user), **AT_055).labels
     assert labels[2] == labels[3] >= 0
-    loose = _fit(data, pair_threshold=0.55).labels
+    loose = _fit(data, **AT_055, pair_threshold=0.55).labels
     assert loose[2] == loose[3] >= 0
     # a pair the user named stays a pair; a name on another person does not hold it
     previous = np.full(emb.shape[0], -1, dtype=np.int64)
     previous[[2, 3]] = 41
     named = dataclasses.replace(data, previous_person=previous, named_people=frozenset({41}))
-    labels = _fit(named).labels
+    labels = _fit(named, **AT_055).labels
     assert labels[2] == labels[3] >= 0
-    labels = _fit(dataclasses.replace(named, named_people=frozenset({42}))).labels
+    labels = _fit(dataclasses.replace(named, named_people=frozenset({42})), **AT_055).labels
     assert labels[2] == labels[3] == -1

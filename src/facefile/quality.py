@@ -224,7 +224,7 @@ def combined_score(
     sharpness, then detector confidence and frontality. The result is then
     scaled by ``1 - occluded`` (the largest occlusion score), so a face half
     hidden by a mask or a hand falls under the clusterer's
-    ``min_link_quality`` (0.4): it may join a person, never link two.
+    ``min_link_quality`` (0.3): it may join a person, never link two.
     """
     size_f = np.clip((size_px - MIN_SIZE_PX) / (FULL_SIZE_PX - MIN_SIZE_PX), 0.0, 1.0)
     sharp_f = sharp / (sharp + SHARPNESS_HALF) if sharp > 0 else 0.0

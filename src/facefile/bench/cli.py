@@ -253,6 +253,41 @@ def speed(
 
 
 @bench_app.command()
+def detect(
+    data: Annotated[Path, typer.Option("--data", help="A folder of photos (no labels needed).")] = Path(
+        "../shared/data/rwmfd-masked"
+    ),
+    out: OutOpt = Path("bench-results"),
+    workers: WorkersOpt = 2,
+) -> None:
+    """Share of photos in which at least one face is found (e.g. real masked photos)."""
+    from facefile.bench.detection import run_detection
+    from facefile.bench.report import table, write_run
+
+    if not data.is_dir():
+        err.print(f"[red]{data} is not a folder (set --data).[/]")
+        raise typer.Exit(1)
+    with console.status("Detecting") as status:
+        row = run_detection(data, workers=workers, progress=lambda m: status.update(f"Detecting: {m}"))
+    row["data"] = str(data)
+    cols = [
+        ("data", "photos from"),
+        ("photos", "photos"),
+        ("photos_with_face", "with a face"),
+        ("share_with_face", "share"),
+        ("faces", "faces"),
+        ("faces_per_photo", "faces/photo"),
+        ("median_face_px", "median face px"),
+        ("unreadable", "unreadable"),
+        ("detect_s_per_photo", "detect s/photo"),
+    ]
+    body = table([row], cols)
+    md, js = write_run(out, "detect", _command(), {"Detection": body}, {"rows": [row]})
+    console.print(body)
+    console.print(f"Wrote {md}, {js}")
+
+
+@bench_app.command()
 def scale(
     sizes: Annotated[str, typer.Option(help="Comma-separated collection sizes.")] = ("10000,100000,1000000"),
     algorithms: Annotated[str, typer.Option(help="facefile and/or peer names, comma-separated.")] = (

@@ -72,9 +72,17 @@ COVERED = 0.5
 
 @dataclass(frozen=True)
 class AverageLinkageParams:
-    """Settings of :class:`AverageLinkageClusterer` (units: descriptor distance)."""
+    """Settings of :class:`AverageLinkageClusterer` (units: descriptor distance).
 
-    threshold: float = 0.55
+    Distances are between stored vectors; each model's vectors are scaled so
+    that a distance means the same share of strangers (see
+    ``facefile.embed.onnx_face.ARCFACE_DISTANCE_SCALE``). ``threshold``,
+    ``attach_threshold`` and ``min_link_quality`` were set on MobileFaceNet
+    (bench subset seed 0) and checked on a held-out subset and on the whole
+    of lfw-dev (BENCHMARKS.md).
+    """
+
+    threshold: float = 0.52
     upper_margin: float = 0.08
     upper_weight: float = 0.4
     density_k: int = 10
@@ -84,8 +92,8 @@ class AverageLinkageParams:
     upper_rms_margin: float = 0.1
     n_neighbors: int = 30
     min_face_px: float = 16.0
-    min_link_quality: float = 0.4
-    attach_threshold: float = 0.55
+    min_link_quality: float = 0.3
+    attach_threshold: float = 0.52
     attach_margin: float = 0.02
     min_cluster_size: int = 2
     join_by_view: bool = True
@@ -102,7 +110,7 @@ class AverageLinkageParams:
             if not 0.0 < value < 2.0:
                 raise ConfigError(
                     f"Clusterer setting {name}={value!r} is out of range; use a distance "
-                    "in (0, 2), e.g. 0.5 for dlib descriptors."
+                    "in (0, 2), e.g. 0.52 (the default)."
                 )
         if not self.upper_margin >= 0.0:
             raise ConfigError(

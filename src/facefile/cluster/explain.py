@@ -1,8 +1,8 @@
 """What to ask the user first, and why a face sits where it does.
 
 Distances are shown as a *similarity* ``1 - distance / 1.5`` clipped to
-``[0, 1]``: with dlib descriptors two faces of one person usually score above
-0.6 (distance under 0.6) and two people usually below 0.5.
+``[0, 1]``: with facefile's models two faces of one person usually score
+above 0.65 (distance under 0.52) and two people usually below 0.5.
 """
 
 from __future__ import annotations

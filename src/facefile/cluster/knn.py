@@ -1,7 +1,7 @@
 """Nearest neighbours for grouping: exact for small sets, a faiss IVF index at scale.
 
-Distances are Euclidean, in the embedding model's own units (dlib: same person
-usually closer than 0.6). Rows that are all-NaN (a view the face lacks) are
+Distances are Euclidean, in the stored vectors' units (same person usually
+closer than 0.52). Rows that are all-NaN (a view the face lacks) are
 left out of the index and get no neighbours.
 
 Memory at a million faces is kept near the size of the descriptors: queries

@@ -44,7 +44,8 @@ class OnnxFaceEmbedder:
         model_id: stored with every vector (model and version).
         chip_size, dim: input side in pixels and output length; ``None``
             reads both from the file now (else it loads on first use).
-        mean, scale: input is ``(pixel - mean) / scale``.
+        mean, scale: input is ``(pixel - mean) / scale``; ``mean`` may be
+            one value per channel, in the network's channel order.
         is_bgr: the network wants BGR channel order.
         distance_scale: unit vectors are multiplied by this, so that distances
             mean what facefile's grouping settings expect (they were set on
@@ -62,7 +63,7 @@ class OnnxFaceEmbedder:
         *,
         chip_size: int | None = None,
         dim: int = 0,
-        mean: float = 127.5,
+        mean: float | tuple[float, float, float] = 127.5,
         scale: float = 127.5,
         is_bgr: bool = False,
         distance_scale: float = 1.0,
@@ -70,7 +71,8 @@ class OnnxFaceEmbedder:
     ) -> None:
         self.path = Path(path)
         self.model_id = model_id
-        self.mean, self.scale, self.is_bgr = float(mean), float(scale), bool(is_bgr)
+        self.mean = np.asarray(mean, dtype=np.float32)
+        self.scale, self.is_bgr = float(scale), bool(is_bgr)
         self.distance_scale = float(distance_scale)
         self.num_threads = int(num_threads)
         self._session: Any = None
@@ -127,9 +129,10 @@ class OnnxFaceEmbedder:
                     f"chip of shape {c.shape} {c.dtype}; {self.model_id} needs uint8 "
                     f"({self.chip_size}, {self.chip_size}, 3) chips from KeypointAligner."
                 )
-        x = (np.stack(chips).astype(np.float32) - self.mean) / self.scale
+        x = np.stack(chips).astype(np.float32)
         if self.is_bgr:
             x = x[..., ::-1]
+        x = (x - self.mean) / self.scale
         if self._is_nchw:
             x = x.transpose(0, 3, 1, 2)
         x = np.ascontiguousarray(x)
