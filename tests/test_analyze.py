@@ -35,7 +35,7 @@ def test_astronaut_face_found_with_all_fields(analyzer, astronaut):
     assert not np.allclose(face.embeddings["full"], face.embeddings["upper"])
     assert 0.0 <= face.quality.score <= 1.0 and face.quality.score > 0.6
     assert abs(face.quality.yaw) < 0.3
-    assert 80 < face.quality.size_px < 100
+    assert 80 < face.quality.size_px < 110  # the face is about 90 px; boxes include some forehead
 
 
 def test_big_photo_boxes_in_original_pixels(analyzer, astronaut):

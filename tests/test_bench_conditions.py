@@ -7,6 +7,7 @@ import pytest
 
 from facefile.bench.conditions import (
     CONDITIONS,
+    LIGHT_CONDITIONS,
     apply_condition,
     check_condition,
     choose_affected,
@@ -36,6 +37,9 @@ def test_condition_is_deterministic_and_changes_the_face(astronaut: np.ndarray, 
     assert changed.any(), variant
     if condition == "lowres":  # the whole photo is shrunk: detail is gone everywhere
         assert _detail(a) < 0.6 * _detail(img)
+        return
+    if condition in LIGHT_CONDITIONS:  # light and style change the whole photo
+        assert changed.mean() > 0.3, variant
         return
     # The change sits on the face (centre of the crop), not the background.
     h, w = changed.shape
@@ -87,3 +91,14 @@ def test_check_conditions_cover_the_part_they_name(astronaut: np.ndarray) -> Non
     eye = np.s_[int(eyes_y) - 3 : int(eyes_y) + 4, int(pts[36][0]) : int(pts[45][0])]
     luma = [v[eye].astype(float).mean() for v in (sunglasses, shades, img)]
     assert luma[0] < luma[1] < luma[2]
+
+
+def test_styles_draw_every_look_and_light_comes_from_one_side(astronaut: np.ndarray) -> None:
+    img = astronaut[:300, 100:400].copy()
+    looks = {apply_condition(img, "styles", seed=0, key=f"p/{i}.jpg")[1] for i in range(60)}
+    assert looks == {f"styles:{s}" for s in ("grey", "sepia", "cast", "contrast", "jpeg", "soft", "lowkey")}
+    lit, variant = apply_condition(img, "light", seed=0, key="p/0.jpg")
+    lum = lit.astype(float).mean(axis=2)
+    left, right, top, bottom = lum[:, :150].mean(), lum[:, 150:].mean(), lum[:150].mean(), lum[150:].mean()
+    ratios = (left / right, right / left, top / bottom, bottom / top)
+    assert max(ratios) > 1.5, variant  # one side lit, the other in shadow

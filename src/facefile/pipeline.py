@@ -207,15 +207,7 @@ def scan(
     summary = ScanSummary()
     analyzer = FaceAnalyzer(settings.analyze)
     model_id = analyzer.model_id
-
-    def problem(path: str, reason: str) -> None:
-        summary.problems.append((path, reason))
-        if on_problem:
-            on_problem(path, reason)
-
-    def progress(phase: str, done: int, total: int) -> None:
-        if on_progress:
-            on_progress(ScanProgress(phase, done, total, summary.faces_found))
+    problem, progress = _reporters(summary, on_progress, on_problem)
 
     with scan_lock(store.library_dir):
         found = []
@@ -270,6 +262,21 @@ def refresh_models(
     started = time.monotonic()
     summary = ScanSummary()
     analyzer = FaceAnalyzer(settings.analyze)
+    problem, progress = _reporters(summary, on_progress, on_problem)
+
+    with scan_lock(store.library_dir):
+        tasks = _stale_tasks(store, analyzer.model_id, summary)
+        summary.photos_found = len(tasks)
+        progress("analyse", 0, len(tasks))
+        _run_tasks(store, tasks, analyzer, settings, analyzer.model_id, set(), summary, problem, progress)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+def _reporters(
+    summary: ScanSummary, on_progress: ProgressFn | None, on_problem: ProblemFn | None
+) -> tuple[ProblemFn, Callable[[str, int, int], None]]:
+    """``(problem, progress)``: record a problem in ``summary`` and pass both on to the callers' callbacks."""
 
     def problem(path: str, reason: str) -> None:
         summary.problems.append((path, reason))
@@ -280,13 +287,7 @@ def refresh_models(
         if on_progress:
             on_progress(ScanProgress(phase, done, total, summary.faces_found))
 
-    with scan_lock(store.library_dir):
-        tasks = _stale_tasks(store, analyzer.model_id, summary)
-        summary.photos_found = len(tasks)
-        progress("analyse", 0, len(tasks))
-        _run_tasks(store, tasks, analyzer, settings, analyzer.model_id, set(), summary, problem, progress)
-    summary.seconds = time.monotonic() - started
-    return summary
+    return problem, progress
 
 
 def _stale_tasks(store: Store, model_id: str, summary: ScanSummary) -> list[_Task]:
