@@ -62,3 +62,23 @@ def test_report_names_the_command_that_reproduces_it(monkeypatch) -> None:
     argv = ["/venv/bin/facefile", "bench", "quality", "--limit", "5", "--out", "a b"]
     monkeypatch.setattr("sys.argv", argv)
     assert _command() == "facefile bench quality --limit 5 --out 'a b'"
+
+
+def test_quality_puts_two_models_side_by_side(lfw_dir: Path, tmp_path: Path) -> None:
+    """--embedder twice: each model's descriptors grouped by facefile and the peers, one table."""
+    import json
+
+    args = ["quality", "--data", str(lfw_dir), "--limit", "12", "--cache", str(tmp_path / "cache")]
+    args += ["--out", str(tmp_path / "out"), "--workers", "1", "--no-grid", "--peers", "immich"]
+    res = CliRunner().invoke(bench_app, [*args, "--embedder", "mobilefacenet", "--embedder", "dlib_resnet"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(next((tmp_path / "out").glob("*-quality.json")).read_text())["rows"]
+    assert {(r["embedder"], r["algorithm"].split(" ")[0]) for r in rows} == {
+        ("mobilefacenet", "facefile"),
+        ("mobilefacenet", "immich"),
+        ("dlib_resnet", "facefile"),
+        ("dlib_resnet", "immich"),
+    }
+    md = next((tmp_path / "out").glob("*-quality.md")).read_text()
+    assert "| dlib_resnet | facefile" in md and "| mobilefacenet | facefile" in md
+    assert len(list((tmp_path / "cache").glob("*.npz"))) == 2  # one cache entry per model
