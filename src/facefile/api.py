@@ -94,7 +94,9 @@ class Library:
         """
         run_id = self.store.start_run("scan", json.dumps(settings_dict(self.settings)))
         # faces re-embedded by a new model change every distance: group them all anew
-        is_upgrade = bool(self.store.stale_photos(FaceAnalyzer(self.settings.analyze).model_id))
+        # (a stale photo that is gone from disk cannot be re-embedded, so it does not count)
+        stale = self.store.stale_photos(FaceAnalyzer(self.settings.analyze).model_id)
+        is_upgrade = any(os.path.exists(p.path) for p in stale)
         summary = _scan(
             self.store,
             [os.path.abspath(os.path.expanduser(os.fspath(r))) for r in roots],
