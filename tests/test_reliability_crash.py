@@ -117,7 +117,8 @@ def kill_scans(
                 f"scans finished before the kill window {log.runs_finished} times "
                 f"({log.kills} kills so far): slow them down (SLOW_ENV)"
             )
-    done = run_cli("scan", photos, "-L", library, "-q", env=env)
+    # up to 300 photos at 0.4 s each remain after the kills: 120 s is no margin on a busy machine
+    done = run_cli("scan", photos, "-L", library, "-q", env=env, timeout=300)
     assert done.returncode == 0, done.stderr
 
 
