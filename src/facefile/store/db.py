@@ -59,6 +59,10 @@ class FaceMatrix:
     """``float32 (n, 3)``: lower-face, eye and side occlusion scores."""
 
 
+_PHOTO_SQL = "SELECT id, path, size, mtime_ns, content_hash, status, width, height FROM photos "
+"""The columns of a :class:`PhotoRow`, in order."""
+
+
 def tombstone_keys(content_hash: str, box: BBox, width: int, height: int) -> list[str]:
     """One-way keys for a face position: its grid cell and the 8 around it.
 
@@ -138,7 +142,7 @@ class Store:
     # -- photos -----------------------------------------------------------
     def photo_by_path(self, raw: bytes) -> PhotoRow | None:
         row = self.conn.execute(
-            "SELECT id, path, size, mtime_ns, content_hash, status, width, height FROM photos WHERE path = ?",
+            _PHOTO_SQL + "WHERE path = ?",
             (raw,),
         ).fetchone()
         return PhotoRow(*row) if row else None
@@ -159,15 +163,14 @@ class Store:
 
     def photos_by_hash(self, content_hash: str) -> list[PhotoRow]:
         rows = self.conn.execute(
-            "SELECT id, path, size, mtime_ns, content_hash, status, width, height "
-            "FROM photos WHERE content_hash = ? ORDER BY id",
+            _PHOTO_SQL + "WHERE content_hash = ? ORDER BY id",
             (content_hash,),
         )
         return [PhotoRow(*r) for r in rows]
 
     def photo(self, photo_id: int) -> PhotoRow:
         row = self.conn.execute(
-            "SELECT id, path, size, mtime_ns, content_hash, status, width, height FROM photos WHERE id = ?",
+            _PHOTO_SQL + "WHERE id = ?",
             (photo_id,),
         ).fetchone()
         if row is None:
@@ -175,9 +178,7 @@ class Store:
         return PhotoRow(*row)
 
     def iter_photos(self) -> Iterator[PhotoRow]:
-        rows = self.conn.execute(
-            "SELECT id, path, size, mtime_ns, content_hash, status, width, height FROM photos ORDER BY id"
-        ).fetchall()
+        rows = self.conn.execute(_PHOTO_SQL + "ORDER BY id").fetchall()
         for r in rows:
             yield PhotoRow(*r)
 
@@ -306,8 +307,7 @@ class Store:
     def stale_photos(self, model_id: str) -> list[PhotoRow]:
         """Analysed photos whose faces were not embedded by ``model_id`` (e.g. after an upgrade)."""
         rows = self.conn.execute(
-            "SELECT id, path, size, mtime_ns, content_hash, status, width, height FROM photos "
-            "WHERE status IN ('ok', 'missing') AND model_id IS NOT ? ORDER BY id",
+            _PHOTO_SQL + "WHERE status IN ('ok', 'missing') AND model_id IS NOT ? ORDER BY id",
             (model_id,),
         )
         return [PhotoRow(*r) for r in rows]
