@@ -6,6 +6,7 @@ reason, so a scan can report the file and go on.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
@@ -16,11 +17,31 @@ from dataclasses import dataclass
 import numpy as np
 
 from facefile.errors import MediaError
+from facefile.media_raw import RAW_EXTENSIONS, is_raw, load_raw, raw_size
 from facefile.types import RGBImage
 
-PHOTO_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".webp", ".heic", ".heif", ".tif", ".tiff", ".bmp", ".gif"}
+# Read by Pillow (HEIC/HEIF through pillow-heif, PSD: 8-bit composites only).
+_PILLOW_EXTENSIONS = frozenset(
+    {
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".heic", ".heif", ".hif", ".avif",
+        ".tif", ".tiff", ".bmp", ".gif", ".mpo", ".pgm", ".ppm", ".pbm", ".pnm", ".jp2", ".j2k",
+        ".jpf", ".jpx", ".psd",
+    }
+)  # fmt: skip
+PHOTO_EXTENSIONS = _PILLOW_EXTENSIONS | RAW_EXTENSIONS
+"""Extensions facefile decodes (lower case): Pillow's formats and camera RAW."""
+
+_VIDEO_EXTENSIONS = frozenset(
+    {".mov", ".mp4", ".m4v", ".avi", ".mkv", ".3gp", ".mts", ".m2ts", ".wmv", ".webm", ".mpg", ".mpeg"}
 )
+# Image formats met in photo folders that facefile does not read: extension ->
+# why, as shown to the user (once per format, with a count).
+_UNREADABLE = {
+    ".jxl": "JPEG XL (.jxl): no reader installed (Pillow here has no JPEG XL support)",
+    ".svg": "SVG drawing (.svg): vector images are not read",
+    ".xcf": "GIMP image (.xcf): no reader installed (export a JPEG or TIFF)",
+    ".kra": "Krita image (.kra): no reader installed (export a JPEG or TIFF)",
+}
 DEFAULT_MAX_MEGAPIXELS = 200.0
 
 _heif_registered = False
@@ -28,14 +49,45 @@ _heif_registered = False
 
 @dataclass(frozen=True)
 class FoundFile:
-    """A file met while walking a folder: a photo to scan, or a problem."""
+    """A file met while walking a folder: a photo, a problem, or an unsupported file.
+
+    Attributes:
+        path: the file (or folder, for a folder that cannot be listed).
+        problem: why an entry that should be readable is not (broken link,
+            loop, unreadable folder); ``None`` otherwise.
+        unsupported: for an image, RAW or video file that facefile does not
+            read, a short reason naming its format, the same for every file
+            of that format (e.g. ``"video (.mp4): facefile reads photos
+            only"``), so a scan can count them per reason instead of listing
+            each. ``problem`` stays ``None`` for these, so callers that only
+            print problems do not print one line per video; callers that
+            collect photos must skip entries whose ``unsupported`` is set
+            (or use :attr:`is_photo`).
+    """
 
     path: str
     problem: str | None = None
+    unsupported: str | None = None
+
+    @property
+    def is_photo(self) -> bool:
+        """A photo to decode: neither a problem nor an unsupported format."""
+        return self.problem is None and self.unsupported is None
+
+    @property
+    def kind(self) -> str:
+        """``"photo"``, ``"problem"`` or ``"unsupported"``."""
+        if self.unsupported is not None:
+            return "unsupported"
+        return "photo" if self.problem is None else "problem"
 
 
 def iter_photo_files(root: str | os.PathLike[str]) -> Iterator[FoundFile]:
     """Walk ``root`` recursively, yielding photo files and unusable entries.
+
+    Image and video files facefile cannot read come as
+    ``FoundFile(path, unsupported=reason)``; other files (sidecars such as
+    ``.xmp``, documents) are not photos and are passed over.
 
     Symbolic links to folders are followed once each; a link that leads back
     to a folder already visited is reported as a loop. Broken links and
@@ -52,7 +104,7 @@ def iter_photo_files(root: str | os.PathLike[str]) -> Iterator[FoundFile]:
         return
     if not stat.S_ISDIR(st.st_mode):
         if _is_photo_name(root_path):
-            yield FoundFile(root_path)
+            yield _file_entry(root_path)
         return
     seen_dirs.add((st.st_dev, st.st_ino))
     yield from _walk(root_path, seen_dirs)
@@ -86,7 +138,7 @@ def _walk(folder: str, seen_dirs: set[tuple[int, int]]) -> Iterator[FoundFile]:
             seen_dirs.add(key)
             yield from _walk(path, seen_dirs)
         elif stat.S_ISREG(st.st_mode) and _is_photo_name(path):
-            yield FoundFile(path)
+            yield _file_entry(path)
 
 
 def _link_problem(exc: OSError) -> str:
@@ -96,7 +148,39 @@ def _link_problem(exc: OSError) -> str:
 
 
 def _is_photo_name(path: str) -> bool:
-    return os.path.splitext(path)[1].lower() in PHOTO_EXTENSIONS
+    """A photo, or an image or video file worth reporting as unsupported."""
+    ext = _extension(path)
+    return ext in PHOTO_EXTENSIONS or unsupported_reason(ext) is not None
+
+
+def _file_entry(path: str) -> FoundFile:
+    return FoundFile(path, unsupported=unsupported_reason(_extension(path)))
+
+
+def _extension(path: str) -> str:
+    return os.path.splitext(path)[1].lower()
+
+
+def unsupported_reason(extension: str) -> str | None:
+    """Why files with ``extension`` (e.g. ``".mp4"``) are not read, or None.
+
+    None for the photo formats facefile reads and for files that are not
+    images at all (``.xmp`` sidecars, ``.txt``): only image and video
+    formats get a reason.
+    """
+    ext = extension.lower()
+    if ext in _VIDEO_EXTENSIONS:
+        return f"video ({ext}): facefile reads photos only"
+    if ext == ".avif" and not _has_avif():
+        return "AVIF (.avif): this Pillow has no AVIF support (upgrade Pillow)"
+    return _UNREADABLE.get(ext)
+
+
+@functools.cache
+def _has_avif() -> bool:
+    from PIL import features
+
+    return bool(features.check("avif"))
 
 
 def _register_heif() -> None:
@@ -111,7 +195,10 @@ def _register_heif() -> None:
 def load_image(path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> RGBImage:
     """Decode a photo into RGB pixels in its EXIF orientation.
 
-    GIFs and multi-page TIFFs give their first frame.
+    GIFs and multi-page TIFFs give their first frame, Photoshop files their
+    composite. Camera RAW files (:data:`RAW_EXTENSIONS`) go through
+    :func:`facefile.media_raw.load_raw`: the oriented full image, from the
+    embedded preview when it is big enough.
 
     Args:
         path: the file.
@@ -127,9 +214,14 @@ def load_image(path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX
     """
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    _register_heif()
     p = os.fspath(path)
     display = os.fsdecode(p)
+    if is_raw(display):
+        return load_raw(p, max_megapixels)
+    unsupported = unsupported_reason(_extension(display))
+    if unsupported is not None:
+        raise MediaError(display, unsupported)
+    _register_heif()
     try:
         size = os.path.getsize(p)
     except OSError as exc:
@@ -156,8 +248,8 @@ def load_image(path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX
                         f"above the {max_megapixels:g} MP limit (raise --max-megapixels "
                         "to scan it)",
                     )
-                if getattr(im, "n_frames", 1) > 1:
-                    im.seek(0)
+                # Image.open leaves every format at its first frame (a PSD at
+                # its composite, which seek(0) would refuse).
                 im.load()
                 oriented = ImageOps.exif_transpose(im)
                 rgb = _to_rgb(oriented if oriented is not None else im)
@@ -166,6 +258,12 @@ def load_image(path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX
     except PermissionError:
         raise MediaError(display, "permission denied (check the file's read access)") from None
     except UnidentifiedImageError:
+        if _extension(display) == ".psd":
+            raise MediaError(
+                display,
+                "Photoshop file Pillow cannot read (it reads 8-bit RGB, CMYK and grey "
+                "composites only; export a JPEG or TIFF)",
+            ) from None
         raise MediaError(display, "not an image, or a format facefile cannot read") from None
     except Image.DecompressionBombError as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
@@ -186,9 +284,19 @@ def load_image(path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
-    """Width and height in the EXIF-oriented frame, without decoding pixels."""
+    """Width and height in the EXIF-oriented frame, without decoding pixels.
+
+    For RAW files, the oriented full image (:func:`facefile.media_raw.raw_size`),
+    the shape :func:`load_image` returns.
+
+    Raises:
+        MediaError: a RAW file LibRaw cannot open. (Other formats raise
+            Pillow's errors, as before.)
+    """
     from PIL import Image
 
+    if is_raw(path):
+        return raw_size(path)
     _register_heif()
     with Image.open(os.fspath(path)) as im:
         width, height = im.size
@@ -237,11 +345,14 @@ def is_under(raw: bytes, root: str | os.PathLike[str]) -> bool:
 __all__ = [
     "DEFAULT_MAX_MEGAPIXELS",
     "PHOTO_EXTENSIONS",
+    "RAW_EXTENSIONS",
     "FoundFile",
     "display_path",
     "image_size",
+    "is_raw",
     "is_under",
     "iter_photo_files",
     "load_image",
     "path_bytes",
+    "unsupported_reason",
 ]
