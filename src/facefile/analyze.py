@@ -29,7 +29,7 @@ from facefile.embed import EMBEDDERS, create_embedder
 from facefile.errors import ConfigError
 from facefile.quality import face_quality
 from facefile.registry import Registry
-from facefile.types import MATCH_IOU, BBox, Detection, FaceResult, RGBImage, match_boxes
+from facefile.types import MATCH_IOU, BBox, Detection, FaceResult, RGBImage, match_boxes, region_fit
 
 ChipView = Callable[[RGBImage], RGBImage]
 """A view: aligned chip in, chip of the same shape out, applied before embedding."""
@@ -189,7 +189,9 @@ class FaceAnalyzer:
             dets = [_rescale(d, fx, fy, w, h) for d in self.detector.detect(small)]
         return [d for d in dets if d.box.size_px >= self.config.min_face_px]
 
-    def analyze(self, image: RGBImage, keep_boxes: Sequence[BBox] = ()) -> list[FaceResult]:
+    def analyze(
+        self, image: RGBImage, keep_boxes: Sequence[BBox] = (), region_boxes: Sequence[BBox] = ()
+    ) -> list[FaceResult]:
         """Everything about each face of one photo.
 
         Args:
@@ -198,6 +200,9 @@ class FaceAnalyzer:
                 longer finds them (a library's faces when it changes model):
                 each box that no detection takes (``facefile.types.match_boxes``)
                 is analysed as a face of its own, after the detections.
+            region_boxes: named face regions from the photo's metadata; each
+                that no face so far fits (``facefile.types.region_fit``) is
+                analysed as a face of its own (detector ``"metadata"``), last.
 
         Returns:
             One :class:`FaceResult` per face, best detection first; ``embeddings``
@@ -216,6 +221,10 @@ class FaceAnalyzer:
             if i not in taken:
                 found = self._look_again(image, box)
                 dets.append(replace(found or Detection(box, 0.0, ""), box=box, detector="kept"))
+        for box in region_boxes:
+            if not any(region_fit(box, d.box) > 0 for d in dets):
+                found = self._look_again(image, box)
+                dets.append(replace(found or Detection(box, 0.0, ""), box=box, detector="metadata"))
         if not dets:
             return []
         aligned = [self.aligner.align(image, d) for d in dets]

@@ -26,6 +26,8 @@ from facefile.config import Settings, default_library_dir, load_settings, settin
 from facefile.errors import ConstraintError, NotFoundError
 from facefile.export import ExportSummary
 from facefile.export import export as _export
+from facefile.export_xmp import XmpSummary
+from facefile.export_xmp import write_xmp as _write_xmp
 from facefile.pipeline import ProblemFn, ProgressFn, ScanSummary
 from facefile.pipeline import refresh_models as _refresh_models
 from facefile.pipeline import scan as _scan
@@ -35,6 +37,7 @@ from facefile.regroup import regroup as _regroup
 from facefile.review import explain, review_items
 from facefile.store import edits
 from facefile.store.db import Store, require_library
+from facefile.store.twins import twins_by_photo
 from facefile.types import Explanation, Face, Person, ReviewItem
 
 PersonRef = int | str
@@ -181,6 +184,10 @@ class Library:
             raise NotFoundError(f"{ref!r} is not a face id; face ids look like face-123.")
         return int(m.group(1))
 
+    def raw_twins(self) -> dict[int, list[str]]:
+        """Photo id -> the RAW files shot with it (``IMG_1.CR2`` beside ``IMG_1.JPG``), one photo each."""
+        return twins_by_photo(self.store)
+
     def stats(self) -> dict[str, int]:
         return self.store.counts()
 
@@ -255,6 +262,33 @@ class Library:
         self, dest: str | os.PathLike[str], *, mode: str = "symlink", include_hidden: bool = False
     ) -> ExportSummary:
         return _export(self.store, Path(dest), mode=mode, include_hidden=include_hidden)
+
+    def write_xmp(
+        self,
+        people: Iterable[PersonRef] | None = None,
+        *,
+        dry_run: bool = False,
+        include_unnamed: bool = False,
+        sidecar_name: str = "photo.ext.xmp",
+        on_problem: ProblemFn | None = None,
+    ) -> XmpSummary:
+        """Write people's names as XMP face regions in sidecars beside their photos.
+
+        Each photo with a named person (or with one of ``people``) gets
+        ``IMG_1.jpg.xmp`` (``sidecar_name="photo.xmp"``: ``IMG_1.xmp``), read
+        by digiKam, darktable, Lightroom, Immich and exiftool. Photos are
+        never opened for writing; existing sidecars are merged, never
+        clobbered. See :func:`facefile.export_xmp.write_xmp`.
+        """
+        ids = None if people is None else [self.person_id(p) for p in people]
+        return _write_xmp(
+            self.store,
+            ids,
+            dry_run=dry_run,
+            include_unnamed=include_unnamed,
+            form=sidecar_name,
+            on_problem=on_problem,
+        )
 
     def photo_path(self, photo_id: int) -> str:
         return self.store.photo(photo_id).display

@@ -127,9 +127,16 @@ def scan(
         typer.Option(help="Face model: mobilefacenet (default), dlib_resnet, or onnx:PATH to your own."),
     ] = None,
     max_megapixels: Annotated[float | None, typer.Option(help="Skip larger photos.")] = None,
+    no_metadata: Annotated[
+        bool, typer.Option("--no-metadata", help="Do not read named face regions from XMP.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Find every face under FOLDERS and group them into people."""
+    """Find every face under FOLDERS and group them into people.
+
+    Named face regions in the photos' XMP (embedded, or in IMG.jpg.xmp /
+    IMG.xmp sidecars from digiKam, Lightroom, Picasa...) name their faces.
+    """
     lib = _open(
         library,
         create=True,
@@ -138,6 +145,7 @@ def scan(
             "analyze.detector": detector,
             "analyze.embedder": embedder,
             "scan.max_megapixels": max_megapixels,
+            "scan.read_metadata": False if no_metadata else None,
         },
     )
     with lib, _progress_display(quiet) as (on_progress, on_problem):
@@ -154,15 +162,27 @@ def scan(
     table.add_row("gone from disk (kept as missing)", str(summary.photos_missing))
     table.add_row("new faces", str(summary.faces_found))
     table.add_row("people", str(summary.people))
-    table.add_row("files skipped", str(len(summary.problems)))
+    if summary.raw_twins:
+        table.add_row("RAW files paired with their JPEG", str(summary.raw_twins))
+    if summary.regions_read or summary.metadata_problems:
+        table.add_row("face regions read (XMP)", str(summary.regions_read))
+        table.add_row("  matched to a detected face", str(summary.regions_matched))
+        table.add_row("  added as faces", str(summary.regions_added))
+        table.add_row("  names applied", str(summary.names_applied))
+        table.add_row("  conflicts (not applied)", str(len(summary.metadata_conflicts)))
+    table.add_row("files skipped", str(len(summary.problems) + sum(summary.unsupported.values())))
     table.add_row("time", f"{summary.seconds:.1f} s")
     console.print(table)
-    reasons: dict[str, int] = {}
+    reasons: dict[str, int] = dict(summary.unsupported)
     for _, reason in summary.problems:
         key = reason.split(" (")[0]
         reasons[key] = reasons.get(key, 0) + 1
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
-        console.print(f"  skipped {count}: {reason}")
+        console.print(f"  skipped {count}: {_safe(reason)}")
+    for path, reason in summary.metadata_problems:
+        console.print(f"[yellow]metadata skipped[/] {_safe(path)}: {_safe(reason)}", soft_wrap=True)
+    for line in summary.metadata_conflicts:
+        console.print(f"[yellow]conflict[/] {_safe(line)}", soft_wrap=True)
 
 
 @app.command()
@@ -317,6 +337,7 @@ def faces(
     """Every face: photo, box [left, top, right, bottom], person, confidence."""
     with _open(library, read_only=True) as lib:
         rows = lib.faces(person, unassigned=unassigned)
+        twins = lib.raw_twins()
     if json_:
         out = [
             {
@@ -327,6 +348,7 @@ def faces(
                 "face": f.key,
                 "source": f.source,
                 "quality": round(f.quality.score, 4),
+                "twins": twins.get(f.photo_id, []),
             }
             for f in rows
         ]
@@ -425,8 +447,57 @@ def config(library: LibraryOpt = None) -> None:
     console.print("Set in LIBRARY/facefile.toml, as FACEFILE_SECTION_KEY, or with flags.")
 
 
+xmp_app = typer.Typer(help="Names as XMP face regions, for digiKam, Lightroom, darktable and Immich.")
+
+
+@xmp_app.command("write")
+def xmp_write(
+    people_: Annotated[
+        list[str] | None, typer.Argument(metavar="[PERSON]...", help="Only photos of these people.")
+    ] = None,
+    library: LibraryOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Change nothing; list what would change.")
+    ] = False,
+    include_unnamed: Annotated[
+        bool, typer.Option("--include-unnamed", help="Write unnamed people too, their id as the name.")
+    ] = False,
+    sidecar_name: Annotated[
+        str,
+        typer.Option(
+            "--sidecar-name",
+            help="photo.ext.xmp (IMG_1.jpg.xmp: digiKam, darktable) or photo.xmp (IMG_1.xmp: Lightroom).",
+        ),
+    ] = "photo.ext.xmp",
+) -> None:
+    """Write people's names as face regions in XMP sidecars beside the photos (photos are never changed)."""
+
+    def on_problem(path: str, reason: str) -> None:
+        err.print(f"[yellow]not written[/] {_safe(path)}: {_safe(reason)}", soft_wrap=True)
+
+    with _open(library) as lib:
+        s = lib.write_xmp(
+            people_ or None,
+            dry_run=dry_run,
+            include_unnamed=include_unnamed,
+            sidecar_name=sidecar_name,
+            on_problem=on_problem,
+        )
+    verb = "would write" if dry_run else "wrote"
+    for change in s.changes:
+        what = [f"+{n}" for n in change.added] + [f"-{n}" for n in change.removed]
+        state = "new" if change.is_new else "merged"
+        console.print(f"{verb} {_safe(change.sidecar)} ({state}) {_safe(' '.join(what))}", soft_wrap=True)
+    console.print(
+        f"{s.photos} photos: {verb} {s.written} sidecars, {s.unchanged} already up to date"
+        + (f", {len(s.problems)} not written" if s.problems else "")
+        + "."
+    )
+
+
 app.command("serve")(serve)
 app.add_typer(bench_app, name="bench")
+app.add_typer(xmp_app, name="xmp")
 
 
 def _safe(text: str) -> str:

@@ -39,6 +39,13 @@ class ScanConfig:
             "0 means no limit."
         },
     )
+    read_metadata: bool = field(
+        default=True,
+        metadata={
+            "help": "Read named face regions (XMP, embedded and in sidecars) and apply their names; "
+            "--no-metadata turns it off for one scan."
+        },
+    )
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from facefile.errors import ConfigError
 from facefile.media import display_path
 from facefile.store.db import Store
+from facefile.store.twins import twins_by_photo
 from facefile.types import Person
 
 MODES = ("symlink", "link", "copy")
@@ -66,6 +67,7 @@ def export(store: Store, dest: Path, *, mode: str = "symlink", include_hidden: b
     dest.mkdir(parents=True, exist_ok=True)
     people = [p for p in store.people(include_hidden=include_hidden) if p.n_faces > 0]
     names = folder_names(people)
+    twins = twins_by_photo(store)
     rows: list[dict[str, object]] = []
     files = missing = 0
     for person in people:
@@ -80,22 +82,28 @@ def export(store: Store, dest: Path, *, mode: str = "symlink", include_hidden: b
                     "name": person.name,
                     "photo": photo.display,
                     "box": [round(v, 1) for v in face.box.to_list()],
+                    "twins": twins.get(photo.id, []),
                 }
             )
             if photo.status != "ok" or not os.path.exists(photo.path):
                 missing += 1
                 continue
-            base = os.path.basename(display_path(photo.path))
-            target_name = base if used.get(base, photo.id) == photo.id else f"{photo.id}-{base}"
-            used.setdefault(base, photo.id)
-            if _place(photo.path, folder / target_name, mode):
-                files += 1
+            # a RAW shot with the photo goes beside it: one shot, both files
+            for source in (photo.path, *(os.fsencode(t) for t in twins.get(photo.id, []))):
+                if not os.path.exists(source):
+                    continue
+                base = os.path.basename(display_path(source))
+                target_name = base if used.get(base, photo.id) == photo.id else f"{photo.id}-{base}"
+                used.setdefault(base, photo.id)
+                if _place(source, folder / target_name, mode):
+                    files += 1
     _write_atomic(dest / "people.json", json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["person", "name", "photo", "box"])
+    writer.writerow(["person", "name", "photo", "box", "twins"])
     for r in rows:
-        writer.writerow([r["person"], r["name"] or "", r["photo"], " ".join(map(str, r["box"]))])  # type: ignore[arg-type]
+        box = " ".join(map(str, r["box"]))  # type: ignore[call-overload]
+        writer.writerow([r["person"], r["name"] or "", r["photo"], box, " ".join(r["twins"])])  # type: ignore[arg-type]
     _write_atomic(dest / "people.csv", buf.getvalue())
     return ExportSummary(dest, len(people), files, missing)
 

@@ -13,9 +13,8 @@ import fcntl
 import hashlib
 import multiprocessing
 import os
-import signal
-import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -23,9 +22,13 @@ from pathlib import Path
 
 from facefile.analyze import FaceAnalyzer
 from facefile.config import Settings
-from facefile.errors import LibraryLockedError, MediaError
-from facefile.media import FoundFile, display_path, iter_photo_files, load_image, path_bytes
+from facefile.errors import LibraryLockedError
+from facefile.media import FoundFile, display_path, iter_photo_files, path_bytes
+from facefile.media_twins import pair_twins
+from facefile.scan_worker import Job, analyse, init_worker, photo_sidecars
 from facefile.store.db import Store
+from facefile.store.names import apply_names
+from facefile.store.twins import drop_twins, save_twins, twin_paths
 from facefile.types import BBox, PhotoResult
 
 LOCK_NAME = "scan.lock"
@@ -55,12 +58,23 @@ class ScanSummary:
     people: int = 0
     faces_assigned: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
+    unsupported: dict[str, int] = field(default_factory=dict)
+    """Files of formats facefile does not read: reason -> count."""
+    raw_twins: int = 0
+    """RAW files scanned as one photo with their JPEG (or HEIC, TIFF) twin."""
+    regions_read: int = 0
+    regions_matched: int = 0
+    regions_added: int = 0
+    names_applied: int = 0
+    metadata_conflicts: list[str] = field(default_factory=list)
+    metadata_problems: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     is_interrupted: bool = False
 
     def as_dict(self) -> dict[str, object]:
         d = dict(self.__dict__)
         d["problems"] = [{"path": p, "reason": r} for p, r in self.problems]
+        d["metadata_problems"] = [{"path": p, "reason": r} for p, r in self.metadata_problems]
         return d
 
 
@@ -99,76 +113,6 @@ def content_hash(path: bytes) -> str:
     return h.hexdigest()
 
 
-# -- worker side ------------------------------------------------------------
-_ANALYZER: FaceAnalyzer | None = None
-_MAX_MP: float = 200.0
-_MAX_SECONDS: float = 0.0
-
-
-class _PhotoTimeout(BaseException):
-    """Raised by the alarm in a worker; a BaseException so no handler swallows it."""
-
-
-def _init_worker(analyzer: FaceAnalyzer, max_megapixels: float, max_seconds: float = 0.0) -> None:
-    global _ANALYZER, _MAX_MP, _MAX_SECONDS
-    _ANALYZER = analyzer
-    _MAX_MP = max_megapixels
-    _MAX_SECONDS = max_seconds
-
-
-@contextmanager
-def _time_limit(seconds: float) -> Iterator[None]:
-    """Raise :class:`_PhotoTimeout` in this thread after ``seconds`` (0: no limit).
-
-    A hostile file must not stall a scan. The alarm interrupts Python code
-    and Pillow's decode loop between chunks; it needs the main thread, so
-    elsewhere (a scan run from a web server's thread) there is no limit.
-    """
-    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def on_alarm(signum: int, frame: object) -> None:
-        raise _PhotoTimeout
-
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _analyse(job: tuple[bytes, tuple[BBox, ...]]) -> tuple[bytes, PhotoResult]:
-    """Decode and analyse one photo; every file-level failure becomes ``error``.
-
-    ``job`` is the path and the boxes of faces the library already has there
-    (kept when a new model no longer finds them; see ``FaceAnalyzer.analyze``).
-    """
-    assert _ANALYZER is not None
-    path, keep_boxes = job
-    display = display_path(path)
-    try:
-        with _time_limit(_MAX_SECONDS):
-            try:
-                image = load_image(path, _MAX_MP)
-            except MediaError as exc:
-                return path, PhotoResult(path=display, error=exc.reason)
-            try:
-                faces = _ANALYZER.analyze(image, keep_boxes)
-            except (RuntimeError, ValueError, MemoryError) as exc:  # a model refusing odd pixels
-                return path, PhotoResult(path=display, error=f"face analysis failed ({exc})")
-    except _PhotoTimeout:
-        reason = (
-            f"took longer than {_MAX_SECONDS:g} s to decode and analyse "
-            "(raise scan.max_seconds_per_photo to allow more)"
-        )
-        return path, PhotoResult(path=display, error=reason)
-    height, width = image.shape[:2]
-    return path, PhotoResult(path=display, width=width, height=height, faces=tuple(faces))
-
-
 # -- main side -----------------------------------------------------------------
 @dataclass(frozen=True)
 class _Task:
@@ -176,7 +120,8 @@ class _Task:
     size: int
     mtime_ns: int
     content_hash: str
-    keep_boxes: tuple[BBox, ...] = ()  # faces to keep: same content, new model
+    keep_boxes: tuple[BBox, ...] = ()  # faces to keep: same content, new model or new sidecar
+    twins: tuple[bytes, ...] = ()  # RAW files shot with it
 
 
 def scan(
@@ -211,18 +156,30 @@ def scan(
 
     with scan_lock(store.library_dir):
         found = []
+        unsupported: Counter[str] = Counter()
         for item in _discover(roots):
-            if item.problem:
+            if item.unsupported:
+                unsupported[item.unsupported] += 1
+            elif item.problem:
                 problem(display_path(os.fsencode(item.path)), item.problem)
             else:
                 found.append(item.path)
             if len(found) % 500 == 0:
                 progress("discover", len(found), 0)
+        summary.unsupported = dict(unsupported)
+        twins = _twins(store, found)
+        summary.raw_twins = len(twins)
+        found = [p for p in found if p not in twins]
+        twins_of: dict[str, list[bytes]] = {}
+        for raw, partner in twins.items():
+            twins_of.setdefault(partner, []).append(path_bytes(raw))
         summary.photos_found = len(found)
         seen: set[int] = set()
         tasks: list[_Task] = []
         for i, path in enumerate(found, 1):
-            task = _plan(store, path, model_id, seen, summary, problem)
+            task = _plan(
+                store, path, model_id, seen, summary, problem, settings, tuple(twins_of.get(path, ()))
+            )
             if task is not None:
                 tasks.append(task)
             if i % 200 == 0 or i == len(found):
@@ -232,6 +189,7 @@ def scan(
         tasks += [t for t in _stale_tasks(store, model_id, ScanSummary()) if t.raw not in planned]
         progress("analyse", 0, len(tasks))
         _run_tasks(store, tasks, analyzer, settings, model_id, seen, summary, problem, progress)
+        _record_twins(store, twins, found)
         for root in roots:
             if os.path.isdir(root):
                 summary.photos_missing += store.mark_missing(path_bytes(root), seen)
@@ -308,8 +266,34 @@ def _stale_tasks(store: Store, model_id: str, summary: ScanSummary) -> list[_Tas
             summary.photos_missing += 1
             continue
         boxes = tuple(store.face_boxes(row.id)) if digest == row.content_hash else ()
-        tasks.append(_Task(row.path, st.st_size, st.st_mtime_ns, digest, boxes))
+        tasks.append(
+            _Task(row.path, st.st_size, st.st_mtime_ns, digest, boxes, tuple(twin_paths(store, row.id)))
+        )
     return tasks
+
+
+def _twins(store: Store, found: list[str]) -> dict[str, str]:
+    """RAW file -> the photo it was shot with, among the files found.
+
+    A RAW the library already has as a photo of its own stays one (its faces
+    and the decisions on them are kept).
+    """
+    pairs = pair_twins(found)
+    own = [raw for raw in pairs if (row := store.photo_by_path(path_bytes(raw))) and row.status == "ok"]
+    for raw in own:
+        del pairs[raw]
+    return pairs
+
+
+def _record_twins(store: Store, twins: dict[str, str], found: list[str]) -> None:
+    """Pair each RAW with its photo's row; unpair RAWs now scanned on their own."""
+    pairs = []
+    for raw, partner in twins.items():
+        row = store.photo_by_path(path_bytes(partner))
+        if row is not None and row.status == "ok":
+            pairs.append((path_bytes(raw), row.id))
+    save_twins(store, pairs)
+    drop_twins(store, [path_bytes(p) for p in found])
 
 
 def _discover(roots: Sequence[str | os.PathLike[str]]) -> Iterator[FoundFile]:
@@ -324,6 +308,8 @@ def _plan(
     seen: set[int],
     summary: ScanSummary,
     problem: ProblemFn,
+    settings: Settings,
+    twins: tuple[bytes, ...] = (),
 ) -> _Task | None:
     """Decide what a file needs: nothing, a new path, or analysis."""
     raw = path_bytes(path)
@@ -337,6 +323,10 @@ def _plan(
     current = row is not None and row.status == "ok" and store.analysis_current(row.id, model_id)
     if row is not None and current and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
         seen.add(row.id)
+        if settings.scan.read_metadata and row.meta_sig != photo_sidecars(raw, twins):
+            # a sidecar came, went or changed: read its names (faces keep their ids)
+            digest = row.content_hash or content_hash(raw)
+            return _Task(raw, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(row.id)), twins)
         summary.photos_unchanged += 1
         return None
     try:
@@ -353,7 +343,7 @@ def _plan(
             summary.photos_unchanged += 1
             return None
         # same photo, older model: analyse again, keeping every face
-        return _Task(raw, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(row.id)))
+        return _Task(raw, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(row.id)), twins)
     if row is None:
         for other in store.photos_by_hash(digest):
             if other.status in ("ok", "missing") and not os.path.exists(other.path):
@@ -362,8 +352,9 @@ def _plan(
                 summary.photos_moved += 1
                 if store.analysis_current(other.id, model_id):
                     return None
-                return _Task(raw, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(other.id)))
-    return _Task(raw, st.st_size, st.st_mtime_ns, digest)
+                boxes = tuple(store.face_boxes(other.id))
+                return _Task(raw, st.st_size, st.st_mtime_ns, digest, boxes, twins)
+    return _Task(raw, st.st_size, st.st_mtime_ns, digest, twins=twins)
 
 
 def _chunksize(n_tasks: int, workers: int) -> int:
@@ -418,20 +409,23 @@ def _run_tasks(
             seen.add(photo_id)
             summary.photos_analysed += 1
             summary.faces_found += len(face_ids)
+            if result.metadata.sidecars is not None:
+                _save_names(store, photo_id, result, summary)
         done += 1
         progress("analyse", done, len(tasks))
 
-    jobs = [(t.raw, t.keep_boxes) for t in tasks]
+    read = settings.scan.read_metadata
+    jobs = [Job(t.raw, t.keep_boxes, read, t.twins) for t in tasks]
     limits = (settings.scan.max_megapixels, settings.scan.max_seconds_per_photo)
     if workers == 1:
-        _init_worker(analyzer, *limits)
+        init_worker(analyzer, *limits)
         for job in jobs:
-            save(_analyse(job))
+            save(analyse(job))
         return
     ctx = multiprocessing.get_context(_START_METHOD)
-    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(analyzer, *limits))
+    pool = ctx.Pool(workers, initializer=init_worker, initargs=(analyzer, *limits))
     try:
-        for result in pool.imap_unordered(_analyse, jobs, chunksize=_chunksize(len(jobs), workers)):
+        for result in pool.imap_unordered(analyse, jobs, chunksize=_chunksize(len(jobs), workers)):
             save(result)
         pool.close()
     except BaseException:
@@ -439,3 +433,15 @@ def _run_tasks(
         raise
     finally:
         pool.join()
+
+
+def _save_names(store: Store, photo_id: int, result: PhotoResult, summary: ScanSummary) -> None:
+    """Apply the names a photo's metadata gave its faces, and count what its regions did."""
+    meta = result.metadata
+    outcome = apply_names(store, photo_id, meta.claims, meta.sidecars)
+    summary.regions_read += meta.regions_read
+    summary.regions_matched += meta.regions_matched
+    summary.regions_added += meta.regions_added
+    summary.names_applied += outcome.applied
+    summary.metadata_conflicts += [*meta.conflicts, *outcome.conflicts]
+    summary.metadata_problems += meta.problems

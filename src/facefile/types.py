@@ -102,6 +102,27 @@ def match_boxes(old: list[BBox], new: list[BBox]) -> dict[int, int]:
     return out
 
 
+def region_fit(region: BBox, face: BBox) -> float:
+    """How well a face region from metadata fits a detected face; 0 when it does not.
+
+    The rule: the boxes overlap by IoU >= :data:`MATCH_IOU`, or each box's
+    centre lies inside the other (programs draw regions tighter or looser
+    than facefile's detector: Picasa tight, Windows Photo Gallery loose).
+    The value is the IoU (a tiny positive number for a centre-only fit),
+    so of two faces the better-overlapping one wins.
+    """
+    iou = region.iou(face)
+    if iou >= MATCH_IOU:
+        return iou
+    if _inside(region.center, face) and _inside(face.center, region):
+        return max(iou, 1e-6)
+    return 0.0
+
+
+def _inside(point: tuple[float, float], box: BBox) -> bool:
+    return box.left <= point[0] <= box.right and box.top <= point[1] <= box.bottom
+
+
 @dataclass(frozen=True)
 class Detection:
     """One face found by a detector.
@@ -171,6 +192,37 @@ class FaceResult:
 
 
 @dataclass(frozen=True)
+class NameClaim:
+    """A name that a photo's metadata gives one of its faces: the user's word, from another program.
+
+    ``box`` is the face's box as analysed (so the store finds the face it
+    saved); ``source`` is the file the name was read from.
+    """
+
+    name: str
+    box: BBox
+    source: str
+
+
+@dataclass(frozen=True)
+class PhotoMetadata:
+    """What a photo's face regions (embedded XMP and sidecars) said, matched to its faces.
+
+    ``sidecars`` is the sidecar state read (``None``: metadata was not read,
+    ``""``: no sidecar); ``problems`` are ``(file, reason)`` for metadata
+    skipped; ``conflicts`` are sentences for names that were not applied.
+    """
+
+    sidecars: str | None = None
+    regions_read: int = 0
+    regions_matched: int = 0
+    regions_added: int = 0
+    claims: tuple[NameClaim, ...] = ()
+    conflicts: tuple[str, ...] = ()
+    problems: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class PhotoResult:
     """Outcome of processing one photo file."""
 
@@ -179,6 +231,7 @@ class PhotoResult:
     height: int = 0
     faces: tuple[FaceResult, ...] = ()
     error: str | None = None
+    metadata: PhotoMetadata = field(default_factory=PhotoMetadata)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,8 @@ class PhotoRow:
     status: str
     width: int | None = None
     height: int | None = None
+    meta_sig: str | None = None
+    """The sidecar state when its metadata was last read; ``None``: never read."""
 
     @property
     def display(self) -> str:
@@ -59,7 +61,7 @@ class FaceMatrix:
     """``float32 (n, 3)``: lower-face, eye and side occlusion scores."""
 
 
-_PHOTO_SQL = "SELECT id, path, size, mtime_ns, content_hash, status, width, height FROM photos "
+_PHOTO_SQL = "SELECT id, path, size, mtime_ns, content_hash, status, width, height, meta_sig FROM photos "
 """The columns of a :class:`PhotoRow`, in order."""
 
 
@@ -245,10 +247,12 @@ class Store:
                     )
                 ]
                 c.execute(
-                    "UPDATE photos SET size = ?, mtime_ns = ?, content_hash = ?, width = ?, "
-                    "height = ?, status = 'ok', error = NULL, model_id = ?, scanned_at = ? "
+                    "UPDATE photos SET size = ?, mtime_ns = ?, width = ?, height = ?, status = 'ok', "
+                    "error = NULL, model_id = ?, scanned_at = ?, "
+                    # new content: its embedded metadata has not been read yet
+                    "meta_sig = CASE WHEN content_hash = ? THEN meta_sig END, content_hash = ? "
                     "WHERE id = ?",
-                    (size, mtime_ns, content_hash, width, height, model_id, now(), photo_id),
+                    (size, mtime_ns, width, height, model_id, now(), content_hash, content_hash, photo_id),
                 )
             kept = match_boxes([b for _, b in old], [f.detection.box for f in faces])
             gone = [fid for i, (fid, _) in enumerate(old) if i not in kept.values()]
@@ -269,7 +273,9 @@ class Store:
                     face_id = old[kept[j]][0]
                     c.execute(
                         "UPDATE faces SET left = ?, top = ?, right = ?, bottom = ?, landmarks = ?, "
-                        "detector = ?, det_score = ?, size_px = ?, sharpness = ?, yaw = ?, quality = ?, "
+                        # a face made from a metadata region stays marked so when kept
+                        "detector = CASE WHEN detector = 'metadata' AND ?6 = 'kept' THEN detector "
+                        "ELSE ?6 END, det_score = ?, size_px = ?, sharpness = ?, yaw = ?, quality = ?, "
                         "occ_lower = ?, occ_eyes = ?, occ_side = ? WHERE id = ?",
                         (*measures, face_id),
                     )

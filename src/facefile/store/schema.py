@@ -103,6 +103,30 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE faces ADD COLUMN occ_side REAL;
         """,
     ),
+    (
+        "0003_metadata_names",
+        """
+        -- The photo's sidecars when its face regions were last read
+        -- (facefile.metadata.sidecar_signature; '' for none); NULL: never read.
+        ALTER TABLE photos ADD COLUMN meta_sig TEXT;
+        -- Names that metadata gave a face and facefile applied, so reading the
+        -- same metadata again changes nothing and a later edit in facefile wins.
+        CREATE TABLE metadata_names (
+            face_id INTEGER NOT NULL REFERENCES faces(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            source BLOB NOT NULL,               -- the file it was read from
+            applied_at TEXT NOT NULL,
+            PRIMARY KEY (face_id, name)
+        );
+        -- RAW files shot together with a JPEG (or HEIC, TIFF) of the same name:
+        -- one photo, analysed from that file; the RAW is listed with it.
+        CREATE TABLE twins (
+            path BLOB PRIMARY KEY,              -- the RAW file's file-system bytes
+            photo_id INTEGER NOT NULL REFERENCES photos(id) ON DELETE CASCADE
+        );
+        CREATE INDEX twins_photo ON twins(photo_id);
+        """,
+    ),
 ]
 
 

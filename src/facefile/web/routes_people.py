@@ -144,6 +144,22 @@ async def hide(request: Request, person_id: int) -> RedirectResponse:
     return back(request, url, "Hidden from the people grid." if is_hidden else "Visible again.")
 
 
+@router.post("/person/{person_id}/xmp")
+async def write_xmp(request: Request, person_id: int) -> RedirectResponse:
+    """Write the names of this person's photos to XMP sidecars (``facefile xmp write PERSON``)."""
+    url = f"/person/{person_id}"
+    try:
+        s = state(request).write(lambda lib: lib.write_xmp([person_id]))
+    except FacefileError as exc:
+        return back(request, url, str(exc), "error")
+    text = f"{s.photos} photos: wrote {s.written} XMP sidecars, {s.unchanged} already up to date."
+    if s.problems:
+        path, reason = s.problems[0]
+        more = f" (and {len(s.problems) - 1} more)" if len(s.problems) > 1 else ""
+        return back(request, url, f"{text} Not written: {path}: {reason}{more}", "error")
+    return back(request, url, text)
+
+
 @router.get("/person/{person_id}/forget", response_class=HTMLResponse)
 def forget_confirm(request: Request, person_id: int) -> HTMLResponse:
     p = _person_or_404(request, person_id)

@@ -1,0 +1,185 @@
+"""Names through XMP on real faces: every EXIF orientation, RAW files, and a round trip on lfw-dev.
+
+The convention under test: MWG areas are normalised to the image as the
+viewer shows it, after EXIF orientation (facefile's boxes live in that
+frame too). ExifTool is the independent reader and writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import facefile
+from facefile.types import BBox
+from tests.exiftool import EXIFTOOL, area_box, needs_exiftool, read_regions, run, write_regions
+
+# how to store an upright picture so that a viewer applying EXIF orientation N shows it upright
+STORE_FOR = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+SETTINGS = {"scan.workers": 2}
+
+
+def _upright(astronaut: np.ndarray) -> Image.Image:
+    """The astronaut on a wider grey canvas (640x512): not square, so a wrong rotation shows."""
+    canvas = np.full((512, 640, 3), 128, dtype=np.uint8)
+    canvas[:, :512] = astronaut
+    return Image.fromarray(canvas)
+
+
+def _save_oriented(upright: Image.Image, path: Path, orientation: int) -> None:
+    how = STORE_FOR[orientation]
+    stored = upright if how is None else upright.transpose(how)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored.save(path, quality=95, exif=exif)
+
+
+@pytest.fixture(scope="module")
+def face_upright(astronaut: np.ndarray) -> BBox:
+    """Where facefile finds the astronaut's face in the upright picture."""
+    from facefile.analyze import FaceAnalyzer
+
+    (face,) = FaceAnalyzer().analyze(np.asarray(_upright(astronaut)))
+    return face.detection.box
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.suffix != ".xmp"
+    }
+
+
+@needs_exiftool
+def test_written_regions_sit_on_the_faces_in_all_eight_orientations(
+    tmp_path: Path, astronaut: np.ndarray, face_upright: BBox
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    upright = _upright(astronaut)
+    for n in STORE_FOR:
+        _save_oriented(upright, photos / f"o{n}.jpg", n)
+    before = _digests(photos)
+    with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
+        lib.scan(photos)
+        faces = lib.faces()
+        assert sorted(Path(f.photo).name for f in faces) == sorted(f"o{n}.jpg" for n in STORE_FOR)
+        target = lib.move([f.id for f in faces], "new")
+        lib.name(target.id, "Eileen Collins")
+        summary = lib.write_xmp()
+        again = lib.write_xmp()
+    assert summary.written == 8 and again.written == 0 and again.unchanged == 8
+    assert _digests(photos) == before  # photos untouched, byte for byte
+    for f in faces:
+        (region,) = read_regions(Path(f.photo + ".xmp"))
+        assert region["Name"] == "Eileen Collins"
+        box = area_box(region, (640, 512))  # the displayed size, whatever the orientation
+        assert np.allclose(box.to_list(), f.box.to_list(), atol=1.0), (f.photo, box, f.box)
+        assert box.iou(face_upright) > 0.8, (f.photo, box, face_upright)  # on the face as seen
+
+
+@needs_exiftool
+def test_regions_written_by_exiftool_land_on_the_faces_in_all_eight_orientations(
+    tmp_path: Path, astronaut: np.ndarray, face_upright: BBox
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    upright = _upright(astronaut)
+    for n in STORE_FOR:
+        _save_oriented(upright, photos / f"o{n}.jpg", n)
+        write_regions(photos / f"o{n}.jpg", [("Eileen Collins", face_upright)], (640, 512))
+    with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
+        s = lib.scan(photos)
+        people = lib.people()
+    # every region matched the detected face: none had to be added as a face of its own
+    assert (s.regions_read, s.regions_matched, s.regions_added, s.names_applied) == (8, 8, 0, 8)
+    assert [(p.name, p.n_faces) for p in people] == [("Eileen Collins", 8)]
+
+
+@needs_exiftool
+def test_a_raw_file_is_scanned_and_its_sidecar_written_and_read(
+    tmp_path: Path, astronaut: np.ndarray, face_upright: BBox
+) -> None:
+    from tests.rawfiles import make_dng
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    # stored turned, shown upright: orientation 6 (the camera held on its side)
+    stored = np.asarray(_upright(astronaut).transpose(Image.Transpose.ROTATE_90))
+    make_dng(photos / "IMG_0001.dng", stored, orientation=6)
+    before = _digests(photos)
+    with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
+        lib.scan(photos)
+        (face,) = lib.faces()
+        lib.name(lib.move([face.id], "new").id, "Eileen Collins")
+        lib.write_xmp()
+        lib.forget_all()
+    (region,) = read_regions(photos / "IMG_0001.dng.xmp")
+    box = area_box(region, (640, 512))
+    assert np.allclose(box.to_list(), face.box.to_list(), atol=1.0)
+    assert face.box.iou(face_upright) > 0.7
+    with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
+        s = lib.scan(photos)
+        assert s.names_applied == 1 and [p.name for p in lib.people()] == ["Eileen Collins"]
+    assert _digests(photos) == before
+
+
+@pytest.mark.slow
+@needs_exiftool
+def test_round_trip_on_200_lfw_photos(tmp_path: Path, lfw_dir: Path) -> None:
+    """Scan, name, write, forget everything, scan again: every named face comes back named."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    files = sorted(lfw_dir.rglob("*.jpg"))[:200]
+    assert len(files) == 200
+    for src in files:
+        shutil.copyfile(src, photos / src.name)
+    before = _digests(photos)
+
+    with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
+        lib.scan(photos)
+        for face in lib.faces(unassigned=True):  # people seen once get a name too
+            lib.move([face.id], "new")
+        for i, person in enumerate(lib.people()):
+            lib.name(person.id, f"Person {i:03d}")
+        names = {p.id: p.name for p in lib.people()}
+        named = {(Path(f.photo).name, f.box): names[f.person_id] for f in lib.faces() if f.person_id}
+        summary = lib.write_xmp()
+        lib.forget_all()
+    assert len(named) >= 200 and summary.written == len({p for p, _ in named})
+
+    # exiftool reads back every region, on its face within 1 px
+    read: dict[tuple[str, str], list[BBox]] = {}
+    for sidecar in sorted(photos.glob("*.xmp")):
+        with Image.open(photos / sidecar.stem) as im:
+            size = im.size
+        for r in read_regions(sidecar):
+            read.setdefault((sidecar.stem, r["Name"]), []).append(area_box(r, size))
+    for (photo, box), name in named.items():
+        assert any(np.allclose(b.to_list(), box.to_list(), atol=1.0) for b in read[(photo, name)])
+
+    with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
+        lib.scan(photos)
+        names = {p.id: p.name for p in lib.people()}
+        back = {(Path(f.photo).name, f.box): names.get(f.person_id) for f in lib.faces()}
+    lost = [
+        (photo, name)
+        for (photo, box), name in named.items()
+        if not any(p == photo and b.iou(box) > 0.9 and n == name for (p, b), n in back.items())
+    ]
+    assert lost == []
+    assert _digests(photos) == before
+    assert EXIFTOOL is not None and run("-ver").strip()
