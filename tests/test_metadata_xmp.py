@@ -26,7 +26,6 @@ from facefile.metadata import (
     parse_xmp,
     plan_sidecar,
     read_photo_regions,
-    region_matches,
     sidecar_path,
     sidecar_signature,
     write_sidecar,
@@ -646,16 +645,3 @@ def test_signature_changes_with_every_sidecar_change(tmp_path: Path) -> None:
     assert seen[-1] == sidecar_signature(photo)
     (tmp_path / "IMG_1.jpg.xmp").unlink()
     assert sidecar_signature(photo) is None
-
-
-# --- matching ---------------------------------------------------------------------------
-
-
-def test_region_matches() -> None:
-    face = BBox(100, 100, 200, 200)
-    assert region_matches(BBox(110, 110, 210, 210), face) == pytest.approx(face.iou(BBox(110, 110, 210, 210)))
-    loose = BBox(40, 20, 260, 300)  # a region drawn around head and hair
-    assert face.iou(loose) < 0.3 and region_matches(loose, face) > 0
-    assert region_matches(BBox(300, 300, 400, 400), face) == 0.0
-    off_centre = BBox(150, 150, 400, 400)
-    assert region_matches(off_centre, face) == 0.0

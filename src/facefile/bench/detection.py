@@ -47,7 +47,7 @@ def run_detection(
         A row: photos, photos with a face (count and share), faces, faces
         per photo, median face size, unreadable photos, seconds per photo.
     """
-    paths = sorted(f.path for f in iter_photo_files(folder) if not f.problem)
+    paths = sorted(f.path for f in iter_photo_files(folder) if f.is_photo)
     if progress:
         progress(f"{len(paths)} photos")
     if workers > 1:

@@ -18,7 +18,6 @@ from facefile.metadata.regions import (
     MetadataError,
     Region,
     area_to_displayed,
-    region_matches,
 )
 from facefile.metadata.sidecars import (
     SIDECAR_FORMS,
@@ -47,7 +46,6 @@ __all__ = [
     "parse_xmp",
     "plan_sidecar",
     "read_photo_regions",
-    "region_matches",
     "sidecar_path",
     "sidecar_signature",
     "write_sidecar",

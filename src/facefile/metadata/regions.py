@@ -99,33 +99,3 @@ class Region:
     """The file it was read from (photo or sidecar), for messages."""
     is_facefile: bool = False
     """Written by facefile (it carries facefile's marker)."""
-
-
-MIN_MATCH_IOU = 0.3
-
-
-def region_matches(region_box: BBox, face_box: BBox) -> float:
-    """How well a region fits a detected face; higher is better, 0.0 is no match.
-
-    Tools draw face regions in their own way (digiKam tight, Lightroom loose,
-    some include hair), so a plain IoU threshold misses real matches: a region
-    also matches when each box's centre lies inside the other.
-
-    Args:
-        region_box: the region in pixels of the displayed image.
-        face_box: the detected face, same frame.
-
-    Returns:
-        The IoU when it is at least 0.3 or the centres lie inside each other
-        (then at least 1e-6); else 0.0.
-    """
-    iou = region_box.iou(face_box)
-    if iou >= MIN_MATCH_IOU:
-        return iou
-    if _contains(region_box, face_box.center) and _contains(face_box, region_box.center):
-        return max(iou, 1e-6)  # a fit even where a box is degenerate
-    return 0.0
-
-
-def _contains(box: BBox, point: tuple[float, float]) -> bool:
-    return box.left <= point[0] <= box.right and box.top <= point[1] <= box.bottom
