@@ -7,6 +7,7 @@ Tests that use it skip where it is absent (Debian: ``libimage-exiftool-perl``);
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -17,8 +18,10 @@ import pytest
 from facefile.types import BBox
 
 EXIFTOOL = shutil.which("exiftool")
+# in CI (where .ci/run installs it) a missing exiftool fails these tests instead of skipping them
 needs_exiftool = pytest.mark.skipif(
-    EXIFTOOL is None, reason="exiftool is not installed (Debian: libimage-exiftool-perl); CI installs it"
+    EXIFTOOL is None and not os.environ.get("CI"),
+    reason="exiftool is not installed (Debian: libimage-exiftool-perl); CI installs it",
 )
 
 

@@ -108,7 +108,7 @@ def test_export_writes_folders_and_tables(runner: CliRunner, scanned: Path, tmp_
     table = json.loads((out_dir / "people.json").read_text())
     assert {"person", "name", "photo", "box"} <= set(table[0])
     csv_lines = (out_dir / "people.csv").read_text().splitlines()
-    assert csv_lines[0] == "person,name,photo,box"
+    assert csv_lines[0] == "person,name,photo,box,twins"
     assert len(csv_lines) == 1 + len(table)
 
 

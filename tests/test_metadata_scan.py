@@ -216,3 +216,64 @@ def test_region_rule_overlap_or_mutual_centres() -> None:
 @pytest.fixture(autouse=True)
 def _fake_backends() -> None:
     import tests.fakes  # noqa: F401  (registers fake_squares)
+
+
+def test_xmp_write_command_dry_run_merge_and_a_sidecar_that_cannot_be_written(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from facefile.cli import app
+
+    photos = tmp_path / "photos"
+    for name in ("a1.png", "a2.png", "a3.png"):
+        draw_photo(photos / name, [0])
+    lib_dir = tmp_path / "lib"
+    with open_library(lib_dir) as lib:
+        lib.scan(photos)
+        faces = lib.faces()
+        lib.name(lib.move([f.id for f in faces], "new").id, "Ana")
+    (photos / "a3.png.xmp").mkdir()  # a sidecar that cannot be written: a folder is in the way
+    before = _digest(photos)
+    env = {"FACEFILE_PLUGINS": "tests.fakes"}
+    runner = CliRunner()
+    dry = runner.invoke(app, ["xmp", "write", "--dry-run", "-L", str(lib_dir)], env=env)
+    assert dry.exit_code == 0, dry.output
+    assert "would write" in dry.output and "+Ana" in dry.output
+    assert not (photos / "a1.png.xmp").exists()
+
+    done = runner.invoke(app, ["xmp", "write", "Ana", "-L", str(lib_dir)], env=env)
+    assert done.exit_code == 0, done.output
+    assert "not written" in done.output and "a3.png.xmp" in done.output
+    assert (photos / "a1.png.xmp").is_file() and (photos / "a2.png.xmp").is_file()
+    again = runner.invoke(app, ["xmp", "write", "-L", str(lib_dir)], env=env)
+    assert "wrote 0 sidecars, 2 already up to date" in again.output
+    assert _digest(photos) == before
+
+    lightroom = runner.invoke(
+        app, ["xmp", "write", "--sidecar-name", "photo.xmp", "-L", str(lib_dir)], env=env
+    )
+    assert lightroom.exit_code == 0 and (photos / "a1.xmp").is_file()
+    rows = json.loads(runner.invoke(app, ["faces", "--json", "-L", str(lib_dir)], env=env).output)
+    assert {r["twins"] == [] for r in rows} == {True}
+
+
+def test_include_unnamed_writes_the_person_id_and_forget_takes_the_name_back(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    draw_photo(photos / "a1.png", [0, 1])
+    draw_photo(photos / "a2.png", [0])
+    with open_library(tmp_path / "lib") as lib:
+        lib.scan(photos)
+        ana = lib.move([f.id for f in lib.faces() if round(f.box.left) == 20], "new")
+        lib.name(ana.id, "Ana")
+        other = lib.move([f.id for f in lib.faces() if round(f.box.left) == 170], "new")
+        assert lib.write_xmp().written == 2
+        assert other.key not in (photos / "a1.png.xmp").read_text()  # unnamed: skipped by default
+        assert lib.write_xmp(include_unnamed=True).written == 1
+        assert other.key in (photos / "a1.png.xmp").read_text()
+        lib.name(other.id, "Bo")
+        lib.write_xmp()
+        lib.forget(ana.id)
+        a1, a2 = (photos / "a1.png.xmp").read_text(), (photos / "a2.png.xmp").read_text()
+    assert "Ana" not in a1 and "Ana" not in a2  # the forgotten name is gone from facefile's sidecars
+    assert "Bo" in a1  # the other person's region stays

@@ -350,3 +350,17 @@ def test_serve_command_options_and_missing_library(tmp_path: Path) -> None:
         assert option in out
     result = CliRunner().invoke(app, ["serve", "-L", str(tmp_path / "none")])
     assert isinstance(result.exception, LibraryError)
+
+
+def test_person_page_writes_names_to_xmp_sidecars(client: TestClient, library: Path) -> None:
+    pid = first_person(library)
+    client.post(f"/person/{pid}/name", data={"name": "Ana", "csrf": csrf(client)})
+    page = client.get(f"/person/{pid}").text
+    assert f'action="/person/{pid}/xmp"' in page and "Write names to XMP sidecars" in page
+    r = client.post(f"/person/{pid}/xmp", data={"csrf": csrf(client)})
+    assert r.status_code == 200 and "wrote" in r.text
+    with Library(library, settings=FAKE_SETTINGS) as lib:
+        photos = {Path(f.photo) for f in lib.faces(pid)}
+    written = {p.with_name(p.name[: -len(".xmp")]) for p in library.parent.glob("photos/*.xmp")}
+    assert written == photos
+    assert all(b"Ana" in Path(f"{p}.xmp").read_bytes() for p in photos)

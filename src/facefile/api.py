@@ -225,9 +225,18 @@ class Library:
     def hide(self, person: PersonRef, *, is_hidden: bool = True) -> None:
         edits.set_hidden(self.store, self.person_id(person), is_hidden)
 
-    def forget(self, person: PersonRef) -> int:
-        """Erase a person for real; returns the number of faces erased."""
-        return edits.forget_person(self.store, self.person_id(person))
+    def forget(self, person: PersonRef, *, on_problem: ProblemFn | None = None) -> int:
+        """Erase a person for real; returns the number of faces erased.
+
+        Regions facefile wrote for the person in XMP sidecars are taken out
+        of them too (``on_problem`` hears of a sidecar that cannot be changed).
+        """
+        pid = self.person_id(person)
+        photos = {f.photo_id for f in self.store.faces(person_id=pid)}
+        n = edits.forget_person(self.store, pid)
+        for form in ("photo.ext.xmp", "photo.xmp"):
+            _write_xmp(self.store, form=form, photo_ids=photos, on_problem=on_problem)
+        return n
 
     def forget_all(self) -> None:
         """Erase the whole library folder's data (photos are never touched)."""

@@ -323,8 +323,13 @@ def forget(
             lib.forget_all()
             console.print(f"Erased the library at {lib.path}. Your photos are untouched.")
             return
-        n = lib.forget(person or "")
-    console.print(f"Erased {what}: {n} faces with their embeddings and crops.")
+        n = lib.forget(
+            person or "",
+            on_problem=lambda path, reason: err.print(
+                f"[yellow]sidecar not changed[/] {_safe(path)}: {_safe(reason)}", soft_wrap=True
+            ),
+        )
+    console.print(f"Erased {what}: {n} faces with their embeddings, crops and XMP regions facefile wrote.")
 
 
 @app.command()

@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from facefile.media import display_path
-from facefile.metadata.regions import MetadataError
-from facefile.metadata.sidecars import existing_sidecars
+from facefile.metadata.regions import MAX_XMP_BYTES, MetadataError
+from facefile.metadata.sidecars import existing_sidecars, sidecar_path
+from facefile.metadata.xmp_read import NS_FACEFILE
 from facefile.metadata.xmp_write import NamedFace, SidecarPlan, plan_sidecar, write_sidecar
 from facefile.scan_worker import photo_sidecars
 from facefile.store.db import Store
@@ -55,6 +56,7 @@ def write_xmp(
     include_unnamed: bool = False,
     form: str = "photo.ext.xmp",
     on_problem: Callable[[str, str], None] | None = None,
+    photo_ids: Iterable[int] | None = None,
 ) -> XmpSummary:
     """Write (or with ``dry_run`` list) the sidecars of every photo with a named person.
 
@@ -69,6 +71,8 @@ def write_xmp(
         form: ``"photo.ext.xmp"`` (``IMG_1.jpg.xmp``: digiKam, darktable) or
             ``"photo.xmp"`` (``IMG_1.xmp``: Lightroom).
         on_problem: receives ``(path, reason)`` for each sidecar not written.
+        photo_ids: only these photos, and only sidecars facefile wrote
+            before (after ``forget``: its names leave them).
 
     Raises:
         ConfigError: unknown ``form``.
@@ -82,7 +86,8 @@ def write_xmp(
     summary = XmpSummary()
     named = _named_faces(store, include_unnamed)
     wanted = set(person_ids) if person_ids is not None else None
-    for photo_id, faces in _photos(store, named, wanted):
+    chosen = _photos(store, named, wanted) if photo_ids is None else _only(named, photo_ids)
+    for photo_id, faces in chosen:
         photo = store.photo(photo_id)
         summary.photos += 1
         if photo.status != "ok" or not os.path.exists(photo.path):
@@ -94,6 +99,8 @@ def write_xmp(
         for file in (photo.path, *twins):
             if not faces and not existing_sidecars(file):
                 continue  # nothing to write, nothing of ours to remove
+            if photo_ids is not None and not _is_ours(file, form):
+                continue
             try:
                 plan = plan_sidecar(file, faces, size, form=form)
             except MetadataError as exc:
@@ -153,6 +160,22 @@ def _photos(
         ids = sorted({*named, *with_sidecar})
     for pid in ids:
         yield pid, [face for _, face in named.get(pid, [])]
+
+
+def _only(
+    named: dict[int, list[tuple[int, NamedFace]]], photo_ids: Iterable[int]
+) -> Iterable[tuple[int, list[NamedFace]]]:
+    for pid in sorted(set(photo_ids)):
+        yield pid, [face for _, face in named.get(pid, [])]
+
+
+def _is_ours(photo: bytes, form: str) -> bool:
+    """Whether the photo's sidecar holds something facefile wrote."""
+    try:
+        with open(sidecar_path(photo, form), "rb") as f:
+            return NS_FACEFILE.encode() in f.read(MAX_XMP_BYTES)
+    except OSError:
+        return False
 
 
 def _change(plan: SidecarPlan, photo: str) -> SidecarChange:
