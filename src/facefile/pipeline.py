@@ -9,20 +9,16 @@ runs (an advisory lock file).
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import multiprocessing
 import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from facefile.analyze import FaceAnalyzer
 from facefile.config import Settings
-from facefile.errors import LibraryLockedError
 from facefile.media import FoundFile, display_path, iter_photo_files, path_bytes
 from facefile.media_twins import pair_twins
 from facefile.scan_worker import Job, analyse, init_worker, photo_sidecars
@@ -31,7 +27,6 @@ from facefile.store.names import apply_names
 from facefile.store.twins import drop_twins, save_twins, twin_paths
 from facefile.types import BBox, PhotoResult
 
-LOCK_NAME = "scan.lock"
 # Forking skips re-importing numpy, dlib and facefile in every worker (seconds
 # on a laptop); workers never touch the parent's database connection or console.
 _START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
@@ -80,28 +75,6 @@ class ScanSummary:
 
 ProgressFn = Callable[[ScanProgress], None]
 ProblemFn = Callable[[str, str], None]
-
-
-@contextmanager
-def scan_lock(library_dir: Path) -> Iterator[None]:
-    """Hold the library's scan lock, or raise if another scan has it."""
-    library_dir.mkdir(parents=True, exist_ok=True)
-    path = library_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise LibraryLockedError(
-                f"Another scan is running on the library {library_dir} (process {holder}); "
-                "wait for it to finish, or stop it, then run this scan again."
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-    finally:
-        os.close(fd)
 
 
 def content_hash(path: bytes) -> str:
@@ -154,7 +127,7 @@ def scan(
     model_id = analyzer.model_id
     problem, progress = _reporters(summary, on_progress, on_problem)
 
-    with scan_lock(store.library_dir):
+    with store.scan_lock():
         found = []
         unsupported: Counter[str] = Counter()
         for item in _discover(roots):
@@ -222,7 +195,7 @@ def refresh_models(
     analyzer = FaceAnalyzer(settings.analyze)
     problem, progress = _reporters(summary, on_progress, on_problem)
 
-    with scan_lock(store.library_dir):
+    with store.scan_lock():
         tasks = _stale_tasks(store, analyzer.model_id, summary)
         summary.photos_found = len(tasks)
         progress("analyse", 0, len(tasks))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from numpy.typing import NDArray
 from facefile.errors import LibraryError, NotFoundError
 from facefile.media import display_path
 from facefile.store.connection import open_connection, translate_error
+from facefile.store.locks import folder_lock
 from facefile.store.schema import now
 from facefile.types import BBox, Face, FaceQuality, FaceResult, Person, match_boxes
 
@@ -88,6 +89,10 @@ class Store:
 
     def close(self) -> None:
         self.conn.close()
+
+    def scan_lock(self) -> AbstractContextManager[None]:
+        """Held by a scan: a second scan of the same library is refused while it runs."""
+        return folder_lock(self.library_dir)
 
     # -- transactions -----------------------------------------------------
     @contextmanager
