@@ -40,12 +40,18 @@ def _upright(astronaut: np.ndarray) -> Image.Image:
     return Image.fromarray(canvas)
 
 
-def _save_oriented(upright: Image.Image, path: Path, orientation: int) -> None:
-    how = STORE_FOR[orientation]
-    stored = upright if how is None else upright.transpose(how)
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    stored.save(path, quality=95, exif=exif)
+def _oriented_photos(folder: Path, astronaut: np.ndarray) -> list[Path]:
+    """``o1.jpg`` .. ``o8.jpg``: the same upright picture stored for each EXIF orientation."""
+    folder.mkdir()
+    upright = _upright(astronaut)
+    paths = []
+    for orientation, how in STORE_FOR.items():
+        stored = upright if how is None else upright.transpose(how)
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        paths.append(folder / f"o{orientation}.jpg")
+        stored.save(paths[-1], quality=95, exif=exif)
+    return paths
 
 
 @pytest.fixture(scope="module")
@@ -68,10 +74,7 @@ def test_written_regions_sit_on_the_faces_in_all_eight_orientations(
     tmp_path: Path, astronaut: np.ndarray, face_upright: BBox
 ) -> None:
     photos = tmp_path / "photos"
-    photos.mkdir()
-    upright = _upright(astronaut)
-    for n in STORE_FOR:
-        _save_oriented(upright, photos / f"o{n}.jpg", n)
+    _oriented_photos(photos, astronaut)
     before = _digests(photos)
     with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
         lib.scan(photos)
@@ -96,11 +99,8 @@ def test_regions_written_by_exiftool_land_on_the_faces_in_all_eight_orientations
     tmp_path: Path, astronaut: np.ndarray, face_upright: BBox
 ) -> None:
     photos = tmp_path / "photos"
-    photos.mkdir()
-    upright = _upright(astronaut)
-    for n in STORE_FOR:
-        _save_oriented(upright, photos / f"o{n}.jpg", n)
-        write_regions(photos / f"o{n}.jpg", [("Eileen Collins", face_upright)], (640, 512))
+    for path in _oriented_photos(photos, astronaut):
+        write_regions(path, [("Eileen Collins", face_upright)], (640, 512))
     with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
         s = lib.scan(photos)
         people = lib.people()
