@@ -322,6 +322,9 @@ def scale(
         ("peak_mb", "peak MB"),
         ("bcubed_f", "B3 F"),
         ("pairwise_f", "pw F"),
+        ("graph_seconds", "graph s"),
+        ("graph_peak_mb", "graph MB"),
+        ("linkage_seconds", "linkage s"),
         ("reason", "note"),
     ]
     body = table(rows, cols)
