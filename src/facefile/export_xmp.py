@@ -127,7 +127,7 @@ def _named_faces(store: Store, include_unnamed: bool) -> dict[int, list[tuple[in
     """Photo id -> ``(person id, face)`` for every face of a named person (or every person)."""
     out: dict[int, list[tuple[int, NamedFace]]] = {}
     rows = store.conn.execute(
-        "SELECT f.photo_id, a.person_id, p.name, f.id, f.left, f.top, f.right, f.bottom "
+        'SELECT f.photo_id, a.person_id, p.name, f.id, f."left", f.top, f."right", f.bottom '
         "FROM faces f JOIN assignments a ON a.face_id = f.id JOIN people p ON p.id = a.person_id "
         "WHERE f.is_excluded = 0 ORDER BY f.photo_id, f.id"
     )

@@ -1,15 +1,82 @@
-"""Opening the library database with the settings facefile relies on."""
+"""SQLite: opening a folder's ``library.db`` with the settings facefile relies on."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from facefile.errors import LibraryError, LibraryReadOnlyError
+from facefile.store.engine import EmbeddingRow
+from facefile.store.locks import folder_lock
 from facefile.store.schema import migrate
 
 DB_NAME = "library.db"
+NO_LIBRARY = (
+    "No library at {where}: run 'facefile scan PHOTOS' first "
+    "(or point --library / FACEFILE_LIBRARY at an existing one)."
+)
+
+
+class SqliteEngine:
+    """A library folder's ``library.db``: WAL, one writer at a time (``BEGIN IMMEDIATE``)."""
+
+    dialect = "sqlite"
+    errors: tuple[type[Exception], ...] = (sqlite3.Error,)
+
+    def __init__(self, library_dir: Path, *, read_only: bool = False, create: bool = True) -> None:
+        if not create and not read_only and not (library_dir / DB_NAME).exists():
+            raise LibraryError(NO_LIBRARY.format(where=library_dir))
+        self.library_dir = library_dir
+        self.conn = open_connection(library_dir, read_only=read_only)
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    def translate(self, exc: Exception) -> LibraryError:
+        return translate_error(exc, self.library_dir)  # type: ignore[arg-type]
+
+    def scan_lock(self, on_wait: Callable[[str], None] | None) -> AbstractContextManager[None]:
+        return folder_lock(self.library_dir)
+
+    def insert_embeddings(self, c: sqlite3.Connection, rows: Sequence[EmbeddingRow]) -> None:
+        c.executemany(
+            "INSERT INTO embeddings (face_id, model_id, view, dim, vector) VALUES (?, ?, ?, ?, ?)",
+            [(fid, model, view, int(vec.shape[0]), vec.tobytes()) for fid, model, view, vec in rows],
+        )
+
+    def scrub(self) -> None:
+        """Fold the WAL in, truncate it, vacuum (``secure_delete`` zeroed the rows already)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.execute("VACUUM")
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def erase(self) -> None:
+        self.conn.close()
+        for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm"):
+            (self.library_dir / name).unlink(missing_ok=True)
+
+    def data_version(self) -> object:
+        """The database and WAL files' times and sizes: any commit by any process moves them."""
+        stamps: list[object] = []
+        for name in (DB_NAME, f"{DB_NAME}-wal"):
+            try:
+                st = (self.library_dir / name).stat()
+                stamps += [st.st_mtime_ns, st.st_size]
+            except FileNotFoundError:
+                stamps.append(None)
+        return tuple(stamps)
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def open_connection(library_dir: Path, *, read_only: bool = False) -> sqlite3.Connection:
@@ -28,10 +95,7 @@ def open_connection(library_dir: Path, *, read_only: bool = False) -> sqlite3.Co
     try:
         if read_only:
             if not path.exists():
-                raise LibraryError(
-                    f"No library at {library_dir}: run 'facefile scan PHOTOS' first "
-                    "(or point --library / FACEFILE_LIBRARY at an existing one)."
-                )
+                raise LibraryError(NO_LIBRARY.format(where=library_dir))
             conn = sqlite3.connect(
                 f"file:{path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False
             )

@@ -1,15 +1,20 @@
 """The library store: every row facefile keeps, behind one small class.
 
-All writes go through :meth:`Store.transaction` (``BEGIN IMMEDIATE``), so two
+All writes go through :meth:`Store.transaction`, which lets one writer at a
+time in (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: an advisory lock), so two
 commands changing the same person queue instead of losing an update, and an
 interrupted command leaves the database as it was before its last step.
+
+The SQL here runs unchanged on SQLite and PostgreSQL (:mod:`facefile.store.engine`):
+``?`` placeholders, ``ON CONFLICT`` upserts, ``RETURNING id``, and the
+column names ``"left"`` and ``"right"`` quoted (reserved words in PostgreSQL).
 """
 
 from __future__ import annotations
 
 import hashlib
-import sqlite3
-from collections.abc import Iterable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +24,9 @@ from numpy.typing import NDArray
 
 from facefile.errors import LibraryError, NotFoundError
 from facefile.media import display_path
-from facefile.store.connection import open_connection, translate_error
-from facefile.store.locks import folder_lock
+from facefile.store.connection import SqliteEngine
+from facefile.store.engine import Connection, EmbeddingRow, Engine
+from facefile.store.location import Location, parse_location
 from facefile.store.schema import now
 from facefile.types import BBox, Face, FaceQuality, FaceResult, Person, match_boxes
 
@@ -80,40 +86,72 @@ def tombstone_keys(content_hash: str, box: BBox, width: int, height: int) -> lis
 
 
 class Store:
-    """One library database. Not thread-safe: one ``Store`` per thread."""
+    """One library database. Not thread-safe: one ``Store`` per thread.
 
-    def __init__(self, library_dir: Path, *, read_only: bool = False) -> None:
-        self.library_dir = library_dir
+    Args:
+        location: a library folder (SQLite), a ``postgresql://`` URL, or a
+            parsed :class:`~facefile.store.location.Location`.
+        read_only: open for reading only (the web page's readers).
+        create: create (and migrate) the database if there is none;
+            ``False`` refuses a location without a library.
+
+    Raises:
+        LibraryError: the location holds no library (``read_only`` or not
+            ``create``), cannot be reached or opened.
+        SchemaTooNewError: a newer facefile wrote this library.
+    """
+
+    def __init__(
+        self, location: str | os.PathLike[str] | Location, *, read_only: bool = False, create: bool = True
+    ) -> None:
+        self.location = parse_location(location)
+        self.library_dir = self.location.local_dir
+        """The local folder: the library itself (SQLite), or crops and settings (PostgreSQL)."""
         self.read_only = read_only
-        self.conn = open_connection(library_dir, read_only=read_only)
+        self.engine: Engine
+        if self.location.is_postgres:
+            from facefile.store.pg import PgEngine
+
+            self.engine = PgEngine(self.location, read_only=read_only, create=create)
+        else:
+            self.engine = SqliteEngine(self.library_dir, read_only=read_only, create=create)
+        self.dialect = self.engine.dialect
+        self.conn = self.engine.conn
+        self.on_lock_wait: Callable[[str], None] | None = None
+        """Told, once, when a scan has to wait for another scan's lock."""
 
     def close(self) -> None:
-        self.conn.close()
+        self.engine.close()
 
     def scan_lock(self) -> AbstractContextManager[None]:
-        """Held by a scan: a second scan of the same library is refused while it runs."""
-        return folder_lock(self.library_dir)
+        """Held by a scan. SQLite: a second scan is refused; PostgreSQL: it waits its turn."""
+        return self.engine.scan_lock(self.on_lock_wait)
+
+    def data_version(self) -> object:
+        """Changes whenever any process commits a change to the library."""
+        return self.engine.data_version()
 
     # -- transactions -----------------------------------------------------
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise translate_error(exc, self.library_dir) from exc
+            self.engine.begin()
+        except self.engine.errors as exc:
+            self._rollback()
+            raise self.engine.translate(exc) from exc
         try:
             yield self.conn
-            self.conn.execute("COMMIT")
-        except sqlite3.Error as exc:
+            self.engine.commit()
+        except self.engine.errors as exc:
             self._rollback()
-            raise translate_error(exc, self.library_dir) from exc
+            raise self.engine.translate(exc) from exc
         except BaseException:
             self._rollback()
             raise
 
     def _rollback(self) -> None:
-        with suppress(sqlite3.Error):
-            self.conn.execute("ROLLBACK")
+        with suppress(*self.engine.errors):
+            self.engine.rollback()
 
     def scalar(self, sql: str, params: tuple[object, ...] = ()) -> object:
         row = self.conn.execute(sql, params).fetchone()
@@ -124,7 +162,7 @@ class Store:
         value = self.scalar("SELECT value FROM meta WHERE key = ?", (key,))
         return None if value is None else str(value)
 
-    def set_meta(self, conn: sqlite3.Connection, key: str, value: str) -> None:
+    def set_meta(self, conn: Connection, key: str, value: str) -> None:
         conn.execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -134,10 +172,10 @@ class Store:
     def start_run(self, kind: str, config_json: str) -> int:
         with self.transaction() as c:
             cur = c.execute(
-                "INSERT INTO runs (kind, started_at, config) VALUES (?, ?, ?)",
+                "INSERT INTO runs (kind, started_at, config) VALUES (?, ?, ?) RETURNING id",
                 (kind, now(), config_json),
             )
-            return int(cur.lastrowid or 0)
+            return int(cur.fetchone()[0])
 
     def finish_run(self, run_id: int, summary_json: str) -> None:
         with self.transaction() as c:
@@ -239,16 +277,16 @@ class Store:
             if row is None:
                 cur = c.execute(
                     "INSERT INTO photos (path, size, mtime_ns, content_hash, width, height, "
-                    "status, model_id, scanned_at) VALUES (?, ?, ?, ?, ?, ?, 'ok', ?, ?)",
+                    "status, model_id, scanned_at) VALUES (?, ?, ?, ?, ?, ?, 'ok', ?, ?) RETURNING id",
                     (raw, size, mtime_ns, content_hash, width, height, model_id, now()),
                 )
-                photo_id = int(cur.lastrowid or 0)
+                photo_id = int(cur.fetchone()[0])
             else:
                 photo_id = int(row[0])
                 old = [
                     (int(r[0]), BBox(r[1], r[2], r[3], r[4]))
                     for r in c.execute(
-                        "SELECT id, left, top, right, bottom FROM faces WHERE photo_id = ?", (photo_id,)
+                        'SELECT id, "left", top, "right", bottom FROM faces WHERE photo_id = ?', (photo_id,)
                     )
                 ]
                 c.execute(
@@ -264,6 +302,7 @@ class Store:
             if gone:
                 c.executemany("DELETE FROM faces WHERE id = ?", [(fid,) for fid in gone])
             face_ids: list[int] = []
+            vectors: list[EmbeddingRow] = []
             stamp = now()
             for j, face in enumerate(faces):
                 box = face.detection.box
@@ -277,32 +316,30 @@ class Store:
                 if j in kept:
                     face_id = old[kept[j]][0]
                     c.execute(
-                        "UPDATE faces SET left = ?, top = ?, right = ?, bottom = ?, landmarks = ?, "
+                        'UPDATE faces SET "left" = ?, top = ?, "right" = ?, bottom = ?, landmarks = ?, '
                         # a face made from a metadata region stays marked so when kept
-                        "detector = CASE WHEN detector = 'metadata' AND ?6 = 'kept' THEN detector "
-                        "ELSE ?6 END, det_score = ?, size_px = ?, sharpness = ?, yaw = ?, quality = ?, "
+                        "detector = CASE WHEN detector = 'metadata' AND ? = 'kept' THEN detector "
+                        "ELSE ? END, det_score = ?, size_px = ?, sharpness = ?, yaw = ?, quality = ?, "
                         "occ_lower = ?, occ_eyes = ?, occ_side = ? WHERE id = ?",
-                        (*measures, face_id),
+                        (*measures[:6], *measures[5:], face_id),
                     )
                     c.execute("DELETE FROM embeddings WHERE face_id = ?", (face_id,))
                 else:
                     if self._is_tombstoned(c, tombstone_keys(content_hash, box, width, height)):
                         continue
                     cur = c.execute(
-                        "INSERT INTO faces (photo_id, left, top, right, bottom, landmarks, detector, "
+                        'INSERT INTO faces (photo_id, "left", top, "right", bottom, landmarks, detector, '
                         "det_score, size_px, sharpness, yaw, quality, occ_lower, occ_eyes, occ_side, "
-                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                         (photo_id, *measures, stamp),
                     )
-                    face_id = int(cur.lastrowid or 0)
+                    face_id = int(cur.fetchone()[0])
                 face_ids.append(face_id)
-                for view, vector in face.embeddings.items():
-                    vec = np.asarray(vector, dtype=np.float32)
-                    c.execute(
-                        "INSERT INTO embeddings (face_id, model_id, view, dim, vector) "
-                        "VALUES (?, ?, ?, ?, ?)",
-                        (face_id, model_id, view, int(vec.shape[0]), vec.tobytes()),
-                    )
+                vectors += [
+                    (face_id, model_id, view, np.asarray(vector, dtype=np.float32))
+                    for view, vector in face.embeddings.items()
+                ]
+            self.engine.insert_embeddings(c, vectors)
         remove_crop_files(self.library_dir, [fid for fid, _ in old])
         return photo_id, face_ids
 
@@ -311,20 +348,21 @@ class Store:
         return [
             BBox(*r)
             for r in self.conn.execute(
-                "SELECT left, top, right, bottom FROM faces WHERE photo_id = ? ORDER BY id", (photo_id,)
+                'SELECT "left", top, "right", bottom FROM faces WHERE photo_id = ? ORDER BY id', (photo_id,)
             )
         ]
 
     def stale_photos(self, model_id: str) -> list[PhotoRow]:
         """Analysed photos whose faces were not embedded by ``model_id`` (e.g. after an upgrade)."""
         rows = self.conn.execute(
-            _PHOTO_SQL + "WHERE status IN ('ok', 'missing') AND model_id IS NOT ? ORDER BY id",
+            _PHOTO_SQL + "WHERE status IN ('ok', 'missing') AND (model_id IS NULL OR model_id <> ?) "
+            "ORDER BY id",
             (model_id,),
         )
         return [PhotoRow(*r) for r in rows]
 
     @staticmethod
-    def _is_tombstoned(c: sqlite3.Connection, keys: list[str]) -> bool:
+    def _is_tombstoned(c: Connection, keys: list[str]) -> bool:
         marks = ",".join("?" * len(keys))
         return c.execute(f"SELECT 1 FROM tombstones WHERE key IN ({marks})", keys).fetchone() is not None
 
@@ -332,7 +370,7 @@ class Store:
         """Mark photos under ``root_raw`` that this scan did not see as missing."""
         prefix = root_raw.rstrip(b"/") + b"/"
         with self.transaction() as c:
-            c.execute("CREATE TEMP TABLE IF NOT EXISTS seen (id INTEGER PRIMARY KEY)")
+            c.execute("CREATE TEMP TABLE IF NOT EXISTS seen (id BIGINT PRIMARY KEY)")
             c.execute("DELETE FROM seen")
             c.executemany("INSERT INTO seen (id) VALUES (?)", ((i,) for i in seen_ids))
             cur = c.execute(
@@ -345,7 +383,7 @@ class Store:
 
     # -- faces --------------------------------------------------------------
     _FACE_SQL = (
-        "SELECT f.id, f.photo_id, p.path, f.left, f.top, f.right, f.bottom, a.person_id, "
+        'SELECT f.id, f.photo_id, p.path, f."left", f.top, f."right", f.bottom, a.person_id, '
         "a.confidence, a.source, f.size_px, f.sharpness, f.det_score, f.yaw, f.quality "
         "FROM faces f JOIN photos p ON p.id = f.photo_id "
         "LEFT JOIN assignments a ON a.face_id = f.id "
@@ -404,7 +442,8 @@ class Store:
         """Every groupable face (not excluded, photo present or missing) with vectors."""
         rows = self.conn.execute(
             "SELECT f.id, f.photo_id, f.quality, f.size_px, e.vector, "
-            "COALESCE(a.person_id, -1), COALESCE(a.source = 'user', 0), COALESCE(a.confidence, 0), "
+            "COALESCE(a.person_id, -1), CASE WHEN a.source = 'user' THEN 1 ELSE 0 END, "
+            "COALESCE(a.confidence, 0), "
             "COALESCE(f.occ_lower, 0), COALESCE(f.occ_eyes, 0), COALESCE(f.occ_side, 0) "
             "FROM faces f JOIN embeddings e ON e.face_id = f.id AND e.model_id = ? "
             "AND e.view = 'full' LEFT JOIN assignments a ON a.face_id = f.id "
@@ -531,6 +570,7 @@ def remove_crop_files(library_dir: Path, face_ids: Iterable[int]) -> None:
 
 
 def require_library(library_dir: Path) -> None:
+    """Refuse a folder without ``library.db`` (``Store(..., create=False)`` checks either engine)."""
     if not (library_dir / "library.db").exists():
         raise LibraryError(
             f"No library at {library_dir}: run 'facefile scan PHOTOS' first, or point "

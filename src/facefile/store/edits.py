@@ -7,27 +7,47 @@ assignment, so regrouping never undoes it.
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from collections.abc import Iterable, Mapping
 
 from facefile.errors import ConstraintError, NotFoundError
 from facefile.store.db import Store, remove_crop_files, tombstone_keys
+from facefile.store.engine import Connection
 from facefile.store.schema import now
 
+SET_USER_ROW = (
+    "INSERT INTO assignments (face_id, person_id, source, confidence, updated_at) "
+    "VALUES (?, ?, 'user', 1.0, ?) ON CONFLICT(face_id) DO UPDATE SET person_id = excluded.person_id, "
+    "source = excluded.source, confidence = excluded.confidence, updated_at = excluded.updated_at"
+)
+"""The user's placement of a face, replacing whatever placed it before."""
 
-def _require_person(c: sqlite3.Connection, person_id: int) -> None:
+_AUTO_ROW = (
+    "INSERT INTO assignments (face_id, person_id, source, confidence, updated_at) "
+    "SELECT f.id, p.id, 'auto', ?, ? FROM faces f JOIN people p ON p.id = ? "
+    "WHERE f.id = ? AND f.is_excluded = 0 AND NOT EXISTS (SELECT 1 FROM constraints n "
+    "WHERE n.kind = 'not_person' AND n.face_id = f.id AND n.person_id = p.id) "
+)
+"""The grouper's placement of a face, unless an edit made while it computed forbids it.
+
+Grouping is computed from a snapshot, then written; an edit committed in
+between (another process, the web page) wins: a face forgotten or excluded
+meanwhile, a person merged away, or a "not this person" said meanwhile gets
+no automatic row (the next grouping places the face)."""
+
+
+def _require_person(c: Connection, person_id: int) -> None:
     if c.execute("SELECT 1 FROM people WHERE id = ?", (person_id,)).fetchone() is None:
         raise NotFoundError(
             f"No person person-{person_id:04d} in this library; 'facefile people' lists them."
         )
 
 
-def _require_face(c: sqlite3.Connection, face_id: int) -> None:
+def _require_face(c: Connection, face_id: int) -> None:
     if c.execute("SELECT 1 FROM faces WHERE id = ?", (face_id,)).fetchone() is None:
         raise NotFoundError(f"No face face-{face_id} in this library; 'facefile faces' lists them.")
 
 
-def new_person(store: Store, c: sqlite3.Connection, name: str | None = None) -> int:
+def new_person(store: Store, c: Connection, name: str | None = None) -> int:
     person_id = store.next_person_id()
     c.execute(
         "INSERT INTO people (id, name, is_hidden, created_at) VALUES (?, ?, 0, ?)",
@@ -142,15 +162,11 @@ def move(store: Store, face_ids: Iterable[int], person_id: int | None) -> int:
                 # Moving a face out of a person also says "not that person", so the
                 # next regrouping does not pull the face and its old person back together.
                 c.execute(
-                    "INSERT OR IGNORE INTO constraints (kind, face_id, person_id, created_at) "
-                    "VALUES ('not_person', ?, ?, ?)",
+                    "INSERT INTO constraints (kind, face_id, person_id, created_at) "
+                    "VALUES ('not_person', ?, ?, ?) ON CONFLICT DO NOTHING",
                     (fid, before[0], stamp),
                 )
-            c.execute(
-                "INSERT OR REPLACE INTO assignments (face_id, person_id, source, confidence, "
-                "updated_at) VALUES (?, ?, 'user', 1.0, ?)",
-                (fid, person_id, stamp),
-            )
+            c.execute(SET_USER_ROW, (fid, person_id, stamp))
             c.execute(
                 "DELETE FROM constraints WHERE kind = 'not_person' AND face_id = ? AND person_id = ?",
                 (fid, person_id),
@@ -166,8 +182,8 @@ def not_person(store: Store, face_ids: Iterable[int], person_id: int) -> None:
         for fid in face_ids:
             _require_face(c, fid)
             c.execute(
-                "INSERT OR IGNORE INTO constraints (kind, face_id, person_id, created_at) "
-                "VALUES ('not_person', ?, ?, ?)",
+                "INSERT INTO constraints (kind, face_id, person_id, created_at) "
+                "VALUES ('not_person', ?, ?, ?) ON CONFLICT DO NOTHING",
                 (fid, person_id, now()),
             )
             c.execute("DELETE FROM assignments WHERE face_id = ? AND person_id = ?", (fid, person_id))
@@ -189,8 +205,8 @@ def different_people(store: Store, person_a: int, person_b: int) -> None:
                 return
             best.append(int(row[0]))
         c.execute(
-            "INSERT OR IGNORE INTO constraints (kind, face_id, other_face_id, created_at) "
-            "VALUES ('cannot_link', ?, ?, ?)",
+            "INSERT INTO constraints (kind, face_id, other_face_id, created_at) "
+            "VALUES ('cannot_link', ?, ?, ?) ON CONFLICT DO NOTHING",
             (best[0], best[1], now()),
         )
         for pid in (person_a, person_b):
@@ -228,18 +244,18 @@ def write_grouping(
 ) -> None:
     """Replace every automatic assignment with ``face_id -> (person_id, confidence)``.
 
-    User assignments are never touched. People left with no face, no name
-    and no user decision are removed.
+    User assignments are never touched, nor are edits made while the grouping
+    was computed (see ``_AUTO_ROW``). People left with no face, no name and
+    no user decision are removed.
     """
     stamp = now()
     with store.transaction() as c:
-        _create_people(store, c, new_people, stamp)
+        fresh = _create_people(store, c, new_people, stamp)
         c.execute("DELETE FROM assignments WHERE source = 'auto'")
         store.set_meta(c, "grouped_through_face_id", str(grouped_through))
         c.executemany(
-            "INSERT OR IGNORE INTO assignments (face_id, person_id, source, confidence, updated_at) "
-            "VALUES (?, ?, 'auto', ?, ?)",
-            ((fid, pid, float(conf), stamp) for fid, (pid, conf) in assignment.items()),
+            _AUTO_ROW + "ON CONFLICT(face_id) DO NOTHING",
+            ((float(conf), stamp, fresh.get(pid, pid), fid) for fid, (pid, conf) in assignment.items()),
         )
         c.execute(
             "DELETE FROM people WHERE name IS NULL AND id NOT IN "
@@ -248,15 +264,33 @@ def write_grouping(
         )
 
 
-def _create_people(store: Store, c: sqlite3.Connection, new_people: Iterable[int], stamp: str) -> None:
-    """Rows for the grouper's new people, and a ``next_person_id`` past them all."""
-    for pid in new_people:
-        c.execute(
-            "INSERT OR IGNORE INTO people (id, name, is_hidden, created_at) VALUES (?, NULL, 0, ?)",
-            (pid, stamp),
-        )
+def _create_people(store: Store, c: Connection, new_people: Iterable[int], stamp: str) -> dict[int, int]:
+    """Rows for the grouper's new people, and a ``next_person_id`` past them all.
+
+    The grouper numbers new people from ``next_person_id`` as it was when it
+    started; an edit may have made a person with one of those ids since (a
+    face moved to a new person). That person keeps its id and the grouper's
+    new person gets a fresh one.
+
+    Returns:
+        ``{id the grouper chose: id it gets}`` for the ids taken meanwhile.
+    """
+    wanted = sorted(set(new_people))
+    taken = set()
+    if wanted:
+        taken = {int(r[0]) for r in c.execute("SELECT id FROM people WHERE id >= ?", (wanted[0],))}
+    fresh: dict[int, int] = {}
+    free = max([store.next_person_id(), wanted[-1] + 1 if wanted else 0, *(t + 1 for t in taken)])
+    for pid in wanted:
+        if pid in taken:
+            fresh[pid], free = free, free + 1
+    c.executemany(
+        "INSERT INTO people (id, name, is_hidden, created_at) VALUES (?, NULL, 0, ?) ON CONFLICT DO NOTHING",
+        [(fresh.get(pid, pid), stamp) for pid in wanted],
+    )
     top = c.execute("SELECT MAX(id) FROM people").fetchone()[0] or 0
     store.set_meta(c, "next_person_id", str(max(store.next_person_id(), top + 1)))
+    return fresh
 
 
 def add_assignments(
@@ -269,14 +303,13 @@ def add_assignments(
     """Add automatic assignments for some faces, leaving all others as they are."""
     stamp = now()
     with store.transaction() as c:
-        _create_people(store, c, new_people, stamp)
+        fresh = _create_people(store, c, new_people, stamp)
         store.set_meta(c, "grouped_through_face_id", str(grouped_through))
         c.executemany(
-            "INSERT INTO assignments (face_id, person_id, source, confidence, updated_at) "
-            "VALUES (?, ?, 'auto', ?, ?) ON CONFLICT(face_id) DO UPDATE SET "
+            _AUTO_ROW + "ON CONFLICT(face_id) DO UPDATE SET "
             "person_id = excluded.person_id, confidence = excluded.confidence, "
             "updated_at = excluded.updated_at WHERE assignments.source = 'auto'",
-            ((fid, pid, float(conf), stamp) for fid, (pid, conf) in assignment.items()),
+            ((float(conf), stamp, fresh.get(pid, pid), fid) for fid, (pid, conf) in assignment.items()),
         )
 
 
@@ -284,8 +317,9 @@ def forget_person(store: Store, person_id: int) -> int:
     """Erase a person: faces, embeddings, crops, name and constraints.
 
     The faces' positions are kept only as one-way tombstone keys so that a
-    re-scan does not bring them back. Deleted rows are zeroed on disk
-    (``secure_delete``) and the write-ahead log is truncated.
+    re-scan does not bring them back. SQLite: deleted rows are zeroed on disk
+    (``secure_delete``) and the write-ahead log is truncated; PostgreSQL: the
+    tables are vacuumed, so the rows leave the table files.
 
     Returns:
         The number of faces erased.
@@ -293,7 +327,7 @@ def forget_person(store: Store, person_id: int) -> int:
     with store.transaction() as c:
         _require_person(c, person_id)
         rows = c.execute(
-            "SELECT f.id, f.left, f.top, f.right, f.bottom, p.content_hash, p.width, p.height "
+            'SELECT f.id, f."left", f.top, f."right", f.bottom, p.content_hash, p.width, p.height '
             "FROM assignments a JOIN faces f ON f.id = a.face_id JOIN photos p ON p.id = f.photo_id "
             "WHERE a.person_id = ?",
             (person_id,),
@@ -303,7 +337,7 @@ def forget_person(store: Store, person_id: int) -> int:
         for _fid, left, top, right, bottom, content_hash, width, height in rows:
             if content_hash:
                 key = tombstone_keys(content_hash, BBox(left, top, right, bottom), width, height)[0]
-                c.execute("INSERT OR IGNORE INTO tombstones (key) VALUES (?)", (key,))
+                c.execute("INSERT INTO tombstones (key) VALUES (?) ON CONFLICT DO NOTHING", (key,))
         ids = [int(r[0]) for r in rows]
         c.executemany("DELETE FROM faces WHERE id = ?", ((i,) for i in ids))
         c.execute("DELETE FROM people WHERE id = ?", (person_id,))
@@ -313,12 +347,11 @@ def forget_person(store: Store, person_id: int) -> int:
 
 
 def forget_all(store: Store) -> None:
-    """Erase the whole library: database, crops and caches."""
-    store.close()
-    for name in ("library.db", "library.db-wal", "library.db-shm"):
-        path = store.library_dir / name
-        if path.exists():
-            path.unlink()
+    """Erase the whole library: database (PostgreSQL: facefile's tables), crops and caches.
+
+    ``facefile.toml`` stays: it holds settings, not data.
+    """
+    store.engine.erase()
     crops = store.library_dir / "crops"
     if crops.exists():
         shutil.rmtree(crops)
@@ -329,7 +362,5 @@ def remove_crops(store: Store, face_ids: Iterable[int]) -> None:
 
 
 def scrub(store: Store) -> None:
-    """Make erased rows unrecoverable: fold the WAL in, truncate it, vacuum."""
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    store.conn.execute("VACUUM")
-    store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    """Make erased rows unrecoverable (SQLite: fold the WAL in, truncate it, vacuum)."""
+    store.engine.scrub()

@@ -13,12 +13,12 @@ conflict is reported; nothing is guessed.
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from facefile.store.db import Store
-from facefile.store.edits import new_person
+from facefile.store.edits import SET_USER_ROW, new_person
+from facefile.store.engine import Connection
 from facefile.store.schema import now
 from facefile.types import BBox, NameClaim, person_key
 
@@ -58,7 +58,7 @@ def apply_names(
         faces = [
             (int(r[0]), BBox(r[1], r[2], r[3], r[4]), bool(r[5]))
             for r in c.execute(
-                "SELECT id, left, top, right, bottom, is_excluded FROM faces WHERE photo_id = ?",
+                'SELECT id, "left", top, "right", bottom, is_excluded FROM faces WHERE photo_id = ?',
                 (photo_id,),
             )
         ]
@@ -88,7 +88,7 @@ def apply_names(
 
 
 def _apply(
-    store: Store, c: sqlite3.Connection, photo_id: int, face_id: int, is_excluded: bool, claim: NameClaim
+    store: Store, c: Connection, photo_id: int, face_id: int, is_excluded: bool, claim: NameClaim
 ) -> tuple[str | None, bool]:
     """Give ``face_id`` the claim's person.
 
@@ -143,13 +143,9 @@ def _apply(
     if row is not None and row[0] != target:
         # as with 'move': leaving a person also says "not that person"
         c.execute(
-            "INSERT OR IGNORE INTO constraints (kind, face_id, person_id, created_at) "
-            "VALUES ('not_person', ?, ?, ?)",
+            "INSERT INTO constraints (kind, face_id, person_id, created_at) "
+            "VALUES ('not_person', ?, ?, ?) ON CONFLICT DO NOTHING",
             (face_id, row[0], stamp),
         )
-    c.execute(
-        "INSERT OR REPLACE INTO assignments (face_id, person_id, source, confidence, updated_at) "
-        "VALUES (?, ?, 'user', 1.0, ?)",
-        (face_id, target, stamp),
-    )
+    c.execute(SET_USER_ROW, (face_id, target, stamp))
     return None, True

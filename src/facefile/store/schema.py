@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
+from typing import Any
 
 from facefile.errors import SchemaTooNewError
 
@@ -140,20 +141,22 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
     Raises:
         SchemaTooNewError: the database has migrations unknown to this code.
     """
+    return apply_migrations(conn, MIGRATIONS, "BEGIN IMMEDIATE")
+
+
+def apply_migrations(conn: Any, migrations: list[tuple[str, str]], begin: str) -> list[str]:
+    """Apply ``migrations`` not yet recorded in ``migrations``, each in one transaction.
+
+    ``conn`` is a sqlite3 connection or :class:`facefile.store.pg.PgConnection`
+    in autocommit mode; ``begin`` starts a transaction on it.
+    """
     conn.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    applied = {row[0] for row in conn.execute("SELECT name FROM migrations")}
-    known = [name for name, _ in MIGRATIONS]
-    unknown = sorted(applied - set(known))
-    if unknown:
-        raise SchemaTooNewError(
-            f"This library was written by a newer facefile (migrations {', '.join(unknown)}); "
-            "upgrade facefile (pip install -U facefile) to open it."
-        )
+    applied = check_known(conn, migrations)
     done: list[str] = []
-    for name, sql in MIGRATIONS:
+    for name, sql in migrations:
         if name in applied:
             continue
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(begin)
         try:
             for statement in _statements(sql):
                 conn.execute(statement)
@@ -164,6 +167,22 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             raise
         done.append(name)
     return done
+
+
+def check_known(conn: Any, migrations: list[tuple[str, str]]) -> set[str]:
+    """The applied migrations' names.
+
+    Raises:
+        SchemaTooNewError: one of them is unknown to this code.
+    """
+    applied = {row[0] for row in conn.execute("SELECT name FROM migrations")}
+    unknown = sorted(applied - {name for name, _ in migrations})
+    if unknown:
+        raise SchemaTooNewError(
+            f"This library was written by a newer facefile (migrations {', '.join(unknown)}); "
+            "upgrade facefile (pip install -U facefile) to open it."
+        )
+    return applied
 
 
 def _statements(sql: str) -> list[str]:
