@@ -1,7 +1,10 @@
-"""Shared fixtures: real faces from scikit-image and, when present, ../shared/data."""
+"""Shared fixtures: real faces from scikit-image and ../shared/data; SQLite and PostgreSQL libraries."""
 
 from __future__ import annotations
 
+import itertools
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,3 +29,69 @@ def astronaut() -> np.ndarray:
     from skimage import data
 
     return np.ascontiguousarray(data.astronaut())
+
+
+# -- library backends ------------------------------------------------------------
+# Tests that take ``library_location`` run twice: on a SQLite folder and on a
+# fresh database of one PostgreSQL server (with pgvector) started for the session
+# by pgserver. Where pgserver is not installed they skip, except in CI (``$CI``
+# set), where a missing server fails the run.
+
+BACKENDS = ("sqlite", "postgresql")
+_databases = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    try:
+        import pgserver
+        import psycopg
+    except ImportError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip("PostgreSQL tests need pgserver and psycopg (pip install '.[test]'); CI always runs them")
+    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    # every test database is copied from template1, so each starts with pgvector
+    with psycopg.connect(_with_dbname(server.get_uri(), "template1"), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+    yield server
+    server.cleanup()
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    """``url`` naming another database (pgserver's URLs look like postgresql://postgres:@/postgres?host=/tmp/x)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{dbname}"))
+
+
+@pytest.fixture()
+def pg_url(pg_server: object) -> str:
+    """A new, empty database on the session's server."""
+    import psycopg
+
+    name = f"t_{os.getpid()}_{next(_databases)}"
+    admin = pg_server.get_uri()  # type: ignore[attr-defined]
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return _with_dbname(admin, name)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture()
+def library_location(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """Where the test's library goes: a folder, or a ``postgresql://`` URL.
+
+    A PostgreSQL library's local folder (crops, settings) lands under ``tmp_path/cache``.
+    """
+    if backend == "sqlite":
+        return str(tmp_path / "lib")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return str(request.getfixturevalue("pg_url"))

@@ -28,8 +28,16 @@ def make_photos(folder: Path, layout: dict[str, list[int]] | None = None) -> dic
     return layout
 
 
-def open_library(path: Path, **overrides: object) -> facefile.Library:
-    return facefile.Library(path, settings={**FAKE_SETTINGS, **overrides})
+def open_library(location: str | Path, **overrides: object) -> facefile.Library:
+    """A library with the fake backends, at a folder or a ``postgresql://`` URL (``library_location``)."""
+    return facefile.Library(location, settings={**FAKE_SETTINGS, **overrides})
+
+
+def local_dir(location: str | Path) -> Path:
+    """The library's local folder: itself (SQLite), or where a PostgreSQL library keeps crops and settings."""
+    from facefile.api import library_location
+
+    return library_location(location).local_dir
 
 
 def partition(lib: facefile.Library) -> set[frozenset[tuple[str, int]]]:

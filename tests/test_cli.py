@@ -1,8 +1,9 @@
-"""The command line as a user runs it, checked through its output and the library."""
+"""The command line as a user runs it, checked through its output and the library (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -35,26 +36,27 @@ def run(runner: CliRunner, *args: str) -> str:
 
 
 @pytest.fixture()
-def scanned(runner: CliRunner, tmp_path: Path) -> Path:
+def scanned(runner: CliRunner, tmp_path: Path, library_location: str) -> str:
+    """A scanned library: a folder, or a PostgreSQL URL (each test runs on both)."""
     make_photos(tmp_path / "photos")
-    run(runner, "scan", str(tmp_path / "photos"), "--library", str(tmp_path / "lib"), "--quiet")
-    return tmp_path / "lib"
+    run(runner, "scan", str(tmp_path / "photos"), "--library", library_location, "--quiet")
+    return library_location
 
 
-def faces_json(runner: CliRunner, lib: Path) -> list[dict[str, object]]:
+def faces_json(runner: CliRunner, lib: str) -> list[dict[str, object]]:
     return json.loads(run(runner, "faces", "--json", "-L", str(lib)))
 
 
-def test_scan_prints_a_summary(runner: CliRunner, tmp_path: Path) -> None:
+def test_scan_prints_a_summary(runner: CliRunner, tmp_path: Path, library_location: str) -> None:
     make_photos(tmp_path / "photos")
     (tmp_path / "photos" / "broken.jpg").write_bytes(b"\xff\xd8\xff\x00garbage")
-    out = run(runner, "scan", str(tmp_path / "photos"), "-L", str(tmp_path / "lib"), "-q")
+    out = run(runner, "scan", str(tmp_path / "photos"), "-L", library_location, "-q")
     assert "Scan summary" in out
     assert "photos found" in out and "10" in out
     assert "broken.jpg" in out or "skipped 1" in out
 
 
-def test_faces_json_contract(runner: CliRunner, scanned: Path, tmp_path: Path) -> None:
+def test_faces_json_contract(runner: CliRunner, scanned: str, tmp_path: Path) -> None:
     rows = faces_json(runner, scanned)
     assert len(rows) == sum(len(v) for v in SMALL_SET.values())
     for row in rows:
@@ -66,7 +68,7 @@ def test_faces_json_contract(runner: CliRunner, scanned: Path, tmp_path: Path) -
         assert 0.0 <= float(row["confidence"]) <= 1.0  # type: ignore[arg-type]
 
 
-def test_people_name_show_merge_move(runner: CliRunner, scanned: Path) -> None:
+def test_people_name_show_merge_move(runner: CliRunner, scanned: str) -> None:
     people = json.loads(run(runner, "people", "--json", "-L", str(scanned)))
     assert len(people) == 4
     assert sum(p["faces"] for p in people) == sum(len(v) for v in SMALL_SET.values())
@@ -84,7 +86,7 @@ def test_people_name_show_merge_move(runner: CliRunner, scanned: Path) -> None:
     assert moved["person"] not in (first, lone["person"])
 
 
-def test_hide_and_unassign(runner: CliRunner, scanned: Path) -> None:
+def test_hide_and_unassign(runner: CliRunner, scanned: str) -> None:
     people = json.loads(run(runner, "people", "--json", "-L", str(scanned)))
     target = people[-1]["person"]
     run(runner, "hide", target, "-L", str(scanned))
@@ -98,7 +100,7 @@ def test_hide_and_unassign(runner: CliRunner, scanned: Path) -> None:
     assert after["person"] != people[0]["person"]
 
 
-def test_export_writes_folders_and_tables(runner: CliRunner, scanned: Path, tmp_path: Path) -> None:
+def test_export_writes_folders_and_tables(runner: CliRunner, scanned: str, tmp_path: Path) -> None:
     people = json.loads(run(runner, "people", "--json", "-L", str(scanned)))
     run(runner, "name", people[0]["person"], "Ana", "-L", str(scanned))
     out_dir = tmp_path / "People"
@@ -112,7 +114,7 @@ def test_export_writes_folders_and_tables(runner: CliRunner, scanned: Path, tmp_
     assert len(csv_lines) == 1 + len(table)
 
 
-def test_forget_asks_then_erases(runner: CliRunner, scanned: Path) -> None:
+def test_forget_asks_then_erases(runner: CliRunner, scanned: str) -> None:
     people = json.loads(run(runner, "people", "--json", "-L", str(scanned)))
     target = people[-1]["person"]
     result = runner.invoke(app, ["forget", target, "-L", str(scanned)], input="n\n")
@@ -122,7 +124,7 @@ def test_forget_asks_then_erases(runner: CliRunner, scanned: Path) -> None:
     assert target not in [p["person"] for p in after]
 
 
-def test_errors_say_what_to_do(runner: CliRunner, scanned: Path, tmp_path: Path) -> None:
+def test_errors_say_what_to_do(runner: CliRunner, scanned: str, tmp_path: Path) -> None:
     result = runner.invoke(app, ["show", "person-9999", "-L", str(scanned)])
     assert result.exit_code == 1
     assert "No person person-9999" in result.output and "facefile people" in result.output
@@ -135,7 +137,7 @@ def test_errors_say_what_to_do(runner: CliRunner, scanned: Path, tmp_path: Path)
     assert "Unknown detector 'retina'" in result.output and "available" in result.output
 
 
-def test_review_and_why(runner: CliRunner, scanned: Path) -> None:
+def test_review_and_why(runner: CliRunner, scanned: str) -> None:
     rows = faces_json(runner, scanned)
     out = run(runner, "why", str(rows[0]["face"]), "-L", str(scanned))
     assert str(rows[0]["face"]) in out and "similar" in out.lower()
@@ -151,3 +153,32 @@ def test_review_and_why(runner: CliRunner, scanned: Path) -> None:
     with facefile.Library(scanned) as lib:
         persons = {f.person_id for f in lib.faces() if f.id in twin or f.id == a1.id}
         assert len(persons) == 1
+
+
+def test_the_other_commands(
+    runner: CliRunner, scanned: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lib = ["-L", scanned]
+    rows = faces_json(runner, scanned)
+    a1 = next(r for r in rows if str(r["photo"]).endswith("a1.png"))
+    out = run(runner, "move", str(a1["face"]), "new", *lib)
+    split = re.search(r"person-\d+", out)[0]  # type: ignore[index]
+    assert "Merged into" in run(runner, "merge", split, str(a1["person"]), *lib)
+    assert next(r for r in faces_json(runner, scanned) if r["face"] == a1["face"])["person"] == a1["person"]
+    run(runner, "exclude", str(a1["face"]), *lib)
+    assert a1["face"] not in {r["face"] for r in faces_json(runner, scanned)}
+    run(runner, "include", str(a1["face"]), *lib)
+    assert a1["face"] in {r["face"] for r in faces_json(runner, scanned)}
+    last = json.loads(run(runner, "people", "--json", *lib))[-1]["person"]
+    run(runner, "hide", last, *lib)
+    run(runner, "unhide", last, *lib)
+    assert last in {p["person"] for p in json.loads(run(runner, "people", "--json", *lib))}
+    assert "faces:" in run(runner, "regroup", "-q", *lib)
+    assert "analyze.detector" in run(runner, "config", *lib)
+    run(runner, "name", str(a1["person"]), "Ana", *lib)
+    assert "would write" in run(runner, "xmp", "write", "--dry-run", *lib)
+    monkeypatch.setenv("FACEFILE_LIBRARY", scanned)  # the variable names the library as well as -L
+    assert run(runner, "people", "--json") == run(runner, "people", "--json", *lib)
+    assert "Erased the library" in run(runner, "forget", "--all", "--yes", *lib)
+    result = runner.invoke(app, ["people", *lib])
+    assert result.exit_code == 1 and "facefile scan" in result.output

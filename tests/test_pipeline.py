@@ -1,4 +1,4 @@
-"""Scanning a folder into people, with fake backends (fast, known identities)."""
+"""Scanning a folder into people, with fake backends (fast, known identities), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from tests.fakes import draw_photo
 from tests.helpers import make_photos, open_library, partition, truth
 
 
-def test_scan_groups_every_face_into_its_person(tmp_path: Path) -> None:
+def test_scan_groups_every_face_into_its_person(tmp_path: Path, library_location: str) -> None:
     layout = make_photos(tmp_path / "photos")
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         summary = lib.scan(tmp_path / "photos")
         assert summary.photos_found == len(layout)
         assert summary.faces_found == sum(len(v) for v in layout.values())
@@ -24,10 +24,10 @@ def test_scan_groups_every_face_into_its_person(tmp_path: Path) -> None:
         assert lib.stats()["people"] == 4
 
 
-def test_two_faces_in_one_photo_are_never_one_person(tmp_path: Path) -> None:
+def test_two_faces_in_one_photo_are_never_one_person(tmp_path: Path, library_location: str) -> None:
     # the same identity twice in one photo (twins, a poster): must be split
     make_photos(tmp_path / "photos", {"twins.png": [0, 0], "x.png": [0], "y.png": [0]})
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(tmp_path / "photos")
         faces = [f for f in lib.faces() if f.photo.endswith("twins.png")]
         assert len(faces) == 2
@@ -35,9 +35,9 @@ def test_two_faces_in_one_photo_are_never_one_person(tmp_path: Path) -> None:
         assert len(persons) == len(set(persons))
 
 
-def test_rescan_is_idempotent_and_keeps_ids(tmp_path: Path) -> None:
+def test_rescan_is_idempotent_and_keeps_ids(tmp_path: Path, library_location: str) -> None:
     make_photos(tmp_path / "photos")
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(tmp_path / "photos")
         before = [(f.id, f.person_id) for f in lib.faces()]
         again = lib.scan(tmp_path / "photos")
@@ -46,9 +46,9 @@ def test_rescan_is_idempotent_and_keeps_ids(tmp_path: Path) -> None:
         assert [(f.id, f.person_id) for f in lib.faces()] == before
 
 
-def test_person_ids_and_names_stable_when_library_grows(tmp_path: Path) -> None:
+def test_person_ids_and_names_stable_when_library_grows(tmp_path: Path, library_location: str) -> None:
     make_photos(tmp_path / "photos")
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(tmp_path / "photos")
         ana = next(f.person_id for f in lib.faces() if f.photo.endswith("a1.png"))
         assert ana is not None
@@ -66,9 +66,9 @@ def test_person_ids_and_names_stable_when_library_grows(tmp_path: Path) -> None:
         assert data.named_people == frozenset({ana})
 
 
-def test_moved_photo_keeps_faces_and_people(tmp_path: Path) -> None:
+def test_moved_photo_keeps_faces_and_people(tmp_path: Path, library_location: str) -> None:
     make_photos(tmp_path / "photos")
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(tmp_path / "photos")
         face = next(f for f in lib.faces() if f.photo.endswith("d1.png"))
         assert face.person_id is not None
@@ -83,9 +83,9 @@ def test_moved_photo_keeps_faces_and_people(tmp_path: Path) -> None:
         assert lib.person(moved.person_id or -1).name == "Dee"
 
 
-def test_deleted_photo_is_marked_missing_not_dropped(tmp_path: Path) -> None:
+def test_deleted_photo_is_marked_missing_not_dropped(tmp_path: Path, library_location: str) -> None:
     make_photos(tmp_path / "photos")
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(tmp_path / "photos")
         face = next(f for f in lib.faces() if f.photo.endswith("c1.png"))
         lib.move(face.id, "new")
@@ -97,9 +97,9 @@ def test_deleted_photo_is_marked_missing_not_dropped(tmp_path: Path) -> None:
         assert lib.stats()["missing"] == 1
 
 
-def test_user_decisions_survive_regrouping(tmp_path: Path) -> None:
+def test_user_decisions_survive_regrouping(tmp_path: Path, library_location: str) -> None:
     make_photos(tmp_path / "photos")
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(tmp_path / "photos")
         faces = {Path(f.photo).name + str(round(f.box.left)): f for f in lib.faces()}
         b1 = faces["b1.png20"]
@@ -116,9 +116,9 @@ def test_user_decisions_survive_regrouping(tmp_path: Path) -> None:
         assert lib.face(c1.id).person_id != c1.person_id
 
 
-def test_merge_survives_regrouping(tmp_path: Path) -> None:
+def test_merge_survives_regrouping(tmp_path: Path, library_location: str) -> None:
     make_photos(tmp_path / "photos", {"c1.png": [2], "c2.png": [2], "d1.png": [3], "d2.png": [3]})
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(tmp_path / "photos")
         d = next(f for f in lib.faces() if f.photo.endswith("d1.png")).person_id
         c = next(f for f in lib.faces() if f.photo.endswith("c1.png")).person_id
@@ -129,18 +129,18 @@ def test_merge_survives_regrouping(tmp_path: Path) -> None:
         assert {f.person_id for f in lib.faces()} == {c}
 
 
-def test_merge_of_people_seen_together_is_refused(tmp_path: Path) -> None:
+def test_merge_of_people_seen_together_is_refused(tmp_path: Path, library_location: str) -> None:
     make_photos(tmp_path / "photos")
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(tmp_path / "photos")
         group = [f.person_id for f in lib.faces() if f.photo.endswith("group.png")]
         with pytest.raises(ConstraintError, match="appear together"):
             lib.merge(group[0] or -1, group[1] or -1)
 
 
-def test_forget_erases_and_rescan_does_not_bring_back(tmp_path: Path) -> None:
+def test_forget_erases_and_rescan_does_not_bring_back(tmp_path: Path, library_location: str) -> None:
     make_photos(tmp_path / "photos")
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(tmp_path / "photos")
         d = next(f for f in lib.faces() if f.photo.endswith("d1.png")).person_id
         n_before = len(lib.faces())
@@ -151,9 +151,9 @@ def test_forget_erases_and_rescan_does_not_bring_back(tmp_path: Path) -> None:
         assert len(lib.faces()) == n_before - 2
 
 
-def test_excluded_face_is_not_grouped(tmp_path: Path) -> None:
+def test_excluded_face_is_not_grouped(tmp_path: Path, library_location: str) -> None:
     make_photos(tmp_path / "photos")
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(tmp_path / "photos")
         face = next(f for f in lib.faces() if f.photo.endswith("a2.png"))
         lib.exclude(face.id)
@@ -162,14 +162,14 @@ def test_excluded_face_is_not_grouped(tmp_path: Path) -> None:
         assert lib.store.face(face.id).person_id is None
 
 
-def test_two_workers_give_the_same_result(tmp_path: Path) -> None:
+def test_two_workers_give_the_same_result(tmp_path: Path, library_location: str) -> None:
     layout = make_photos(tmp_path / "photos")
-    with open_library(tmp_path / "lib", **{"scan.workers": 2}) as lib:
+    with open_library(library_location, **{"scan.workers": 2}) as lib:
         lib.scan(tmp_path / "photos")
         assert partition(lib) == truth(layout)
 
 
-def test_bad_files_are_reported_and_the_scan_goes_on(tmp_path: Path) -> None:
+def test_bad_files_are_reported_and_the_scan_goes_on(tmp_path: Path, library_location: str) -> None:
     photos = tmp_path / "photos"
     make_photos(photos, {"good.png": [0], "good2.png": [0]})
     (photos / "empty.jpg").write_bytes(b"")
@@ -177,7 +177,7 @@ def test_bad_files_are_reported_and_the_scan_goes_on(tmp_path: Path) -> None:
     good = (photos / "good.png").read_bytes()
     (photos / "truncated.png").write_bytes(good[: len(good) // 3])
     os.symlink(photos / "nowhere.jpg", photos / "broken.jpg")
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         summary = lib.scan(photos)
         reasons = {Path(p).name: r for p, r in summary.problems}
         assert set(reasons) == {"empty.jpg", "text.png", "truncated.png", "broken.jpg"}
@@ -188,10 +188,12 @@ def test_bad_files_are_reported_and_the_scan_goes_on(tmp_path: Path) -> None:
         assert summary.faces_found == 2
 
 
-def test_changed_photo_is_analysed_again_and_keeps_user_placement(tmp_path: Path) -> None:
+def test_changed_photo_is_analysed_again_and_keeps_user_placement(
+    tmp_path: Path, library_location: str
+) -> None:
     photos = tmp_path / "photos"
     make_photos(photos)
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(photos)
         face = next(f for f in lib.faces() if f.photo.endswith("b1.png"))
         pid = lib.move(face.id, "new").id
@@ -202,10 +204,10 @@ def test_changed_photo_is_analysed_again_and_keeps_user_placement(tmp_path: Path
         assert again.person_id == pid and again.source == "user"
 
 
-def test_large_library_places_new_faces_incrementally(tmp_path: Path) -> None:
+def test_large_library_places_new_faces_incrementally(tmp_path: Path, library_location: str) -> None:
     # with the threshold at 5 faces, the second scan only places the new faces
     make_photos(tmp_path / "photos")
-    with open_library(tmp_path / "lib", **{"group.incremental_above": 5}) as lib:
+    with open_library(library_location, **{"group.incremental_above": 5}) as lib:
         lib.scan(tmp_path / "photos")
         before = {f.id: f.person_id for f in lib.faces()}
         ana = next(f.person_id for f in lib.faces() if f.photo.endswith("a1.png"))
@@ -219,12 +221,12 @@ def test_large_library_places_new_faces_incrementally(tmp_path: Path) -> None:
         assert len(e) == 1 and None not in e and not e & set(before.values())
 
 
-def test_photos_from_an_older_analysis_are_analysed_again(tmp_path: Path) -> None:
+def test_photos_from_an_older_analysis_are_analysed_again(tmp_path: Path, library_location: str) -> None:
     """A library from the first release (no occlusion scores) or from another
     model is analysed again by the next scan, keeping the user's placements."""
     photos = tmp_path / "photos"
     layout = make_photos(photos)
-    with open_library(tmp_path / "lib") as lib:
+    with open_library(library_location) as lib:
         lib.scan(photos)
         face = next(f for f in lib.faces() if f.photo.endswith("b1.png"))
         pid = lib.move(face.id, "new").id

@@ -1,4 +1,4 @@
-"""The web app's HTTP rules and edits, through FastAPI's test client (no browser)."""
+"""The web app's HTTP rules and edits through FastAPI's test client (no browser), SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,23 +14,25 @@ from facefile.api import Library
 from facefile.web.app import create_app
 from facefile.web.command import is_loopback
 from tests.fakes import FAKE_SETTINGS, draw_photo, split_person
+from tests.helpers import local_dir
 
 BASE = "http://127.0.0.1:8765"
 PHOTOS = [[0], [0], [1], [1, 2], [2], [0, 2]]
 
 
 @pytest.fixture()
-def library(tmp_path: Path) -> Path:
+def library(tmp_path: Path, library_location: str) -> str:
+    """A scanned library: a folder, or a PostgreSQL URL (each test runs on both)."""
     for i, ids in enumerate(PHOTOS):
         draw_photo(tmp_path / "photos" / f"p{i}.png", ids, size=(400, 300), face_px=90)
     (tmp_path / "secret.txt").write_text("top secret")
-    with Library(tmp_path / "lib", settings=FAKE_SETTINGS) as lib:
+    with Library(library_location, settings=FAKE_SETTINGS) as lib:
         lib.scan(tmp_path / "photos")
-    return tmp_path / "lib"
+    return library_location
 
 
 @pytest.fixture()
-def client(library: Path) -> Iterator[TestClient]:
+def client(library: str) -> Iterator[TestClient]:
     with TestClient(create_app(library, settings=FAKE_SETTINGS), base_url=BASE) as c:
         yield c
 
@@ -39,12 +41,12 @@ def csrf(client: TestClient) -> str:
     return client.app.state.web.csrf  # type: ignore[attr-defined,no-any-return]
 
 
-def first_person(library: Path) -> int:
+def first_person(library: str) -> int:
     with Library(library, settings=FAKE_SETTINGS) as lib:
         return lib.people()[0].id
 
 
-def test_pages_answer_with_security_headers(client: TestClient, library: Path) -> None:
+def test_pages_answer_with_security_headers(client: TestClient, library: str) -> None:
     pid = first_person(library)
     for url in ["/", "/?show=hidden", f"/person/{pid}", f"/person/{pid}/similar", "/unassigned", "/review"]:
         r = client.get(url)
@@ -55,7 +57,7 @@ def test_pages_answer_with_security_headers(client: TestClient, library: Path) -
         assert r.headers["x-frame-options"] == "DENY"
 
 
-def test_rename_escapes_and_shows_in_library(client: TestClient, library: Path) -> None:
+def test_rename_escapes_and_shows_in_library(client: TestClient, library: str) -> None:
     pid = first_person(library)
     evil = '<script>alert("x")</script>'
     r = client.post(f"/person/{pid}/name", data={"name": evil, "csrf": csrf(client)}, follow_redirects=False)
@@ -67,7 +69,7 @@ def test_rename_escapes_and_shows_in_library(client: TestClient, library: Path) 
         assert lib.person(pid).name == evil
 
 
-def test_post_without_or_with_wrong_csrf_is_refused(client: TestClient, library: Path) -> None:
+def test_post_without_or_with_wrong_csrf_is_refused(client: TestClient, library: str) -> None:
     pid = first_person(library)
     for data, headers in [
         ({"name": "X"}, {}),
@@ -87,7 +89,7 @@ def test_post_without_or_with_wrong_csrf_is_refused(client: TestClient, library:
         assert lib.person(pid).name == "Y"
 
 
-def test_cross_site_posts_are_refused(client: TestClient, library: Path) -> None:
+def test_cross_site_posts_are_refused(client: TestClient, library: str) -> None:
     pid = first_person(library)
     data = {"name": "X", "csrf": csrf(client)}
     for headers in [{"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}]:
@@ -107,7 +109,7 @@ def test_only_loopback_host_names_without_token(client: TestClient) -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("0.0.0.0")
 
 
-def test_access_token_sets_cookie_once(library: Path) -> None:
+def test_access_token_sets_cookie_once(library: str) -> None:
     app = create_app(library, token="s3cret-token", settings=FAKE_SETTINGS)
     with TestClient(app, base_url="http://192.168.1.5:8765") as c:
         assert c.get("/").status_code == 401
@@ -124,7 +126,7 @@ def test_access_token_sets_cookie_once(library: Path) -> None:
         assert c.post(f"/person/{pid}/name", data=data, follow_redirects=False).status_code == 401
 
 
-def test_no_url_reaches_files_outside_the_library(client: TestClient, library: Path) -> None:
+def test_no_url_reaches_files_outside_the_library(client: TestClient, library: str) -> None:
     for url in [
         "/photo/../../secret.txt",
         "/photo/%2e%2e%2fsecret.txt",
@@ -141,12 +143,12 @@ def test_no_url_reaches_files_outside_the_library(client: TestClient, library: P
         assert b"top secret" not in r.content and b"SQLite" not in r.content
 
 
-def test_crops_are_cut_from_the_photo_and_cached(client: TestClient, library: Path) -> None:
+def test_crops_are_cut_from_the_photo_and_cached(client: TestClient, library: str) -> None:
     with Library(library, settings=FAKE_SETTINGS) as lib:
         face = lib.faces()[0]
     r = client.get(f"/crop/{face.id}.jpg?size=160")
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
-    cached = library / "crops" / "160" / f"{face.id}.jpg"
+    cached = local_dir(library) / "crops" / "160" / f"{face.id}.jpg"
     with Image.open(cached) as im:
         assert im.size == (160, 160)
         centre = im.convert("RGB").getpixel((80, 80))
@@ -156,7 +158,7 @@ def test_crops_are_cut_from_the_photo_and_cached(client: TestClient, library: Pa
     assert client.get(f"/crop/{face.id}.jpg?size=5000").status_code == 200  # snapped to a known size
 
 
-def test_move_not_person_hide_and_forget(client: TestClient, library: Path) -> None:
+def test_move_not_person_hide_and_forget(client: TestClient, library: str) -> None:
     with Library(library, settings=FAKE_SETTINGS) as lib:
         a, b = lib.people()[:2]
         fa = lib.faces(a.id)
@@ -179,18 +181,18 @@ def test_move_not_person_hide_and_forget(client: TestClient, library: Path) -> N
         c = next(p for p in lib.people() if p.n_faces)
         fc = lib.faces(c.id)[0]
     client.get(f"/crop/{fc.id}.jpg")
-    assert (library / "crops" / "160" / f"{fc.id}.jpg").exists()
+    assert (local_dir(library) / "crops" / "160" / f"{fc.id}.jpg").exists()
     assert "erases, for good" in client.get(f"/person/{c.id}/forget").text
     r = client.post(f"/person/{c.id}/forget", data={"csrf": token}, follow_redirects=False)
     assert "forget" in r.headers["location"]  # not confirmed: nothing erased
     r = client.post(f"/person/{c.id}/forget", data={"confirm": "erase", "csrf": token})
     assert "Erased" in r.text
-    assert not (library / "crops" / "160" / f"{fc.id}.jpg").exists()
+    assert not (local_dir(library) / "crops" / "160" / f"{fc.id}.jpg").exists()
     with Library(library, settings=FAKE_SETTINGS) as lib:
         assert c.id not in {p.id for p in lib.people(include_hidden=True)}
 
 
-def test_merge_and_errors_come_back_as_notes(client: TestClient, library: Path) -> None:
+def test_merge_and_errors_come_back_as_notes(client: TestClient, library: str) -> None:
     with Library(library, settings=FAKE_SETTINGS) as lib:
         a = lib.people()[0]
         part = lib.move([lib.faces(a.id)[0].id], "new")
@@ -204,7 +206,7 @@ def test_merge_and_errors_come_back_as_notes(client: TestClient, library: Path) 
         assert part.id not in {p.id for p in lib.people(include_hidden=True)}
 
 
-def test_review_answers_are_kept(client: TestClient, library: Path) -> None:
+def test_review_answers_are_kept(client: TestClient, library: str) -> None:
     import time
 
     with Library(library, settings=FAKE_SETTINGS) as lib:
@@ -352,7 +354,7 @@ def test_serve_command_options_and_missing_library(tmp_path: Path) -> None:
     assert isinstance(result.exception, LibraryError)
 
 
-def test_person_page_writes_names_to_xmp_sidecars(client: TestClient, library: Path) -> None:
+def test_person_page_writes_names_to_xmp_sidecars(client: TestClient, library: str, tmp_path: Path) -> None:
     pid = first_person(library)
     client.post(f"/person/{pid}/name", data={"name": "Ana", "csrf": csrf(client)})
     page = client.get(f"/person/{pid}").text
@@ -361,6 +363,6 @@ def test_person_page_writes_names_to_xmp_sidecars(client: TestClient, library: P
     assert r.status_code == 200 and "wrote" in r.text
     with Library(library, settings=FAKE_SETTINGS) as lib:
         photos = {Path(f.photo) for f in lib.faces(pid)}
-    written = {p.with_name(p.name[: -len(".xmp")]) for p in library.parent.glob("photos/*.xmp")}
+    written = {p.with_name(p.name[: -len(".xmp")]) for p in tmp_path.glob("photos/*.xmp")}
     assert written == photos
     assert all(b"Ana" in Path(f"{p}.xmp").read_bytes() for p in photos)

@@ -4,7 +4,7 @@
 
     from facefile import Library
 
-    with Library("~/facefile-library") as lib:
+    with Library("~/facefile-library") as lib:   # or Library("postgresql://me@db/photos")
         lib.scan("~/Pictures")
         for person in lib.people():
             print(person.key, person.name, person.n_faces)
@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -37,6 +37,7 @@ from facefile.regroup import regroup as _regroup
 from facefile.review import explain, review_items
 from facefile.store import edits
 from facefile.store.db import Store, require_library
+from facefile.store.location import Location, is_postgres_url, parse_location
 from facefile.store.twins import twins_by_photo
 from facefile.types import Explanation, Face, Person, ReviewItem
 
@@ -44,12 +45,26 @@ PersonRef = int | str
 FaceRef = int | str
 
 
+def library_location(path: str | os.PathLike[str] | Location | None = None) -> Location:
+    """Where a library is: ``path``, else ``$FACEFILE_LIBRARY``, else the XDG data folder.
+
+    ``path`` (and the variable) may be a folder or a ``postgresql://`` URL.
+    """
+    if path is None or path == "":
+        env = os.environ.get("FACEFILE_LIBRARY", "")
+        path = env if is_postgres_url(env) else default_library_dir()
+    return parse_location(path)
+
+
 class Library:
-    """A facefile library: a folder holding ``library.db`` and a crop cache.
+    """A facefile library: a folder holding ``library.db`` and a crop cache, or a PostgreSQL database.
 
     Args:
-        path: the library folder; default ``$FACEFILE_LIBRARY`` or the XDG
-            data folder (``~/.local/share/facefile``).
+        path: the library folder or a ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE``
+            URL; default ``$FACEFILE_LIBRARY`` or the XDG data folder
+            (``~/.local/share/facefile``). A PostgreSQL library keeps its
+            crop cache and ``facefile.toml`` in a local folder
+            (:mod:`facefile.store.location`), which ``path`` then names.
         settings: ``{"section.key": value}`` overrides (highest precedence).
         create: create the library if it does not exist (``scan`` needs it;
             other commands refuse a missing library).
@@ -58,18 +73,20 @@ class Library:
 
     def __init__(
         self,
-        path: str | os.PathLike[str] | None = None,
+        path: str | os.PathLike[str] | Location | None = None,
         *,
         settings: Mapping[str, object] | None = None,
         create: bool = True,
         read_only: bool = False,
     ) -> None:
         load_plugins()
-        self.path = Path(path).expanduser().resolve() if path else default_library_dir().resolve()
-        if not create or read_only:
-            require_library(self.path)
+        self.location = library_location(path)
+        """Where the library is; ``str(location)`` is safe to print (no password)."""
+        self.path = self.location.local_dir
+        if not self.location.is_postgres and (not create or read_only):
+            require_library(self.path)  # before the settings: a missing library is the clearer error
         self.settings: Settings = load_settings(self.path, settings)
-        self.store = Store(self.path, read_only=read_only)
+        self.store = Store(self.location, read_only=read_only, create=create)
 
     # -- lifecycle ----------------------------------------------------------
     def close(self) -> None:
@@ -89,12 +106,16 @@ class Library:
         *roots: str | os.PathLike[str],
         on_progress: ProgressFn | None = None,
         on_problem: ProblemFn | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> ScanSummary:
         """Find, analyse and group every photo under ``roots``.
 
         Unchanged photos are skipped; moved photos keep their faces and
         people; photos gone from disk are marked missing, never dropped.
+        On PostgreSQL a scan waits while another scan of the library runs
+        (``on_wait`` hears why, once); on SQLite it is refused.
         """
+        self.store.on_lock_wait = on_wait
         run_id = self.store.start_run("scan", json.dumps(settings_dict(self.settings)))
         # faces re-embedded by a new model change every distance: group them all anew
         # (a stale photo that is gone from disk cannot be re-embedded, so it does not count)
@@ -120,7 +141,11 @@ class Library:
         return result.people, result.faces_assigned
 
     def regroup(
-        self, *, on_progress: ProgressFn | None = None, on_problem: ProblemFn | None = None
+        self,
+        *,
+        on_progress: ProgressFn | None = None,
+        on_problem: ProblemFn | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> GroupSummary:
         """Regroup all faces (user decisions are kept as constraints).
 
@@ -128,6 +153,7 @@ class Library:
         or another ``analyze.embedder``) are analysed again first, with
         progress reported like a scan's; faces keep their ids and decisions.
         """
+        self.store.on_lock_wait = on_wait
         _refresh_models(self.store, self.settings, on_progress=on_progress, on_problem=on_problem)
         return _regroup(self.store, self.settings)
 
@@ -239,7 +265,12 @@ class Library:
         return n
 
     def forget_all(self) -> None:
-        """Erase the whole library folder's data (photos are never touched)."""
+        """Erase the whole library's data (photos are never touched).
+
+        A folder loses ``library.db`` and the crops; a PostgreSQL library
+        loses facefile's tables (the database itself stays) and this
+        machine's crops. ``facefile.toml`` stays.
+        """
         edits.forget_all(self.store)
 
     # -- review ------------------------------------------------------------------------

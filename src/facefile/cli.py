@@ -55,18 +55,19 @@ app = typer.Typer(
 )
 
 LibraryOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--library",
         "-L",
-        help="Library folder (default: $FACEFILE_LIBRARY or ~/.local/share/facefile).",
+        help="Library folder or postgresql://USER@HOST/DB (default: $FACEFILE_LIBRARY or "
+        "~/.local/share/facefile).",
         show_default=False,
     ),
 ]
 
 
 def _open(
-    library: Path | None, *, create: bool = False, read_only: bool = False, **settings: object
+    library: str | None, *, create: bool = False, read_only: bool = False, **settings: object
 ) -> Library:
     return Library(library, create=create, read_only=read_only, settings=settings)
 
@@ -150,7 +151,7 @@ def scan(
     )
     with lib, _progress_display(quiet) as (on_progress, on_problem):
         try:
-            summary = lib.scan(*folders, on_progress=on_progress, on_problem=on_problem)
+            summary = lib.scan(*folders, on_progress=on_progress, on_problem=on_problem, on_wait=_waiting)
         except KeyboardInterrupt:
             err.print("Interrupted. Work done so far is saved; run the same scan again to finish.")
             raise typer.Exit(130) from None
@@ -316,12 +317,12 @@ def forget(
     if all_ == (person is not None):
         raise FacefileError("Give either a PERSON or --all: facefile forget person-0007")
     with _open(library) as lib:
-        what = f"the whole library at {lib.path}" if all_ else lib.person(person or "").key
+        what = f"the whole library at {lib.location}" if all_ else lib.person(person or "").key
         if not yes and not typer.confirm(f"Erase {what}? This cannot be undone", default=False):
             raise typer.Exit(1)
         if all_:
             lib.forget_all()
-            console.print(f"Erased the library at {lib.path}. Your photos are untouched.")
+            console.print(f"Erased the library at {_safe(str(lib.location))}. Your photos are untouched.")
             return
         n = lib.forget(
             person or "",
@@ -392,7 +393,7 @@ def regroup(
     """
     with _open(library) as lib, _progress_display(quiet) as (on_progress, on_problem):
         try:
-            s = lib.regroup(on_progress=on_progress, on_problem=on_problem)
+            s = lib.regroup(on_progress=on_progress, on_problem=on_problem, on_wait=_waiting)
         except KeyboardInterrupt:
             err.print("Interrupted. Work done so far is saved; run regroup again to finish.")
             raise typer.Exit(130) from None
@@ -449,7 +450,7 @@ def config(library: LibraryOpt = None) -> None:
         value = getattr(getattr(current, section), field_name)
         table.add_row(key, str(value), str(default), help_)
     console.print(table)
-    console.print("Set in LIBRARY/facefile.toml, as FACEFILE_SECTION_KEY, or with flags.")
+    console.print(f"Set in {_safe(str(lib.path / 'facefile.toml'))}, as FACEFILE_SECTION_KEY, or with flags.")
 
 
 xmp_app = typer.Typer(help="Names as XMP face regions, for digiKam, Lightroom, darktable and Immich.")
@@ -503,6 +504,10 @@ def xmp_write(
 app.command("serve")(serve)
 app.add_typer(bench_app, name="bench")
 app.add_typer(xmp_app, name="xmp")
+
+
+def _waiting(text: str) -> None:
+    err.print(f"[yellow]waiting[/] {_safe(text)}", soft_wrap=True)
 
 
 def _safe(text: str) -> str:

@@ -11,12 +11,12 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+from facefile.api import Location
 from facefile.errors import FacefileError, NotFoundError
 from facefile.web import routes_faces, routes_people, routes_review, routes_unassigned
 from facefile.web.render import STATIC, render
@@ -25,7 +25,7 @@ from facefile.web.state import WebState
 
 
 def create_app(
-    library_path: str | os.PathLike[str],
+    library_path: str | os.PathLike[str] | Location,
     *,
     token: str | None = None,
     settings: Mapping[str, object] | None = None,
@@ -33,7 +33,7 @@ def create_app(
     """The web app for one library.
 
     Args:
-        library_path: an existing library folder.
+        library_path: an existing library: a folder or a ``postgresql://`` URL.
         token: access token every request must carry (cookie, set once via
             ``?token=``); ``None`` serves loopback Host names only.
         settings: ``{"section.key": value}`` overrides, as for ``Library``.
@@ -41,7 +41,7 @@ def create_app(
     Raises:
         LibraryError: no library at ``library_path``.
     """
-    web = WebState(Path(library_path), settings, token)
+    web = WebState(library_path, settings, token)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

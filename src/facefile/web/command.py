@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 LibraryOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--library",
         "-L",
-        help="Library folder (default: $FACEFILE_LIBRARY or ~/.local/share/facefile).",
+        help="Library folder or postgresql://USER@HOST/DB (default: $FACEFILE_LIBRARY or "
+        "~/.local/share/facefile).",
         show_default=False,
     ),
 ]
@@ -46,12 +46,12 @@ def serve(
     from facefile.web.app import create_app
 
     with Library(library, create=False) as lib:  # refuse a missing library before listening
-        path = lib.path
+        location = lib.location
     token = None if is_loopback(host) else secrets.token_urlsafe(24)
-    app = create_app(path, token=token)
+    app = create_app(location, token=token)
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
-    typer.echo(f"facefile: serving {path}")
+    typer.echo(f"facefile: serving {location}")
     typer.echo(f"Open {url}")
     if token:
         typer.echo("Anyone with this address can change the library; share it only with yourself.")

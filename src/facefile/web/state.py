@@ -5,19 +5,19 @@ thread; every change goes through the single writing ``Library`` under a
 lock, so the page makes exactly the calls the CLI makes. Caches (the people
 list, the similarity index, the review queue) are keyed by a data version
 that moves when this process writes or when any process commits to the
-database (the WAL file changes).
+database (:meth:`facefile.store.db.Store.data_version`).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TypeVar
 
-from facefile.api import Library
+from facefile.api import Library, Location
 from facefile.types import Person, ReviewItem
 from facefile.web.similar import SimilarityIndex
 
@@ -39,9 +39,15 @@ class ReviewQueue:
 
 
 class WebState:
-    def __init__(self, library_path: Path, settings: Mapping[str, object] | None, token: str | None) -> None:
+    def __init__(
+        self,
+        library_path: str | os.PathLike[str] | Location,
+        settings: Mapping[str, object] | None,
+        token: str | None,
+    ) -> None:
         self.settings = dict(settings or {})
         self.writer = Library(library_path, settings=self.settings, create=False)
+        self.location = self.writer.location
         self.path = self.writer.path
         self.token = token
         self.csrf = secrets.token_urlsafe(32)
@@ -69,20 +75,13 @@ class WebState:
         """This thread's read-only library (opened on first use)."""
         lib = getattr(self._local, "lib", None)
         if lib is None:
-            lib = Library(self.path, settings=self.settings, read_only=True)
+            lib = Library(self.location, settings=self.settings, read_only=True)
             self._local.lib = lib
         return lib
 
     def version(self) -> tuple[object, ...]:
         """Changes whenever the database may have changed."""
-        stamps: list[object] = [self._generation]
-        for name in ("library.db", "library.db-wal"):
-            try:
-                st = (self.path / name).stat()
-                stamps += [st.st_mtime_ns, st.st_size]
-            except FileNotFoundError:
-                stamps.append(None)
-        return tuple(stamps)
+        return (self._generation, self.reader().store.data_version())
 
     def people(self) -> list[Person]:
         """Every person, hidden ones included, largest first (cached per version)."""
@@ -168,7 +167,7 @@ class WebState:
     def _build_review(self, q: ReviewQueue) -> None:
         from facefile.errors import FacefileError
 
-        lib = Library(self.path, settings=self.settings, read_only=True)
+        lib = Library(self.location, settings=self.settings, read_only=True)
         try:
             q.items = lib.review(REVIEW_BATCH)
         except FacefileError as exc:
