@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,7 +43,7 @@ _databases = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+def pg_server() -> Iterator[object]:
     try:
         import pgserver
         import psycopg
@@ -50,7 +51,9 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
         if os.environ.get("CI"):
             raise
         pytest.skip("PostgreSQL tests need pgserver and psycopg (pip install '.[test]'); CI always runs them")
-    server = pgserver.get_server(tmp_path_factory.mktemp("pgdata"), cleanup_mode="stop")
+    # not under pytest's tmp folder: run as root, pgserver starts postgres as another
+    # user, who must be able to reach the data folder (pytest's is private to root)
+    server = pgserver.get_server(tempfile.mkdtemp(prefix="facefile-pg-"), cleanup_mode="delete")
     # every test database is copied from template1, so each starts with pgvector
     with psycopg.connect(_with_dbname(server.get_uri(), "template1"), autocommit=True) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")

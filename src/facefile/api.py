@@ -10,6 +10,8 @@
             print(person.key, person.name, person.n_faces)
         lib.name("person-0007", "Ana")
         lib.export("~/People")
+
+    facefile.api.migrate("~/facefile-library", "postgresql://me@db/photos")
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 
 from facefile.analyze import FaceAnalyzer
-from facefile.config import Settings, default_library_dir, load_settings, settings_dict
+from facefile.config import CONFIG_FILE, Settings, default_library_dir, load_settings, settings_dict
 from facefile.errors import ConstraintError, NotFoundError
 from facefile.export import ExportSummary
 from facefile.export import export as _export
@@ -36,6 +38,7 @@ from facefile.regroup import GroupSummary
 from facefile.regroup import regroup as _regroup
 from facefile.review import explain, review_items
 from facefile.store import edits
+from facefile.store.copy import CopySummary, copy_library
 from facefile.store.db import Store, require_library
 from facefile.store.location import Location, is_postgres_url, parse_location
 from facefile.store.twins import twins_by_photo
@@ -332,3 +335,34 @@ class Library:
 
     def photo_path(self, photo_id: int) -> str:
         return self.store.photo(photo_id).display
+
+
+def migrate(
+    src: str | os.PathLike[str] | Location,
+    dst: str | os.PathLike[str] | Location,
+    *,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> CopySummary:
+    """Copy a library to another location, SQLite folder or PostgreSQL URL, with nothing lost.
+
+    Every row keeps its id (face-123 stays face-123), every decision, the
+    hidden and excluded flags, and the crop cache and ``facefile.toml`` are
+    copied too. ``src`` is read from one snapshot and never changed; stop
+    scans and edits on it first, or they are not in the copy.
+
+    Args:
+        src: the library to copy (it must exist and be of this facefile's schema).
+        dst: where to copy it; must hold no library rows yet (it is created).
+        on_progress: receives ``(table, rows done, rows in the table)``.
+
+    Returns:
+        Rows copied per table, and crop files copied.
+
+    Raises:
+        LibraryError: ``src`` has no library, ``dst`` is not empty, or
+            either cannot be opened.
+    """
+    load_plugins()
+    return copy_library(
+        library_location(src), library_location(dst), settings_file=CONFIG_FILE, on_progress=on_progress
+    )

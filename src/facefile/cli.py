@@ -25,7 +25,7 @@ from rich.progress import (
 from rich.table import Table
 from typer.core import TyperGroup
 
-from facefile.api import Library
+from facefile.api import Library, library_location, migrate
 from facefile.bench.cli import bench_app
 from facefile.errors import FacefileError
 from facefile.pipeline import ScanProgress
@@ -451,6 +451,39 @@ def config(library: LibraryOpt = None) -> None:
         table.add_row(key, str(value), str(default), help_)
     console.print(table)
     console.print(f"Set in {_safe(str(lib.path / 'facefile.toml'))}, as FACEFILE_SECTION_KEY, or with flags.")
+
+
+@app.command("migrate")
+def migrate_(
+    src: Annotated[
+        str, typer.Argument(metavar="SRC", help="Library to copy: a folder or postgresql:// URL.")
+    ],
+    dst: Annotated[str, typer.Argument(metavar="DST", help="Where to copy it (must be empty).")],
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Copy a library between a folder (SQLite) and PostgreSQL, with nothing lost.
+
+    Ids, names, every decision, hidden and excluded state, crops and
+    facefile.toml are copied; SRC is not changed. Stop scans and edits on
+    SRC first: the copy is of the moment it starts.
+    """
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=err, disable=quiet,
+    ) as progress:  # fmt: skip
+        tasks: dict[str, TaskID] = {}
+
+        def on_progress(table: str, done: int, total: int) -> None:
+            if table not in tasks:
+                tasks[table] = progress.add_task(f"Copying {table}", total=total or None)
+            progress.update(tasks[table], completed=done)
+
+        s = migrate(src, dst, on_progress=on_progress)
+    rows = sum(s.rows.values())
+    console.print(
+        f"Copied {rows} rows ({s.rows.get('photos', 0)} photos, {s.rows.get('faces', 0)} faces, "
+        f"{s.rows.get('people', 0)} people) and {s.crops} crops to {_safe(str(library_location(dst)))}."
+    )
 
 
 xmp_app = typer.Typer(help="Names as XMP face regions, for digiKam, Lightroom, darktable and Immich.")
