@@ -135,7 +135,7 @@ class PgEngine:
                 application_name=name,
             )
         except psycopg.Error as exc:
-            text = redact(str(exc).strip(), self.location.target).replace("\n", " ")
+            text = self._why(exc)
             if "does not exist" in text and "database" in text:
                 raise LibraryError(
                     f"The database of {where} does not exist ({text}); create it "
@@ -168,13 +168,13 @@ class PgEngine:
         except (psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedFile) as exc:
             raise LibraryError(
                 f"The PostgreSQL server of {self.location.display} has no pgvector extension "
-                f"({str(exc).strip()}); install pgvector on the server "
+                f"({self._why(exc)}); install pgvector on the server "
                 "(https://github.com/pgvector/pgvector), then run the command again."
             ) from None
         except psycopg.errors.InsufficientPrivilege as exc:
             raise LibraryError(
                 f"The user of {self.location.display} may not create facefile's tables or the "
-                f"pgvector extension ({str(exc).strip()}); ask the database owner to run "
+                f"pgvector extension ({self._why(exc)}); ask the database owner to run "
                 "CREATE EXTENSION vector and grant CREATE on the database, or use another user."
             ) from None
         finally:
@@ -197,7 +197,7 @@ class PgEngine:
     def translate(self, exc: Exception) -> LibraryError:
         errors = _psycopg().errors
         where = self.location.display
-        text = redact(str(exc).strip(), self.location.target).replace("\n", " ")
+        text = self._why(exc)
         if isinstance(exc, errors.ReadOnlySqlTransaction):
             return LibraryReadOnlyError(
                 f"The library at {where} was opened read-only or the server refuses writes ({text}); "
@@ -224,6 +224,11 @@ class PgEngine:
                 "unfinished step was rolled back. Check the server, then run the command again."
             )
         return LibraryError(f"Library database error in {where}: {text}")
+
+    def _why(self, exc: Exception) -> str:
+        """The driver's message for one line: its first line (details and hints follow), no password."""
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        return redact(lines[0].strip(), self.location.target)
 
     # -- the scan lock ----------------------------------------------------------
     @contextmanager
