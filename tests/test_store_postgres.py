@@ -169,3 +169,25 @@ def test_placeholders_become_psycopg_ones() -> None:
     assert to_pyformat("SELECT ? , '?', \"a?\" WHERE x LIKE '5%' AND y = ?") == (
         "SELECT %s , '?', \"a?\" WHERE x LIKE '5%%' AND y = %s"
     )
+
+
+def test_a_face_forgotten_on_another_machine_loses_its_crop_here(
+    tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from facefile.crops import face_crop
+    from facefile.errors import NotFoundError
+
+    make_photos(tmp_path / "photos", {"a1.png": [0], "a2.png": [0]})
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "here"))
+    with open_library(pg_url) as here:
+        here.scan(tmp_path / "photos")
+        face = here.faces()[0]
+        crop = face_crop(here.store, face.id, 96)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "there"))  # another machine's crop folder
+        with open_library(pg_url) as there:
+            assert there.path != here.path
+            there.forget(face.person_id or -1)
+        assert crop.exists()  # nobody told this machine...
+        with pytest.raises(NotFoundError):
+            face_crop(here.store, face.id, 96)
+        assert not crop.exists()  # ...until the crop was asked for

@@ -1,7 +1,11 @@
 """Face crops for people's eyes: square JPEGs cut from the original photos, cached on disk.
 
 A crop lives at ``<library>/crops/<size>/<face_id>.jpg``; ``forget`` deletes
-``crops/*/<face_id>.*``, so this layout is part of the erase guarantee. Cutting
+``crops/*/<face_id>.*``, so this layout is part of the erase guarantee. A
+PostgreSQL library has a crop folder on each machine that uses it
+(:mod:`facefile.store.location`); a face forgotten on one machine leaves the
+others' crops behind, so a cached crop is served only while its face exists
+(and deleted when it does not). Cutting
 one face decodes its whole photo, so every face of that photo is cut at the
 same time: a person page then costs one decode per photo, not per face.
 """
@@ -14,7 +18,7 @@ import threading
 from pathlib import Path
 
 from facefile.media import load_image
-from facefile.store.db import Store
+from facefile.store.db import Store, remove_crop_files
 from facefile.types import BBox, RGBImage
 
 CROP_SIZES = (96, 160, 320)
@@ -50,7 +54,9 @@ def face_crop(store: Store, face_id: int, size: int = 160) -> Path:
         raise ValueError(f"Crop size {size} is not one of {CROP_SIZES}.")
     path = crop_path(store.library_dir, face_id, size)
     if path.exists():
-        return path
+        if store.has_face(face_id):
+            return path
+        remove_crop_files(store.library_dir, [face_id])  # forgotten elsewhere (a shared library)
     face = store.face(face_id)
     with _decode_slots:
         if path.exists():  # cut by another thread while we waited

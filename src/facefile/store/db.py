@@ -490,6 +490,9 @@ class Store:
             )
         ]
 
+    def has_face(self, face_id: int) -> bool:
+        return self.conn.execute("SELECT 1 FROM faces WHERE id = ?", (face_id,)).fetchone() is not None
+
     def landmarks(self, face_id: int) -> NDArray[np.float32]:
         blob = self.scalar("SELECT landmarks FROM faces WHERE id = ?", (face_id,))
         if blob is None:
