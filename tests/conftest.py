@@ -36,7 +36,8 @@ def astronaut() -> np.ndarray:
 # Tests that take ``library_location`` run twice: on a SQLite folder and on a
 # fresh database of one PostgreSQL server (with pgvector) started for the session
 # by pgserver. Where pgserver is not installed they skip, except in CI (``$CI``
-# set), where a missing server fails the run.
+# set, or ``FACEFILE_TEST_POSTGRES=required`` as .ci/run sets it), where a
+# missing server fails the run.
 
 BACKENDS = ("sqlite", "postgresql")
 _databases = itertools.count()
@@ -48,7 +49,7 @@ def pg_server() -> Iterator[object]:
         import pgserver
         import psycopg
     except ImportError:
-        if os.environ.get("CI"):
+        if os.environ.get("CI") or os.environ.get("FACEFILE_TEST_POSTGRES") == "required":
             raise
         pytest.skip("PostgreSQL tests need pgserver and psycopg (pip install '.[test]'); CI always runs them")
     # not under pytest's tmp folder: run as root, pgserver starts postgres as another
