@@ -132,12 +132,35 @@ def scan(
         bool, typer.Option("--no-metadata", help="Do not read named face regions from XMP.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    ray: Annotated[
+        bool | None,
+        typer.Option(
+            "--ray/--no-ray",
+            help="Analyse on a Ray started for this scan, with --workers CPUs (needs the 'cluster' extra).",
+            show_default=False,
+        ),
+    ] = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS",
+            help="Analyse on the Ray cluster at ADDRESS (auto, HOST:PORT or ray://HOST:10001); "
+            "implies --ray. The photos are sent to it.",
+        ),
+    ] = None,
 ) -> None:
     """Find every face under FOLDERS and group them into people.
 
     Named face regions in the photos' XMP (embedded, or in IMG.jpg.xmp /
     IMG.xmp sidecars from digiKam, Lightroom, Picasa...) name their faces.
+
+    With --ray (or --ray-address), decoding, detection, alignment and
+    embedding run as Ray tasks; this process still saves each photo as it
+    comes back, so a killed worker or scan loses nothing and a rerun resumes.
     """
+    ray_setting = ray_address or {True: "local", False: "", None: None}[ray]
+    if ray is False and ray_address:
+        raise FacefileError("--no-ray and --ray-address contradict each other; keep one.")
     lib = _open(
         library,
         create=True,
@@ -147,6 +170,7 @@ def scan(
             "analyze.embedder": embedder,
             "scan.max_megapixels": max_megapixels,
             "scan.read_metadata": False if no_metadata else None,
+            "scan.ray": ray_setting,
         },
     )
     with lib, _progress_display(quiet) as (on_progress, on_problem):

@@ -46,6 +46,21 @@ class ScanConfig:
             "--no-metadata turns it off for one scan."
         },
     )
+    ray: str = field(
+        default="",
+        metadata={
+            "help": "Analyse on Ray (the 'cluster' extra): '' does not, 'local' starts a Ray on this "
+            "machine for the scan, an address ('auto', HOST:PORT, ray://HOST:10001) joins that cluster "
+            "and sends it the photos."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.ray not in ("", "local", "auto") and ":" not in self.ray:
+            raise ValueError(
+                f"scan.ray={self.ray!r} is not a Ray address; use 'local', 'auto', HOST:PORT or "
+                "ray://HOST:10001 ('' turns Ray off)."
+            )
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,14 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 
 from facefile.analyze import FaceAnalyzer
 from facefile.config import Settings
 from facefile.media import FoundFile, display_path, iter_photo_files, path_bytes
 from facefile.media_twins import pair_twins
+from facefile.scan_ray import analyse_on_ray, require_ray
 from facefile.scan_worker import Job, analyse, init_worker, photo_sidecars
 from facefile.store.db import Store
 from facefile.store.names import apply_names
@@ -121,6 +123,8 @@ def scan(
         KeyboardInterrupt: passed on after the work done so far is saved;
             the summary is then lost, the library is not.
     """
+    if settings.scan.ray:
+        require_ray()  # before discovery and hashing, which take minutes on a big collection
     started = time.monotonic()
     summary = ScanSummary()
     analyzer = FaceAnalyzer(settings.analyze)
@@ -190,6 +194,8 @@ def refresh_models(
     faces out of grouping until it is found again. Interrupted, it resumes
     where it stopped: each photo is committed on its own.
     """
+    if settings.scan.ray:
+        require_ray()
     started = time.monotonic()
     summary = ScanSummary()
     analyzer = FaceAnalyzer(settings.analyze)
@@ -390,6 +396,12 @@ def _run_tasks(
     read = settings.scan.read_metadata
     jobs = [Job(t.raw, t.keep_boxes, read, t.twins) for t in tasks]
     limits = (settings.scan.max_megapixels, settings.scan.max_seconds_per_photo)
+    if settings.scan.ray:
+        results = analyse_on_ray(jobs, analyzer, *limits, address=settings.scan.ray, workers=workers)
+        with closing(results):  # stopped early (Ctrl-C, an error): leave Ray at once
+            for result in results:
+                save(result)
+        return
     if workers == 1:
         init_worker(analyzer, *limits)
         for job in jobs:
