@@ -298,13 +298,31 @@ def scale(
     max_memory_gb: Annotated[float, typer.Option(help="Memory cap per run (GB).")] = 8.0,
     out: OutOpt = Path("bench-results"),
     seed: SeedOpt = 0,
+    scan_photos: Annotated[
+        int,
+        typer.Option(
+            help="Also time scans of this many photos from --data: 1 and 2 processes, plain and on a "
+            "local Ray (needs the 'cluster' extra); 0 skips it."
+        ),
+    ] = 0,
+    scan_repeats: Annotated[int, typer.Option(help="Runs of each scan setting (the median counts).")] = 1,
+    data: DataOpt = DEFAULT_DATA,
 ) -> None:
-    """Grouping time and peak memory on synthetic collections."""
+    """Grouping time and peak memory on synthetic collections; scan throughput, plain and on Ray.
+
+    --sizes '' skips the grouping runs.
+    """
     from facefile.bench.report import plot_scale, table, write_run
     from facefile.bench.scale import run_scale
 
     ns = [int(s) for s in sizes.split(",") if s.strip()]
     algos = [a.strip() for a in algorithms.split(",") if a.strip()]
+    sections: dict[str, str] = {}
+    data_out: dict[str, Any] = {}
+    if scan_photos > 0:
+        sections["Scan throughput, plain and on Ray"], data_out["scan_rows"] = _scan_scale(
+            data, scan_photos, scan_repeats, seed
+        )
     with console.status("Scaling") as status:
         rows = run_scale(
             ns,
@@ -327,11 +345,40 @@ def scale(
         ("linkage_seconds", "linkage s"),
         ("reason", "note"),
     ]
-    body = table(rows, cols)
-    md, js = write_run(out, "scale", _command(), {"Scale": body}, {"rows": rows})
-    png = plot_scale(rows, md.with_suffix(".png"))
-    console.print(body)
-    console.print(f"Wrote {md}, {js}, {png}")
+    if rows:
+        sections = {"Scale": table(rows, cols), **sections}
+    md, js = write_run(out, "scale", _command(), sections, {"rows": rows, **data_out})
+    for body in sections.values():
+        console.print(body)
+    written = [md, js]
+    if rows:
+        written.append(plot_scale(rows, md.with_suffix(".png")))
+    console.print("Wrote " + ", ".join(str(w) for w in written))
+
+
+def _scan_scale(data: Path, n_photos: int, repeats: int, seed: int) -> tuple[str, list[dict[str, Any]]]:
+    """The scan-throughput table and rows: ``n_photos`` of ``data``, plain and on a local Ray."""
+    from facefile.bench.report import table
+    from facefile.bench.scan_scale import run_scan_scale
+    from facefile.scan_ray import require_ray
+
+    require_ray()
+    ds = _load(data, n_photos, seed)
+    paths = [ds.root / p for p in ds.paths]
+    with console.status("Timing scans") as status:
+        rows = run_scan_scale(paths, repeats=repeats, progress=lambda m: status.update(f"Timing: {m}"))
+    cols = [
+        ("mode", "scan"),
+        ("workers", "processes"),
+        ("photos", "photos"),
+        ("faces", "faces"),
+        ("seconds", "time s"),
+        ("photos_per_s", "photos/s"),
+        ("efficiency", "scaling efficiency"),
+        ("overhead_ms_per_photo", "Ray overhead ms/photo"),
+        ("steady_overhead_ms_per_photo", "... less start-up"),
+    ]
+    return table(rows, cols), rows
 
 
 @bench_app.command("all")

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,11 +108,14 @@ FR_LIKE = {
 """facefile configured with face_recognition's detector and descriptor (HOG, upsample 1, ResNet)."""
 
 
-def facefile_scan(paths: list[Path], workers: int, env: dict[str, str] | None = None) -> dict[str, Any]:
+def facefile_scan(
+    paths: list[Path], workers: int, env: dict[str, str] | None = None, extra: Sequence[str] = ()
+) -> dict[str, Any]:
     """``facefile scan`` over a folder holding exactly ``paths`` (symlinked).
 
     Args:
         env: settings as ``FACEFILE_*`` variables (default: facefile's defaults).
+        extra: more ``facefile scan`` arguments (``--ray``).
     """
     with tempfile.TemporaryDirectory(prefix="facefile-speed-") as tmp:
         photos = Path(tmp) / "photos"
@@ -119,7 +123,8 @@ def facefile_scan(paths: list[Path], workers: int, env: dict[str, str] | None = 
         for i, p in enumerate(paths):
             (photos / f"{i:05d}_{p.name}").symlink_to(Path(p).resolve())
         exe = shutil.which("facefile") or str(Path(sys.executable).parent / "facefile")
-        cmd = [exe, "scan", str(photos), "--library", str(Path(tmp) / "lib"), "--workers", str(workers), "-q"]
+        lib = str(Path(tmp) / "lib")
+        cmd = [exe, "scan", str(photos), "--library", lib, "--workers", str(workers), "-q", *extra]
         t0 = time.perf_counter()
         res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})})
         total = time.perf_counter() - t0
@@ -130,7 +135,7 @@ def facefile_scan(paths: list[Path], workers: int, env: dict[str, str] | None = 
     faces = int(m.group(1)) if m else 0
     n = len(paths)
     return {
-        "algorithm": f"facefile scan --workers {workers} (end to end"
+        "algorithm": f"facefile scan --workers {workers}{''.join(' ' + a for a in extra)} (end to end"
         + (", HOG + full view like face_recognition)" if env == FR_LIKE else ", defaults)"),
         "images": n,
         "faces": faces,
