@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numpy.typing import NDArray
 
 from facefile.analyze import FaceAnalyzer
 from facefile.cluster import create_clusterer
@@ -53,8 +54,29 @@ def load_grouping_input(store: Store, settings: Settings) -> tuple[FaceMatrix, G
         views=m.views,
         occlusion=m.occlusion,
         named_people=frozenset(p.id for p in store.people(include_hidden=True) if p.name),
+        neighbours=StoreNeighbours(store, analyzer.model_id, m) if store.dialect == "postgresql" else None,
     )
     return m, data
+
+
+class StoreNeighbours:
+    """Nearest faces by the store's vector index (PostgreSQL's HNSW), as rows of a face matrix."""
+
+    def __init__(self, store: Store, model_id: str, m: FaceMatrix) -> None:
+        self.store = store
+        self.model_id = model_id
+        self.face_ids = m.face_ids  # ascending: face_matrix orders by id
+        self.vectors = m.embeddings
+
+    def nearest(self, rows: NDArray[np.int64], k: int) -> list[NDArray[np.int64]]:
+        found = self.store.nearest_faces(self.model_id, self.vectors[rows], k) or []
+        out = []
+        for ids in found:
+            pos = np.searchsorted(self.face_ids, ids)
+            pos = np.minimum(pos, max(self.face_ids.size - 1, 0))
+            # faces the matrix leaves out (excluded, another model's) are not rows
+            out.append(pos[self.face_ids[pos] == ids].astype(np.int64))
+        return out
 
 
 def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupSummary:

@@ -10,6 +10,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 
+class NeighbourSearch(Protocol):
+    """Nearest faces by an index outside the process (a database's), in rows of a :class:`GroupingInput`."""
+
+    def nearest(self, rows: NDArray[np.int64], k: int) -> list[NDArray[np.int64]]:
+        """For each of ``rows``, up to ``k`` rows nearest it in the full view (itself included)."""
+        ...
+
+
 @dataclass(frozen=True)
 class GroupingInput:
     """Faces to group, one row each, and what the user has decided about them.
@@ -37,6 +45,9 @@ class GroupingInput:
             user gave a name. A name says the user looked at the person, so
             a clusterer should not split them on a weak rule (average
             linkage keeps a named pair that ``pair_threshold`` would undo).
+        neighbours: the library's own nearest-face index (PostgreSQL's
+            HNSW), used instead of an in-process search where one is given;
+            ``None`` in a subset (its rows are renumbered).
     """
 
     face_ids: NDArray[np.int64]
@@ -51,6 +62,7 @@ class GroupingInput:
     views: dict[str, NDArray[np.float32]] = field(default_factory=dict)
     occlusion: NDArray[np.float32] | None = None
     named_people: frozenset[int] = frozenset()
+    neighbours: NeighbourSearch | None = None
 
     @property
     def n_faces(self) -> int:
@@ -72,6 +84,7 @@ class GroupingInput:
             cannot_link=[(pos[a], pos[b]) for a, b in self.cannot_link if a in pos and b in pos],
             views={k: v[rows] for k, v in self.views.items()},
             occlusion=None if self.occlusion is None else self.occlusion[rows],
+            neighbours=None,
         )
 
 

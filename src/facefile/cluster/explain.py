@@ -201,6 +201,10 @@ class Why:
     summary: str
 
 
+WHY_CANDIDATES = 200
+"""Nearest faces asked of the library's index (PostgreSQL) to find the closest other person."""
+
+
 def why(
     data: GroupingInput,
     grouping: Grouping,
@@ -222,11 +226,17 @@ def why(
     p = params or AverageLinkageParams()
     labels = np.asarray(grouping.labels, dtype=np.int64)
     n = labels.size
-    others_rows = np.arange(n, dtype=np.int64)
-    d = pair_distance(
+    if data.neighbours is None:
+        others_rows = np.arange(n, dtype=np.int64)
+    else:  # the library's index finds the other people's nearest faces; its own are all measured
+        near = data.neighbours.nearest(np.array([row], dtype=np.int64), WHY_CANDIDATES)[0]
+        own_rows = np.flatnonzero(labels == labels[row]) if labels[row] >= 0 else near[:0]
+        others_rows = np.unique(np.r_[near, own_rows]).astype(np.int64)
+    d = np.full(n, np.inf)
+    d[others_rows] = pair_distance(
         np.asarray(data.embeddings, dtype=np.float32),
         data.views.get("upper"),
-        np.full(n, row, dtype=np.int64),
+        np.full(others_rows.size, row, dtype=np.int64),
         others_rows,
         p.upper_margin,
         p.upper_weight,

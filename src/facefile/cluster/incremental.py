@@ -101,7 +101,7 @@ def assign_new(
     base_rows = np.flatnonzero(~is_new & (person >= 0) & usable)
     joined = 0
     if queries.size and base_rows.size:
-        a, b = _candidates(full, upper, base_rows, queries, n_neighbors)
+        a, b = _candidates(full, upper, base_rows, queries, n_neighbors, data.neighbours)
         d = pair_distance(full, upper, a, b, p.upper_margin, p.upper_weight)
         rows, persons, means, second = _best_two(a, person[b], d)
         cover = covered_faces(data)
@@ -129,10 +129,22 @@ def assign_new(
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
-def _candidates(full, upper, base_rows, queries, k):
-    """Query -> base row pairs from both views' nearest neighbours."""
+def _candidates(full, upper, base_rows, queries, k, index=None):
+    """Query -> base row pairs from both views' nearest neighbours.
+
+    With ``index`` (the library's own, e.g. PostgreSQL's HNSW) the full
+    view's neighbours come from it: it returns the nearest of all faces, so
+    it is asked for more and those that are not base rows are dropped.
+    """
     a_parts, b_parts = [], []
-    for view in (full, upper):
+    if index is not None:
+        is_base = np.zeros(full.shape[0], dtype=bool)
+        is_base[base_rows] = True
+        for q, found in zip(queries, index.nearest(queries, 3 * k), strict=True):
+            found = found[is_base[found]][:k]
+            a_parts.append(np.full(found.size, q, dtype=np.int64))
+            b_parts.append(found)
+    for view in (full, upper) if index is None else (upper,):
         if view is None:
             continue
         # base_rows instead of view[base_rows]: no 512 MB copy per view at 1M faces
@@ -140,6 +152,8 @@ def _candidates(full, upper, base_rows, queries, k):
         ok = idx >= 0
         a_parts.append(np.repeat(queries, idx.shape[1])[ok.ravel()])
         b_parts.append(idx[ok])
+    if not a_parts:
+        return _EMPTY, _EMPTY
     keys = distinct(np.concatenate(a_parts) * (int(base_rows.max()) + 1) + np.concatenate(b_parts))
     return keys // (int(base_rows.max()) + 1), keys % (int(base_rows.max()) + 1)
 

@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from facefile.errors import LibraryError, LibraryReadOnlyError
 from facefile.store.engine import EmbeddingRow
@@ -52,6 +53,9 @@ class SqliteEngine:
             "INSERT INTO embeddings (face_id, model_id, view, dim, vector) VALUES (?, ?, ?, ?, ?)",
             [(fid, model, view, int(vec.shape[0]), vec.tobytes()) for fid, model, view, vec in rows],
         )
+
+    def nearest_faces(self, model_id: str, vectors: Any, k: int) -> None:
+        return None  # no vector index: searched in-process (facefile.cluster.knn)
 
     def scrub(self) -> None:
         """Fold the WAL in, truncate it, vacuum (``secure_delete`` zeroed the rows already)."""

@@ -123,6 +123,16 @@ class Store:
     def close(self) -> None:
         self.engine.close()
 
+    def nearest_faces(
+        self, model_id: str, vectors: NDArray[np.float32], k: int
+    ) -> list[NDArray[np.int64]] | None:
+        """Face ids nearest each of ``vectors`` (``float32 (q, d)``), by the database's vector index.
+
+        ``None`` on SQLite, which has none: callers search the descriptors
+        they loaded (:mod:`facefile.cluster.knn`).
+        """
+        return self.engine.nearest_faces(model_id, vectors, k)
+
     def scan_lock(self) -> AbstractContextManager[None]:
         """Held by a scan. SQLite: a second scan is refused; PostgreSQL: it waits its turn."""
         return self.engine.scan_lock(self.on_lock_wait)

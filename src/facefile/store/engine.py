@@ -51,6 +51,16 @@ class Engine(Protocol):
     def insert_embeddings(self, c: Connection, rows: Sequence[EmbeddingRow]) -> None:
         """Store descriptors inside the current transaction."""
 
+    def nearest_faces(
+        self, model_id: str, vectors: NDArray[np.float32], k: int
+    ) -> list[NDArray[np.int64]] | None:
+        """The ``k`` faces nearest each vector (full view) by the database's own index.
+
+        ``None`` where the engine has no vector index (SQLite: facefile
+        searches its loaded descriptors in-process instead).
+        """
+        ...
+
     def scrub(self) -> None:
         """Make erased rows unrecoverable from the database files (outside a transaction)."""
 

@@ -306,6 +306,30 @@ class PgEngine:
         for model_id, dim in rows:
             self.ensure_vector_index(str(model_id), int(dim))
 
+    def nearest_faces(self, model_id: str, vectors: Any, k: int) -> list[Any]:
+        """Nearest faces by the model's HNSW index (cosine distance, full view), one query per vector.
+
+        facefile's vectors of one model share a length, so the cosine order is
+        the Euclidean one the grouping uses. ``hnsw.ef_search`` is raised to
+        ``2 k`` (at least pgvector's 40) so a query can return ``k`` rows.
+        """
+        import numpy as np
+
+        arr = np.asarray(vectors, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[0] == 0:
+            return []
+        dim = int(arr.shape[1])
+        self.ensure_vector_index(model_id, dim)
+        self.conn.execute(f"SET hnsw.ef_search = {max(40, 2 * int(k))}")
+        sql = (
+            f"SELECT face_id FROM embeddings WHERE model_id = ? AND view = 'full' "
+            f"ORDER BY vec::vector({dim}) <=> CAST(? AS vector({dim})) LIMIT ?"
+        )
+        return [
+            np.array([r[0] for r in self.conn.execute(sql, (model_id, vector_text(v), int(k)))], np.int64)
+            for v in arr
+        ]
+
     # -- erasing ----------------------------------------------------------------
     def scrub(self) -> None:
         """Vacuum the tables ``forget`` deletes from, so the erased rows leave the table files."""
