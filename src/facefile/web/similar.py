@@ -1,7 +1,8 @@
 """Read-only similarity helpers for the web page: likely same people, groups of unassigned faces.
 
 Everything is computed from :meth:`Store.face_matrix` (one read of the
-embeddings) and kept until the library changes; the web app rebuilds a
+embeddings; on PostgreSQL nearest faces come from the library's HNSW index)
+and kept until the library changes; the web app rebuilds a
 :class:`SimilarityIndex` when its data version moves. Similarity is the
 measure ``review`` and ``why`` use (:func:`facefile.cluster.explain.similarity`
 of the Euclidean descriptor distance, in ``[0, 1]``), so the page and the
@@ -18,11 +19,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from facefile.cluster.explain import SAME_PERSON_SIMILARITY, similarity
+from facefile.regroup import StoreNeighbours
 from facefile.store.db import Store
 
 GROUP_SIMILARITY = float(similarity(0.5))
 """Two unassigned faces this similar (and mutual near neighbours) share a group."""
 GROUP_NEIGHBOURS = 8
+LIKELY_QUERIES = 8
+"""A person's best faces whose nearest faces (PostgreSQL's index) propose merge candidates."""
+LIKELY_NEIGHBOURS = 40
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,8 @@ class SimilarityIndex:
 
     def __init__(self, store: Store, model_id: str) -> None:
         m = store.face_matrix(model_id)
+        # PostgreSQL: nearest faces come from the library's HNSW index
+        self.neighbours = StoreNeighbours(store, model_id, m) if store.dialect == "postgresql" else None
         self.face_ids = m.face_ids
         self.person = m.person
         self.photo_ids = m.photo_ids
@@ -79,6 +86,11 @@ class SimilarityIndex:
             return []
         sims = similarity(np.linalg.norm(self.centroids - self.centroids[where], axis=1))
         sims[where] = -2.0
+        if self.neighbours is not None:  # only people whose faces the index finds near this one's
+            own = np.flatnonzero(self.person == person_id)
+            best = own[np.argsort(-self.quality[own], kind="stable")[:LIKELY_QUERIES]]
+            near = np.concatenate([*self.neighbours.nearest(best, LIKELY_NEIGHBOURS), np.zeros(0, np.int64)])
+            sims[~np.isin(self.people, self.person[near])] = -2.0
         own_photos = self.photo_ids[self.person == person_id]
         together = set(self.person[np.isin(self.photo_ids, own_photos)].tolist())
         out: list[tuple[int, float]] = []
@@ -119,7 +131,8 @@ class SimilarityIndex:
         n = rows.size
         labels = np.arange(n)
         if n > 1:
-            idx, dist = knn_graph(x, min(GROUP_NEIGHBOURS, n - 1))
+            k = min(GROUP_NEIGHBOURS, n - 1)
+            idx, dist = knn_graph(x, k) if self.neighbours is None else self._index_graph(rows, k)
             sim = similarity(dist.astype(np.float64))
             src = np.repeat(np.arange(n), idx.shape[1])
             dst = idx.ravel()
@@ -148,3 +161,16 @@ class SimilarityIndex:
             groups.append(FaceGroup(tuple(int(f) for f in self.face_ids[rows[members]]), closest, best))
         groups.sort(key=lambda g: (-len(g.face_ids), g.face_ids[0]))
         return groups
+
+    def _index_graph(self, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``knn_graph``'s ``(idx, dist)`` among ``rows`` (as positions in it), by the library's index."""
+        assert self.neighbours is not None
+        pos = np.full(self.face_ids.size, -1, dtype=np.int64)
+        pos[rows] = np.arange(rows.size)
+        idx = np.full((rows.size, k), -1, dtype=np.int64)
+        dist = np.full((rows.size, k), np.inf, dtype=np.float32)
+        for i, found in enumerate(self.neighbours.nearest(rows, 3 * k + 1)):
+            found = found[(pos[found] >= 0) & (found != rows[i])][:k]
+            idx[i, : found.size] = pos[found]
+            dist[i, : found.size] = np.linalg.norm(self.vectors[found] - self.vectors[rows[i]], axis=1)
+        return idx, dist
