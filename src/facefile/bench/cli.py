@@ -307,6 +307,19 @@ def scale(
     ] = 0,
     scan_repeats: Annotated[int, typer.Option(help="Runs of each scan setting (the median counts).")] = 1,
     data: DataOpt = DEFAULT_DATA,
+    library_faces: Annotated[
+        int,
+        typer.Option(
+            help="Also build a library of this many synthetic faces on SQLite and on PostgreSQL and time "
+            "a full regroup and 1,000 faces placed; 0 skips it."
+        ),
+    ] = 0,
+    postgres: Annotated[
+        str,
+        typer.Option(
+            help="PostgreSQL (with pgvector) for --library-faces; default: a pgserver started for it."
+        ),
+    ] = "",
 ) -> None:
     """Grouping time and peak memory on synthetic collections; scan throughput, plain and on Ray.
 
@@ -322,6 +335,10 @@ def scale(
     if scan_photos > 0:
         sections["Scan throughput, plain and on Ray"], data_out["scan_rows"] = _scan_scale(
             data, scan_photos, scan_repeats, seed
+        )
+    if library_faces > 0:
+        sections["A library on SQLite and on PostgreSQL"], data_out["store_rows"] = _store_scale(
+            library_faces, postgres, seed
         )
     with console.status("Scaling") as status:
         rows = run_scale(
@@ -354,6 +371,54 @@ def scale(
     if rows:
         written.append(plot_scale(rows, md.with_suffix(".png")))
     console.print("Wrote " + ", ".join(str(w) for w in written))
+
+
+def _store_scale(n: int, postgres: str, seed: int) -> tuple[str, list[dict[str, Any]]]:
+    """Each engine in its own process (peak memory apart): build, regroup, place 1,000 faces."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    from facefile.bench.report import table
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="facefile-store-bench-") as tmp:
+        server = None
+        if not postgres:
+            import pgserver
+
+            server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+            postgres = server.get_uri()
+        try:
+            for engine, location in (("sqlite", str(Path(tmp) / "lib")), ("postgresql", postgres)):
+                with console.status(f"Library of {n} faces on {engine}"):
+                    done = subprocess.run(
+                        [sys.executable, "-m", "facefile.bench.store_scale", location, str(n), str(seed)],
+                        capture_output=True,
+                        text=True,
+                        check=False,
+                    )
+                if done.returncode != 0:
+                    tail = (done.stderr.strip().splitlines() or ["?"])[-1]
+                    rows.append({"engine": engine, "n_faces": n, "note": tail[:200]})
+                    continue
+                rows.append({"engine": engine, **json.loads(done.stdout.strip().splitlines()[-1])})
+        finally:
+            if server is not None:
+                server.cleanup()
+    cols = [
+        ("engine", "engine"),
+        ("n_faces", "faces"),
+        ("load_s", "load s"),
+        ("index_s", "HNSW index s"),
+        ("regroup_s", "full regroup s"),
+        ("place_s", "1,000 placed s"),
+        ("placed", "placed in people"),
+        ("peak_mb", "peak MB"),
+        ("note", "note"),
+    ]
+    return table(rows, cols), rows
 
 
 def _scan_scale(data: Path, n_photos: int, repeats: int, seed: int) -> tuple[str, list[dict[str, Any]]]:
