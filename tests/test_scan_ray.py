@@ -62,6 +62,7 @@ def ray_address() -> Iterator[str]:
     os.environ.update(env)  # the raylet starts with them, and its workers inherit them
     try:
         ray.init(
+            address="local",  # not another test's or bench's Ray still running on this machine
             num_cpus=2,
             object_store_memory=100 * 2**20,
             include_dashboard=False,

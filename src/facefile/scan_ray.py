@@ -126,6 +126,7 @@ def _connect(ray: Any, address: str, workers: int) -> bool:
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address == "local":
         ray.init(
+            address="local",  # a new Ray of its own, even where another runs on this machine
             num_cpus=workers,
             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
             include_dashboard=False,
