@@ -416,6 +416,7 @@ def _store_scale(n: int, postgres: str, seed: int) -> tuple[str, list[dict[str, 
         ("place_s", "1,000 placed s"),
         ("placed", "placed in people"),
         ("peak_mb", "peak MB"),
+        ("db_mb", "database MB"),
         ("note", "note"),
     ]
     return table(rows, cols), rows

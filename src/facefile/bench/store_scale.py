@@ -51,6 +51,7 @@ def run_store_scale(location: str, n: int, seed: int = 0) -> dict[str, Any]:
             store.conn.execute("SET maintenance_work_mem = '2GB'")
             index()
         index_s = time.perf_counter() - t0
+        db_mb = _size_mb(store)
         t0 = time.perf_counter()
         full = _regroup(store, settings, regroup, is_full=True)
         regroup_s = time.perf_counter() - t0
@@ -67,9 +68,18 @@ def run_store_scale(location: str, n: int, seed: int = 0) -> dict[str, Any]:
         "regroup_s": regroup_s,
         "place_s": place_s,
         "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "db_mb": db_mb,
         "people": full.people,
         "placed": added.faces_assigned - full.faces_assigned,
     }
+
+
+def _size_mb(store: Store) -> float:
+    """The library's size on disk after loading: the database (PostgreSQL) or ``library.db`` and its WAL."""
+    if store.dialect == "postgresql":
+        return float(store.conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]) / 2**20
+    files = [store.library_dir / n for n in ("library.db", "library.db-wal")]
+    return sum(f.stat().st_size for f in files if f.exists()) / 2**20
 
 
 def _regroup(store: Store, settings: Any, regroup: Any, *, is_full: bool) -> Any:
