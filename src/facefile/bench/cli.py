@@ -305,7 +305,7 @@ def scale(
             "local Ray (needs the 'cluster' extra); 0 skips it."
         ),
     ] = 0,
-    scan_repeats: Annotated[int, typer.Option(help="Runs of each scan setting (the median counts).")] = 1,
+    scan_repeats: Annotated[int, typer.Option(help="Runs of each scan setting (the best counts).")] = 1,
     data: DataOpt = DEFAULT_DATA,
     library_faces: Annotated[
         int,

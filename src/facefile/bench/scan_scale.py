@@ -12,13 +12,13 @@ the difference is what Ray costs:
   for a scan with nothing to analyse (its own subprocess), and what is left
   per photo once that is taken out.
 
-Each setting runs ``repeats`` times; the median time counts.
+Each setting runs ``repeats`` times, round by round, and its best time counts:
+on a shared machine other work only ever adds time.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -39,31 +39,36 @@ def run_scan_scale(
 
     Returns:
         One row per (``mode`` "plain" or "ray", ``workers``): ``photos``,
-        ``faces``, ``seconds`` (median), ``runs`` (every time),
+        ``faces``, ``seconds`` (the best run), ``runs`` (every time),
         ``photos_per_s``; see :func:`add_ratios` for the derived columns.
-        A last row, ``mode`` "ray start-up", holds the fixed cost in
-        ``seconds`` at each number of processes (``startup_s`` by workers).
+        Last, a ``mode`` "ray start-up" row per number of processes: the
+        fixed cost, in ``seconds`` (best of ``repeats``).
     """
-    rows: list[dict[str, Any]] = []
-    for mode, extra in (("plain", ()), ("ray", ("--ray",))):
-        for n in workers:
+    settings = [(mode, extra, n) for mode, extra in (("plain", ()), ("ray", ("--ray",))) for n in workers]
+    runs: dict[tuple[str, int], list[dict[str, Any]]] = {(m, n): [] for m, _, n in settings}
+    startup: dict[int, list[float]] = {n: [] for n in workers}
+    for i in range(repeats):  # round by round, so a burst of other work hits every setting alike
+        for mode, extra, n in settings:
             if progress:
-                progress(f"{mode} scan, {n} process{'es' if n > 1 else ''}")
-            runs = [facefile_scan(list(paths), n, extra=extra) for _ in range(repeats)]
-            seconds = statistics.median(r["seconds"] for r in runs)
-            rows.append(
-                {
-                    "mode": mode,
-                    "workers": n,
-                    "photos": len(paths),
-                    "faces": runs[0]["faces"],
-                    "seconds": seconds,
-                    "runs": [r["seconds"] for r in runs],
-                    "photos_per_s": len(paths) / seconds,
-                }
-            )
-    startup = {n: statistics.median(ray_startup_seconds(n) for _ in range(repeats)) for n in workers}
-    return add_ratios(rows, startup)
+                progress(f"round {i + 1}/{repeats}: {mode} scan, {n} process{'es' if n > 1 else ''}")
+            runs[mode, n].append(facefile_scan(list(paths), n, extra=extra))
+        for n in workers:
+            startup[n].append(ray_startup_seconds(n))
+    rows: list[dict[str, Any]] = []
+    for mode, _, n in settings:
+        seconds = min(r["seconds"] for r in runs[mode, n])
+        rows.append(
+            {
+                "mode": mode,
+                "workers": n,
+                "photos": len(paths),
+                "faces": runs[mode, n][0]["faces"],
+                "seconds": seconds,
+                "runs": [r["seconds"] for r in runs[mode, n]],
+                "photos_per_s": len(paths) / seconds,
+            }
+        )
+    return add_ratios(rows, {n: min(t) for n, t in startup.items()})
 
 
 def add_ratios(rows: list[dict[str, Any]], startup_s: dict[int, float]) -> list[dict[str, Any]]:
