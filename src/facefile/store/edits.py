@@ -158,21 +158,28 @@ def move(store: Store, face_ids: Iterable[int], person_id: int | None) -> int:
                     )
                 c.execute("DELETE FROM assignments WHERE face_id = ?", (other[0],))
             before = c.execute("SELECT person_id FROM assignments WHERE face_id = ?", (fid,)).fetchone()
-            if before is not None and before[0] != person_id:
-                # Moving a face out of a person also says "not that person", so the
-                # next regrouping does not pull the face and its old person back together.
-                c.execute(
-                    "INSERT INTO constraints (kind, face_id, person_id, created_at) "
-                    "VALUES ('not_person', ?, ?, ?) ON CONFLICT DO NOTHING",
-                    (fid, before[0], stamp),
-                )
-            c.execute(SET_USER_ROW, (fid, person_id, stamp))
+            place_as_user(c, fid, person_id, None if before is None else int(before[0]), stamp)
             c.execute(
                 "DELETE FROM constraints WHERE kind = 'not_person' AND face_id = ? AND person_id = ?",
                 (fid, person_id),
             )
             c.execute("UPDATE faces SET is_excluded = 0 WHERE id = ?", (fid,))
         return person_id
+
+
+def place_as_user(c: Connection, face_id: int, person_id: int, before: int | None, stamp: str) -> None:
+    """Put a face in a person as the user's decision (inside the caller's transaction).
+
+    Leaving another person (``before``) also says "not that person", so the
+    next regrouping does not pull the face and its old person back together.
+    """
+    if before is not None and before != person_id:
+        c.execute(
+            "INSERT INTO constraints (kind, face_id, person_id, created_at) "
+            "VALUES ('not_person', ?, ?, ?) ON CONFLICT DO NOTHING",
+            (face_id, before, stamp),
+        )
+    c.execute(SET_USER_ROW, (face_id, person_id, stamp))
 
 
 def not_person(store: Store, face_ids: Iterable[int], person_id: int) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from facefile.store.db import Store
-from facefile.store.edits import SET_USER_ROW, new_person
+from facefile.store.edits import new_person, place_as_user
 from facefile.store.engine import Connection
 from facefile.store.schema import now
 from facefile.types import BBox, NameClaim, person_key
@@ -139,13 +139,5 @@ def _apply(
             c.execute("DELETE FROM assignments WHERE face_id = ?", (other[0],))
     else:
         target = new_person(store, c, claim.name)
-    stamp = now()
-    if row is not None and row[0] != target:
-        # as with 'move': leaving a person also says "not that person"
-        c.execute(
-            "INSERT INTO constraints (kind, face_id, person_id, created_at) "
-            "VALUES ('not_person', ?, ?, ?) ON CONFLICT DO NOTHING",
-            (face_id, row[0], stamp),
-        )
-    c.execute(SET_USER_ROW, (face_id, target, stamp))
+    place_as_user(c, face_id, target, None if row is None else int(row[0]), now())
     return None, True
