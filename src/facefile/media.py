@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from facefile.errors import MediaError
-from facefile.media_raw import RAW_EXTENSIONS, is_raw, load_raw, raw_size
+from facefile.media_raw import RAW_EXTENSIONS, check_file, is_raw, load_raw, raw_size
 from facefile.types import RGBImage
 
 # Read by Pillow (HEIC/HEIF through pillow-heif, PSD: 8-bit composites only).
@@ -222,12 +222,7 @@ def load_image(path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX
     if unsupported is not None:
         raise MediaError(display, unsupported)
     _register_heif()
-    try:
-        size = os.path.getsize(p)
-    except OSError as exc:
-        raise MediaError(display, f"cannot read file ({exc.strerror or exc})") from None
-    if size == 0:
-        raise MediaError(display, "empty file (0 bytes)")
+    check_file(p)
     max_pixels = int(max_megapixels * 1_000_000)
     # Pillow's own guard (MAX_IMAGE_PIXELS, ~89 MP by default) would refuse
     # photos our limit allows, with a wrong message. It is raised (never

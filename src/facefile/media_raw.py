@@ -106,7 +106,7 @@ def raw_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     Raises:
         MediaError: the file cannot be opened as a RAW file.
     """
-    display = _check_file(path)
+    display = check_file(path)
     with _open(path, display) as raw:
         return _frame(raw).size
 
@@ -127,7 +127,7 @@ def load_raw(path: str | os.PathLike[str], max_megapixels: float) -> RGBImage:
         MediaError: the file is empty, not a RAW file LibRaw reads,
             truncated, corrupt or too large; ``reason`` says which.
     """
-    display = _check_file(path)
+    display = check_file(path)
     _one_openmp_thread()
     with _open(path, display) as raw:
         frame = _frame(raw)
@@ -146,7 +146,12 @@ def load_raw(path: str | os.PathLike[str], max_megapixels: float) -> RGBImage:
     return pixels
 
 
-def _check_file(path: str | os.PathLike[str]) -> str:
+def check_file(path: str | os.PathLike[str]) -> str:
+    """The file's display path, once it is known to exist, hold bytes and be readable.
+
+    Raises:
+        MediaError: it cannot be read, is empty, or its read access is denied.
+    """
     display = os.fsdecode(os.fspath(path))
     try:
         size = os.path.getsize(path)
