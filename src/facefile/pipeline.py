@@ -1,10 +1,12 @@
 """The scan: folders of photos -> analysed faces in the store -> people.
 
-Photos are analysed in worker processes and written one photo per
-transaction, so a scan interrupted at any moment (Ctrl-C, ``kill -9``, power)
-loses at most the photos in flight, and the next scan picks them up without
-duplicating anything. A second scan of the same library is refused while one
-runs (an advisory lock file).
+Photos are analysed in worker processes (or Ray tasks, :mod:`facefile.scan_ray`)
+and written one photo per transaction, so a scan interrupted at any moment
+(Ctrl-C, ``kill -9``, power) loses at most the photos in flight, and the next
+scan picks them up without duplicating anything. One scan runs at a time
+(``Store.scan_lock``: on SQLite a second scan is refused, on PostgreSQL it
+waits). Each photo's named XMP face regions are read with it
+(:mod:`facefile.scan_worker`) and their names applied in the same step.
 """
 
 from __future__ import annotations
