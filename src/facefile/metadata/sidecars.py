@@ -45,7 +45,24 @@ def existing_sidecars(photo: str | bytes) -> list[bytes]:
     Upper-case ``.XMP`` variants count too. On a case-insensitive file system
     one file answers to several names; it is listed once.
     """
-    found: list[bytes] = []
+    return [path for path, _ in _sidecar_stats(photo)]
+
+
+def sidecar_signature(photo: str | bytes) -> str | None:
+    """A short digest of the photo's sidecars' (path, size, mtime_ns), or ``None`` when there are none.
+
+    It changes whenever a sidecar is created, edited or removed, so a scan can
+    tell that a photo's names must be read again without reading them.
+    """
+    parts = [b"%s\0%d\0%d" % (path, st.st_size, st.st_mtime_ns) for path, st in _sidecar_stats(photo)]
+    if not parts:
+        return None
+    return hashlib.sha256(b"\n".join(parts)).hexdigest()[:16]
+
+
+def _sidecar_stats(photo: str | bytes) -> list[tuple[bytes, os.stat_result]]:
+    """Each existing sidecar with its ``stat``, one ``stat`` call per candidate name."""
+    found: list[tuple[bytes, os.stat_result]] = []
     seen: set[tuple[int, int]] = set()
     for form in SIDECAR_FORMS:
         lower = sidecar_path(photo, form)
@@ -57,26 +74,8 @@ def existing_sidecars(photo: str | bytes) -> list[bytes]:
             if stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in seen:
                 continue
             seen.add((st.st_dev, st.st_ino))
-            found.append(candidate)
+            found.append((candidate, st))
     return found
-
-
-def sidecar_signature(photo: str | bytes) -> str | None:
-    """A short digest of the photo's sidecars' (path, size, mtime_ns), or ``None`` when there are none.
-
-    It changes whenever a sidecar is created, edited or removed, so a scan can
-    tell that a photo's names must be read again without reading them.
-    """
-    parts: list[bytes] = []
-    for path in existing_sidecars(photo):
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue  # removed between listing and stat: as if absent
-        parts.append(b"%s\0%d\0%d" % (path, st.st_size, st.st_mtime_ns))
-    if not parts:
-        return None
-    return hashlib.sha256(b"\n".join(parts)).hexdigest()[:16]
 
 
 @dataclass
