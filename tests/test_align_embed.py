@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facefile.align import BLAZEFACE_IN_ARCFACE_112, KeypointAligner, similarity_transform, warp_chip
-from facefile.align_dlib import DlibAligner
+from facefile.align.dlib import DlibAligner
+from facefile.align.keypoints import (
+    BLAZEFACE_IN_ARCFACE_112,
+    KeypointAligner,
+    similarity_transform,
+    warp_chip,
+)
 from facefile.detect import create_detector
 from facefile.embed import EMBEDDERS, create_embedder
 from facefile.embed.onnx_face import ARCFACE_DISTANCE_SCALE

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facefile.analyze import VIEWS, AnalyzeConfig, FaceAnalyzer, upper_view
+from facefile.analyze.analyzer import VIEWS, AnalyzeConfig, FaceAnalyzer, upper_view
 from facefile.errors import ConfigError, UnknownBackendError
 from facefile.types import BBox
 

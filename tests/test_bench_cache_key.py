@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from facefile_bench import embedcache
 
 import facefile
-from facefile.bench import embedcache
 
 
 @pytest.mark.parametrize("changed", ["quality.py", "bench/conditions.py", "detect/blazeface.py"])

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from facefile.bench.conditions import (
+from facefile_bench.conditions import (
     CONDITIONS,
     LIGHT_CONDITIONS,
     apply_condition,
@@ -65,7 +64,7 @@ def test_unknown_condition_lists_names() -> None:
 
 def test_check_conditions_cover_the_part_they_name(astronaut: np.ndarray) -> None:
     """hand: one side; scarf: below the nose; shades: the eyes, which still show through."""
-    from facefile.bench.conditions import landmarks68
+    from facefile_bench.conditions import landmarks68
 
     img = astronaut[:300, 100:400].copy()
     pts = landmarks68(img)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from facefile_bench.detection import run_detection
 from PIL import Image
-
-from facefile.bench.detection import run_detection
 
 
 def test_counts_photos_with_a_face(tmp_path, astronaut):

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from facefile_bench.cli import bench_app
+from facefile_bench.dataset import load_labelled
 from typer.testing import CliRunner
-
-from facefile.bench.cli import bench_app
-from facefile.bench.dataset import load_labelled
 
 
 def test_subset_keeps_pairs_and_distractors(lfw_dir: Path) -> None:
@@ -57,7 +56,7 @@ def test_unknown_condition_exits_1(tmp_path: Path) -> None:
 
 
 def test_report_names_the_command_that_reproduces_it(monkeypatch) -> None:
-    from facefile.bench.cli import _command
+    from facefile_bench.cli import _command
 
     argv = ["/venv/bin/facefile", "bench", "quality", "--limit", "5", "--out", "a b"]
     monkeypatch.setattr("sys.argv", argv)

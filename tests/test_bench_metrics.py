@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from facefile.bench.metrics import score, singletons_for_unassigned
+from facefile_bench.metrics import score, singletons_for_unassigned
 
 
 def test_hand_computed_example() -> None:

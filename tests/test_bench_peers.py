@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from facefile.bench.metrics import score
-from facefile.bench.peers import load_peer, peer_names
+from facefile_bench.metrics import score
+from facefile_bench.peers import load_peer, peer_names
 
 
 def blobs(n_ids: int = 12, per: int = 8, spread: float = 0.12, seed: int = 0) -> tuple:

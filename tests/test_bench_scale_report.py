@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-
-from facefile.bench.report import plot_conditions, plot_scale, table, write_run
-from facefile.bench.scale import run_scale, synthetic
+from facefile_bench.report import plot_conditions, plot_scale, table, write_run
+from facefile_bench.scale import run_scale, synthetic
 
 
 def test_synthetic_has_identity_structure() -> None:

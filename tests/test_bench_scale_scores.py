@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-
-from facefile.bench.metrics import score
+from facefile_bench.metrics import score
 
 
 def test_scores_a_million_cell_table_without_forming_it() -> None:
@@ -23,7 +22,7 @@ def test_scores_a_million_cell_table_without_forming_it() -> None:
 
 
 def test_time_add_places_most_new_faces_of_known_people() -> None:
-    from facefile.bench.scale import time_add
+    from facefile_bench.scale import time_add
 
     out = time_add(2000, n_new=100, seed=1)
     assert out["seconds"] > 0 and out["n_joined"] > 0

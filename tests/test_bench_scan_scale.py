@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-from facefile.bench.scan_scale import add_ratios
+from facefile_bench.scan_scale import add_ratios
 
 
 def _row(mode: str, workers: int, seconds: float, photos: int = 100) -> dict[str, object]:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from facefile_bench.metrics import score
 
-from facefile.bench.metrics import score
 from facefile.cluster import create_clusterer
 from facefile.cluster.base import GroupingInput
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from facefile.errors import MediaError
-from facefile.media import iter_photo_files, load_image
+from facefile.media.files import iter_photo_files, load_image
 
 
 def _gradient(w: int = 64, h: int = 32) -> Image.Image:

@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from facefile.errors import MediaError
-from facefile.media import RAW_EXTENSIONS, image_size, is_raw, iter_photo_files, load_image
-from facefile.media_raw import load_raw, raw_size
+from facefile.media.files import RAW_EXTENSIONS, image_size, is_raw, iter_photo_files, load_image
+from facefile.media.raw import load_raw, raw_size
 from tests.rawfiles import make_dng, square_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -173,7 +173,7 @@ def test_damaged_raw_files_never_crash_the_process(tmp_path: Path) -> None:
         """
         import glob, sys
         from facefile.errors import MediaError
-        from facefile.media import load_image
+        from facefile.media.files import load_image
         outcomes = []
         for path in sorted(glob.glob(sys.argv[1] + "/m*.dng")):
             try:
@@ -202,7 +202,7 @@ def test_forked_workers_decode_raw_after_their_parent_did(tmp_path: Path) -> Non
     script = textwrap.dedent(
         """
         import multiprocessing, sys
-        from facefile.media import load_image
+        from facefile.media.files import load_image
         path = sys.argv[1]
         def work(_):
             return load_image(path).shape
@@ -226,7 +226,7 @@ def test_forked_workers_decode_raw_after_their_parent_did(tmp_path: Path) -> Non
 def test_astronaut_face_in_a_turned_raw_is_found_in_the_turned_frame(
     tmp_path: Path, astronaut: np.ndarray
 ) -> None:
-    from facefile.analyze import FaceAnalyzer
+    from facefile.analyze.analyzer import FaceAnalyzer
 
     analyzer = FaceAnalyzer()
     expected = [r.detection.box for r in analyzer.analyze(np.ascontiguousarray(np.rot90(astronaut, -1)))]

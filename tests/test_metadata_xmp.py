@@ -195,7 +195,7 @@ def test_the_same_region_embedded_and_in_a_sidecar_is_read_once(tmp_path: Path) 
 
 
 def test_heic_embedded_xmp(tmp_path: Path) -> None:
-    from facefile.media import _register_heif
+    from facefile.media.files import _register_heif
 
     _register_heif()
     photo = tmp_path / "a.heic"

@@ -13,11 +13,11 @@ from typer.testing import CliRunner
 
 from facefile.api import migrate
 from facefile.cli import app
-from facefile.crops import face_crop
 from facefile.errors import LibraryError
 from facefile.store import edits
 from facefile.store.copy import COPIED_TABLES
 from facefile.store.db import Store
+from facefile.web.crops import face_crop
 from tests.fakes import draw_photo
 from tests.helpers import local_dir, make_photos, open_library
 from tests.test_cli import ENV

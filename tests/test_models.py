@@ -95,7 +95,7 @@ _DEFAULT_ANALYZER = """
 import json, sys
 import numpy as np
 from skimage import data
-from facefile.analyze import FaceAnalyzer
+from facefile.analyze.analyzer import FaceAnalyzer
 
 faces = FaceAnalyzer().analyze(np.ascontiguousarray(data.astronaut()))
 forbidden = {forbidden!r}

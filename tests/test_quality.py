@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from facefile.align import KeypointAligner
+from facefile.align.keypoints import KeypointAligner
+from facefile.analyze.quality import combined_score, face_quality, occlusion, sharpness, yaw_from_landmarks
 from facefile.detect import create_detector
-from facefile.quality import combined_score, face_quality, occlusion, sharpness, yaw_from_landmarks
 from facefile.types import BBox
 
 FRONTAL = np.array([[35, 50], [65, 50], [50, 75]], dtype=np.float32)  # eyes, then nose

@@ -99,8 +99,8 @@ def library(tmp_path: Path) -> tuple[Path, Path]:
 
 def make_crops(library: Path) -> dict[int, Path]:
     """Fill the crop cache (``crops/<size>/<face id>.jpg``) for every face, as the web page does."""
-    from facefile.crops import face_crop
     from facefile.store.db import Store
+    from facefile.web.crops import face_crop
 
     store = Store(library, read_only=True)
     try:

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from facefile.errors import MediaError
-from facefile.media import display_path, load_image
+from facefile.media.files import display_path, load_image
 from tests.hostile import (
     ANY,
     IGNORED,

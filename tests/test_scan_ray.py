@@ -26,7 +26,7 @@ import pytest
 
 import facefile
 from facefile.errors import ConfigError
-from facefile.pipeline import ScanProgress, ScanSummary
+from facefile.scan.scanner import ScanProgress, ScanSummary
 from tests.hostile import (
     FACE_PX,
     REPO_ROOT,

@@ -174,8 +174,8 @@ def test_placeholders_become_psycopg_ones() -> None:
 def test_a_face_forgotten_on_another_machine_loses_its_crop_here(
     tmp_path: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from facefile.crops import face_crop
     from facefile.errors import NotFoundError
+    from facefile.web.crops import face_crop
 
     make_photos(tmp_path / "photos", {"a1.png": [0], "a2.png": [0]})
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "here"))

@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 
 import facefile
 from facefile.cli import app
-from facefile.pipeline import ScanProgress
+from facefile.scan.scanner import ScanProgress
 from facefile.types import BBox
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "library-0.1.0"

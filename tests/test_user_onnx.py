@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from facefile import Library
-from facefile.analyze import AnalyzeConfig, FaceAnalyzer
+from facefile.analyze.analyzer import AnalyzeConfig, FaceAnalyzer
 from facefile.embed import create_embedder
 from facefile.errors import ConfigError, FacefileError
 

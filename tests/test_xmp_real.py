@@ -57,7 +57,7 @@ def _oriented_photos(folder: Path, astronaut: np.ndarray) -> list[Path]:
 @pytest.fixture(scope="module")
 def face_upright(astronaut: np.ndarray) -> BBox:
     """Where facefile finds the astronaut's face in the upright picture."""
-    from facefile.analyze import FaceAnalyzer
+    from facefile.analyze.analyzer import FaceAnalyzer
 
     (face,) = FaceAnalyzer().analyze(np.asarray(_upright(astronaut)))
     return face.detection.box

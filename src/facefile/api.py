@@ -23,20 +23,20 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from facefile.analyze import FaceAnalyzer
+from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.config import CONFIG_FILE, Settings, default_library_dir, load_settings, settings_dict
 from facefile.errors import ConstraintError, NotFoundError
-from facefile.export import ExportSummary
-from facefile.export import export as _export
-from facefile.export_xmp import XmpSummary
-from facefile.export_xmp import write_xmp as _write_xmp
-from facefile.pipeline import ProblemFn, ProgressFn, ScanSummary
-from facefile.pipeline import refresh_models as _refresh_models
-from facefile.pipeline import scan as _scan
+from facefile.export.folders import ExportSummary
+from facefile.export.folders import export as _export
+from facefile.export.xmp import XmpSummary
+from facefile.export.xmp import write_xmp as _write_xmp
 from facefile.plugins import load_plugins
 from facefile.regroup import GroupSummary
 from facefile.regroup import regroup as _regroup
 from facefile.review import explain, review_items
+from facefile.scan.scanner import ProblemFn, ProgressFn, ScanSummary
+from facefile.scan.scanner import refresh_models as _refresh_models
+from facefile.scan.scanner import scan as _scan
 from facefile.store import edits
 from facefile.store.copy import CopySummary, copy_library
 from facefile.store.db import Store, require_library
@@ -321,7 +321,7 @@ class Library:
         ``IMG_1.jpg.xmp`` (``sidecar_name="photo.xmp"``: ``IMG_1.xmp``), read
         by digiKam, darktable, Lightroom, Immich and exiftool. Photos are
         never opened for writing; existing sidecars are merged, never
-        clobbered. See :func:`facefile.export_xmp.write_xmp`.
+        clobbered. See :func:`facefile.export.xmp.write_xmp`.
         """
         ids = None if people is None else [self.person_id(p) for p in people]
         return _write_xmp(

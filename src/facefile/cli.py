@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated
 
@@ -26,9 +27,8 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from facefile.api import Library, library_location, migrate
-from facefile.bench.cli import bench_app
 from facefile.errors import FacefileError
-from facefile.pipeline import ScanProgress
+from facefile.scan.scanner import ScanProgress
 from facefile.web.command import serve
 
 console = Console(highlight=False)
@@ -559,7 +559,15 @@ def xmp_write(
 
 
 app.command("serve")(serve)
-app.add_typer(bench_app, name="bench")
+
+
+def _mount_commands() -> None:
+    """Mount the command groups other packages publish (``facefile.commands`` entry points)."""
+    for ep in entry_points(group="facefile.commands"):
+        app.add_typer(ep.load(), name=ep.name)
+
+
+_mount_commands()
 app.add_typer(xmp_app, name="xmp")
 
 

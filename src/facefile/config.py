@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from facefile.analyze import AnalyzeConfig
+from facefile.analyze.analyzer import AnalyzeConfig
 from facefile.cluster import DEFAULT_CLUSTERER
 from facefile.errors import ConfigError
 

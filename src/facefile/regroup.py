@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.analyze import FaceAnalyzer
+from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.cluster import create_clusterer
 from facefile.cluster.base import GroupingInput
 from facefile.cluster.identity import assign_person_ids

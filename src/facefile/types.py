@@ -145,7 +145,7 @@ class AlignedFace:
     ``chip`` is ``uint8 (size, size, 3)`` in the embedder's geometry;
     ``landmarks`` are the points used for alignment, ``(n, 2)`` float32 in
     image pixels; ``quality_chip`` is ``uint8 (150, 150, 3)`` in dlib's chip
-    geometry, where :mod:`facefile.quality` measures; ``eyes_nose`` is
+    geometry, where :mod:`facefile.analyze.quality` measures; ``eyes_nose`` is
     ``float32 (3, 2)``: the eye on the image's left, the eye on its right and
     the nose, in image pixels (for the head's yaw).
     """

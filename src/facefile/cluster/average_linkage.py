@@ -42,7 +42,7 @@
    mean square full-view distance at most ``threshold``, plus the cover
    allowance): the looser mean rule is for faces that may not link, and
    let in faces of people seen once. Low-quality faces (masked or
-   half-covered faces get a low quality, :func:`facefile.quality.occlusion`)
+   half-covered faces get a low quality, :func:`facefile.analyze.quality.occlusion`)
    still left may then pair with a clean face that is alone
    (``join_singletons``). Faces still alone are ``-1``.
 """

@@ -40,7 +40,7 @@ class GroupingInput:
             keep people stable.
         occlusion: ``float32 (n, 3)`` how likely the lower face, the eyes and
             one side of each face are covered (0-1,
-            :func:`facefile.quality.occlusion`), or ``None`` if unknown.
+            :func:`facefile.analyze.quality.occlusion`), or ``None`` if unknown.
         named_people: ids (as in ``previous_person``) of the people the
             user gave a name. A name says the user looked at the person, so
             a clusterer should not split them on a weak rule (average

@@ -23,7 +23,7 @@ from PIL import Image
 
 from facefile.errors import ConfigError
 from facefile.models import model_file
-from facefile.runtime import onnx_session
+from facefile.models.onnx_runtime import onnx_session
 from facefile.types import BBox, Detection, RGBImage
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from facefile.detect.dlib_hog import squash_svm_score
-from facefile.dlib_models import dlib_model
 from facefile.errors import ConfigError
+from facefile.models.dlib_loader import dlib_model
 from facefile.types import BBox, Detection, RGBImage
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from facefile.dlib_models import dlib_model
 from facefile.errors import ConfigError
+from facefile.models.dlib_loader import dlib_model
 from facefile.types import BBox, Detection, RGBImage
 
 HOG_SCORE_SCALE = 2.0

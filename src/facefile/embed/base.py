@@ -17,8 +17,8 @@ class Embedder(Protocol):
     ``model_id`` names model and version (stored with every vector so vectors
     of two models never mix); ``dim`` is the descriptor length; ``chip_size``
     is the chip side in pixels and ``alignment`` the chip geometry it expects:
-    ``"keypoints"`` (the ArcFace template, :mod:`facefile.align`) or ``"dlib"``
-    (dlib's ``get_face_chip``, :mod:`facefile.align_dlib`, padding ``chip_padding``).
+    ``"keypoints"`` (the ArcFace template, :mod:`facefile.align.keypoints`) or ``"dlib"``
+    (dlib's ``get_face_chip``, :mod:`facefile.align.dlib`, padding ``chip_padding``).
 
     ``embed`` returns ``float32 (n, dim)`` in the model's native space: for
     dlib this is the space where its documented 0.6 Euclidean threshold holds,

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.align_dlib import CHIP_PADDING, CHIP_SIZE
-from facefile.dlib_models import dlib_model
+from facefile.align.dlib import CHIP_PADDING, CHIP_SIZE
 from facefile.errors import ConfigError
+from facefile.models.dlib_loader import dlib_model
 from facefile.types import RGBImage
 
 
@@ -39,7 +39,7 @@ class DlibResnetEmbedder:
         """Descriptors of aligned chips, one batched network call.
 
         Args:
-            chips: RGB ``uint8 (150, 150, 3)`` chips from :class:`facefile.align_dlib.DlibAligner`.
+            chips: RGB ``uint8 (150, 150, 3)`` chips from :class:`facefile.align.dlib.DlibAligner`.
 
         Returns:
             ``float32 (n, 128)``, not normalised (dlib's native space).

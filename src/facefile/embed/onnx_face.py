@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from facefile.errors import ConfigError
 from facefile.models import model_file
-from facefile.runtime import onnx_session
+from facefile.models.onnx_runtime import onnx_session
 from facefile.types import RGBImage
 
 ARCFACE_DISTANCE_SCALE = 0.52

@@ -55,7 +55,7 @@ def _pillow_xmp(path: str | bytes) -> tuple[bytes | None, bool]:
     """The packet Pillow finds, and whether Pillow knows where this format keeps XMP."""
     from PIL import Image
 
-    from facefile.media import _register_heif
+    from facefile.media.files import _register_heif
 
     _register_heif()
     try:

@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facefile.errors import LibraryError, NotFoundError
-from facefile.media import display_path
+from facefile.media.files import display_path
 from facefile.store.connection import SqliteEngine
 from facefile.store.engine import Connection, EmbeddingRow, Engine
 from facefile.store.location import Location, parse_location

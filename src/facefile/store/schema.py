@@ -97,7 +97,7 @@ MIGRATIONS: list[tuple[str, str]] = [
         "0002_face_occlusion",
         """
         -- How likely the lower face, the eyes and one side are covered, 0-1
-        -- (facefile.quality.occlusion); NULL for faces analysed before this
+        -- (facefile.analyze.quality.occlusion); NULL for faces analysed before this
         -- migration, whose photos the next scan analyses again.
         ALTER TABLE faces ADD COLUMN occ_lower REAL;
         ALTER TABLE faces ADD COLUMN occ_eyes REAL;

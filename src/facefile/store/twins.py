@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from facefile.media import display_path
+from facefile.media.files import display_path
 from facefile.store.db import Store
 
 

@@ -9,9 +9,9 @@ import os
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from facefile.crops import CROP_SIZES, face_crop
 from facefile.errors import FacefileError, MediaError, NotFoundError
-from facefile.media import load_image
+from facefile.media.files import load_image
+from facefile.web.crops import CROP_SIZES, face_crop
 from facefile.web.render import back, render, state
 
 router = APIRouter()

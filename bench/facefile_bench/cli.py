@@ -1,0 +1,484 @@
+"""``facefile bench``: grouping quality, hard conditions, growth, speed and scale.
+
+The lead mounts :data:`bench_app` into the main CLI; until then run
+``python -m facefile_bench.cli``. Needs the ``bench`` extras
+(scikit-learn, infomap, matplotlib).
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+
+def _require_extras() -> None:
+    """The peers and plots need the optional ``bench`` extras; say how to get them."""
+    import importlib.util
+
+    missing = [m for m in ("sklearn", "infomap", "matplotlib") if importlib.util.find_spec(m) is None]
+    if missing:
+        from facefile.errors import FacefileError
+
+        raise FacefileError(
+            f"facefile bench needs {', '.join(missing)}: install them with pip install 'facefile[bench]' "
+            "(or pip install '.[bench]' in a checkout)."
+        )
+
+
+bench_app = typer.Typer(
+    help="Benchmark facefile's grouping against other tools' algorithms.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    callback=_require_extras,
+)
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+DEFAULT_DATA = Path("../shared/data/lfw-dev")
+DataOpt = Annotated[Path, typer.Option("--data", help="Labelled set: one folder per identity.")]
+LimitOpt = Annotated[int | None, typer.Option("--limit", help="Use a seeded subset of about N images.")]
+CacheOpt = Annotated[
+    Path | None, typer.Option("--cache", help="Embedding cache (default ~/.cache/facefile/bench).")
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="Folder for .md/.json/.png results.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Subset, conditions and order seed.")]
+WorkersOpt = Annotated[int, typer.Option("--workers", help="Analysis processes.")]
+
+
+def _command() -> str:
+    """The command line that ran, for the report (``facefile bench quality ...``)."""
+    args = sys.argv[1:]
+    if args[:1] == ["bench"]:  # run as `facefile bench ...`, not as this module
+        args = args[1:]
+    return "facefile bench " + " ".join(shlex.quote(a) for a in args)
+
+
+def _load(data: Path, limit: int | None, seed: int) -> Any:
+    from facefile_bench.dataset import load_labelled
+
+    try:
+        ds = load_labelled(data, limit=limit, seed=seed)
+    except FileNotFoundError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    console.print(f"{ds.n_images} images of {ds.n_identities} identities from {data}")
+    return ds
+
+
+def _embed(
+    ds: Any, condition: str, seed: int, cache: Path | None, workers: int, embedder: str = "mobilefacenet"
+) -> Any:
+    from facefile.analyze.analyzer import AnalyzeConfig
+    from facefile_bench.embedcache import BENCH_VIEWS, embed_set
+
+    config = AnalyzeConfig(views=BENCH_VIEWS, embedder=embedder)
+    with console.status(f"Analysing {ds.n_images} images ({condition}, {embedder})"):
+        es, cached = embed_set(ds, condition, seed=seed, cache_dir=cache, workers=workers, config=config)
+    console.print(
+        f"{condition}: {int(es.is_detected.sum())}/{es.n} labelled faces detected"
+        + (" (cached)" if cached else f" in {es.seconds.sum():.0f} s of analysis")
+    )
+    return es
+
+
+@bench_app.command()
+def quality(
+    data: DataOpt = DEFAULT_DATA,
+    condition: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--condition",
+            help="mask|sunglasses|lowres|occlusion|mixed, or a check drawing hand|scarf|shades (repeatable).",
+        ),
+    ] = None,
+    limit: LimitOpt = None,
+    cache: CacheOpt = None,
+    out: OutOpt = Path("bench-results"),
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 2,
+    grid: Annotated[bool, typer.Option(help="Search each peer's grid (best-of-grid).")] = True,
+    peers: Annotated[list[str] | None, typer.Option("--peers", help="Peers to run.")] = None,
+    embedder: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--embedder", help="Face models to compare: mobilefacenet, dlib_resnet, onnx:PATH (repeatable)."
+        ),
+    ] = None,
+) -> None:
+    """Grouping quality on a labelled set, clean and under hard conditions.
+
+    With several ``--embedder``, every model's descriptors are grouped by
+    facefile and by every peer, condition by condition.
+    """
+    from facefile_bench.conditions import CONDITIONS
+    from facefile_bench.quality_run import run_quality
+    from facefile_bench.report import QUALITY_COLUMNS, plot_conditions, table, write_run
+
+    conds = ["clean", *[c for c in condition or [] if c != "clean"]]
+    for c in conds:
+        if c not in CONDITIONS:
+            err.print(f"[red]Unknown condition {c!r}; available: {', '.join(CONDITIONS)}.[/]")
+            raise typer.Exit(1)
+    ds = _load(data, limit, seed)
+    rows: list[dict[str, Any]] = []
+    sections: dict[str, str] = {}
+    models = embedder or ["mobilefacenet"]
+    for model in models:
+        for c in conds:
+            es = _embed(ds, c, seed, cache, workers, model)
+            with console.status(f"Grouping ({c})") as status:
+                got = run_quality(
+                    es,
+                    peers=peers,
+                    use_grid=grid,
+                    progress=lambda m, c=c, s=status: s.update(f"Grouping ({c}): {m}"),
+                )
+            for r in got:
+                r["embedder"] = model
+            rows += got
+            title = f"Condition: {c}" + (f" ({model})" if len(models) > 1 else "")
+            sections[title] = table(got, QUALITY_COLUMNS)
+    sections = {"Summary (BCubed F)": _pivot(rows), **sections}
+    images = {"paths": list(ds.paths), "identities": list(ds.identities)}
+    data_out = {"data": str(data), "limit": limit, "seed": seed, "images": images, "rows": rows}
+    md, js = write_run(out, "quality", _command(), sections, data_out)
+    png = plot_conditions(rows, md.with_suffix(".png"))
+    console.print(sections["Summary (BCubed F)"])
+    console.print(f"Wrote {md}, {js}, {png}")
+
+
+def _pivot(rows: list[dict[str, Any]], metric: str = "bcubed_f") -> str:
+    from facefile_bench.report import fmt
+
+    conds = list(dict.fromkeys(r["condition"] for r in rows))
+    keys = list(dict.fromkeys((r.get("embedder", ""), r["algorithm"], r["kind"]) for r in rows))
+    lines = [
+        "| model | algorithm | setting | " + " | ".join(conds) + " |",
+        "|---|---|---|" + "---|" * len(conds),
+    ]
+    for e, a, k in keys:
+        vals = [
+            next(
+                (
+                    fmt(r[metric])
+                    for r in rows
+                    if (r.get("embedder", ""), r["algorithm"], r["kind"], r["condition"]) == (e, a, k, c)
+                ),
+                "",
+            )
+            for c in conds
+        ]
+        lines.append(f"| {e} | {a} | {k} | " + " | ".join(vals) + " |")
+    return "\n".join(lines)
+
+
+@bench_app.command()
+def growth(
+    data: DataOpt = DEFAULT_DATA,
+    limit: LimitOpt = None,
+    steps: Annotated[int, typer.Option(help="Increments.")] = 4,
+    cache: CacheOpt = None,
+    out: OutOpt = Path("bench-results"),
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 2,
+) -> None:
+    """Quality after each of STEPS increments, and beside a one-shot run."""
+    from facefile_bench.growth import run_growth
+    from facefile_bench.report import table, write_run
+
+    ds = _load(data, limit, seed)
+    es = _embed(ds, "clean", seed, cache, workers)
+    rows = run_growth(es, n_steps=steps, seed=seed)
+    cols = [
+        ("algorithm", "algorithm"),
+        ("step", "step"),
+        ("images", "images"),
+        ("pairwise_f", "pw F"),
+        ("bcubed_f", "B3 F"),
+        ("nmi", "NMI"),
+        ("n_people", "people"),
+        ("unassigned_share", "unassigned"),
+        ("seconds", "time s"),
+    ]
+    body = table(rows, cols)
+    md, js = write_run(
+        out,
+        "growth",
+        _command(),
+        {"Growth": body},
+        {"data": str(data), "limit": limit, "seed": seed, "rows": rows},
+    )
+    console.print(body)
+    console.print(f"Wrote {md}, {js}")
+
+
+@bench_app.command()
+def speed(
+    data: DataOpt = DEFAULT_DATA,
+    images: Annotated[int, typer.Option(help="250 px images to time.")] = 100,
+    large: Annotated[int, typer.Option(help="12 MP group photos to compose and time.")] = 4,
+    out: OutOpt = Path("bench-results"),
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 2,
+) -> None:
+    """Images/s and faces/s: facefile scan vs the face_recognition loop."""
+    from facefile_bench.report import table, write_run
+    from facefile_bench.speed import run_speed
+
+    ds = _load(data, None, seed)
+    with console.status("Timing"):
+        rows = run_speed(ds, n_small=images, n_large=large, workers=workers, seed=seed)
+    cols = [
+        ("set", "images"),
+        ("algorithm", "method"),
+        ("images", "n images"),
+        ("faces", "faces"),
+        ("seconds", "time s"),
+        ("images_per_s", "images/s"),
+        ("faces_per_s", "faces/s"),
+        ("detect_s_per_image", "detect s/image"),
+        ("embed_s_per_face", "embed s/face"),
+        ("model_only_faces_per_s", "model-only faces/s"),
+    ]
+    body = table(rows, cols)
+    md, js = write_run(out, "speed", _command(), {"Speed": body}, {"rows": rows})
+    console.print(body)
+    console.print(f"Wrote {md}, {js}")
+
+
+@bench_app.command()
+def detect(
+    data: Annotated[Path, typer.Option("--data", help="A folder of photos (no labels needed).")] = Path(
+        "../shared/data/rwmfd-masked"
+    ),
+    out: OutOpt = Path("bench-results"),
+    workers: WorkersOpt = 2,
+) -> None:
+    """Share of photos in which at least one face is found (e.g. real masked photos)."""
+    from facefile_bench.detection import run_detection
+    from facefile_bench.report import table, write_run
+
+    if not data.is_dir():
+        err.print(f"[red]{data} is not a folder (set --data).[/]")
+        raise typer.Exit(1)
+    with console.status("Detecting") as status:
+        row = run_detection(data, workers=workers, progress=lambda m: status.update(f"Detecting: {m}"))
+    row["data"] = str(data)
+    cols = [
+        ("data", "photos from"),
+        ("photos", "photos"),
+        ("photos_with_face", "with a face"),
+        ("share_with_face", "share"),
+        ("faces", "faces"),
+        ("faces_per_photo", "faces/photo"),
+        ("median_face_px", "median face px"),
+        ("unreadable", "unreadable"),
+        ("detect_s_per_photo", "detect s/photo"),
+    ]
+    body = table([row], cols)
+    md, js = write_run(out, "detect", _command(), {"Detection": body}, {"rows": [row]})
+    console.print(body)
+    console.print(f"Wrote {md}, {js}")
+
+
+@bench_app.command()
+def scale(
+    sizes: Annotated[str, typer.Option(help="Comma-separated collection sizes.")] = ("10000,100000,1000000"),
+    algorithms: Annotated[str, typer.Option(help="facefile and/or peer names, comma-separated.")] = (
+        "facefile,dlib-chinese-whispers,immich,photoprism-dbscan,hdbscan,"
+        "agglomerative-average,rank-order,infomap-knn"
+    ),
+    timeout: Annotated[float, typer.Option(help="Seconds per run before giving up.")] = 600.0,
+    max_memory_gb: Annotated[float, typer.Option(help="Memory cap per run (GB).")] = 8.0,
+    out: OutOpt = Path("bench-results"),
+    seed: SeedOpt = 0,
+    scan_photos: Annotated[
+        int,
+        typer.Option(
+            help="Also time scans of this many photos from --data: 1 and 2 processes, plain and on a "
+            "local Ray (needs the 'cluster' extra); 0 skips it."
+        ),
+    ] = 0,
+    scan_repeats: Annotated[int, typer.Option(help="Runs of each scan setting (the best counts).")] = 1,
+    data: DataOpt = DEFAULT_DATA,
+    library_faces: Annotated[
+        int,
+        typer.Option(
+            help="Also build a library of this many synthetic faces on SQLite and on PostgreSQL and time "
+            "a full regroup and 1,000 faces placed; 0 skips it."
+        ),
+    ] = 0,
+    postgres: Annotated[
+        str,
+        typer.Option(
+            help="PostgreSQL (with pgvector) for --library-faces; default: a pgserver started for it."
+        ),
+    ] = "",
+) -> None:
+    """Grouping time and peak memory on synthetic collections; scan throughput, plain and on Ray.
+
+    --sizes '' skips the grouping runs.
+    """
+    from facefile_bench.report import plot_scale, table, write_run
+    from facefile_bench.scale import run_scale
+
+    ns = [int(s) for s in sizes.split(",") if s.strip()]
+    algos = [a.strip() for a in algorithms.split(",") if a.strip()]
+    sections: dict[str, str] = {}
+    data_out: dict[str, Any] = {}
+    if scan_photos > 0:
+        sections["Scan throughput, plain and on Ray"], data_out["scan_rows"] = _scan_scale(
+            data, scan_photos, scan_repeats, seed
+        )
+    if library_faces > 0:
+        sections["A library on SQLite and on PostgreSQL"], data_out["store_rows"] = _store_scale(
+            library_faces, postgres, seed
+        )
+    with console.status("Scaling") as status:
+        rows = run_scale(
+            ns,
+            algos,
+            timeout_s=timeout,
+            seed=seed,
+            progress=lambda m: status.update(f"Scaling: {m}"),
+            max_memory_gb=max_memory_gb,
+        )
+    cols = [
+        ("algorithm", "algorithm"),
+        ("n_faces", "faces"),
+        ("status", "status"),
+        ("seconds", "time s"),
+        ("peak_mb", "peak MB"),
+        ("bcubed_f", "B3 F"),
+        ("pairwise_f", "pw F"),
+        ("graph_seconds", "graph s"),
+        ("graph_peak_mb", "graph MB"),
+        ("linkage_seconds", "linkage s"),
+        ("reason", "note"),
+    ]
+    if rows:
+        sections = {"Scale": table(rows, cols), **sections}
+    md, js = write_run(out, "scale", _command(), sections, {"rows": rows, **data_out})
+    for body in sections.values():
+        console.print(body)
+    written = [md, js]
+    if rows:
+        written.append(plot_scale(rows, md.with_suffix(".png")))
+    console.print("Wrote " + ", ".join(str(w) for w in written))
+
+
+def _store_scale(n: int, postgres: str, seed: int) -> tuple[str, list[dict[str, Any]]]:
+    """Each engine in its own process (peak memory apart): build, regroup, place 1,000 faces."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    from facefile_bench.report import table
+
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory(prefix="facefile-store-bench-") as tmp:
+        server = None
+        if not postgres:
+            import pgserver
+
+            server = pgserver.get_server(Path(tmp) / "pg", cleanup_mode="stop")
+            postgres = server.get_uri()
+        try:
+            for engine, location in (("sqlite", str(Path(tmp) / "lib")), ("postgresql", postgres)):
+                with console.status(f"Library of {n} faces on {engine}"):
+                    done = subprocess.run(
+                        [sys.executable, "-m", "facefile_bench.store_scale", location, str(n), str(seed)],
+                        capture_output=True,
+                        text=True,
+                        check=False,
+                    )
+                if done.returncode != 0:
+                    tail = (done.stderr.strip().splitlines() or ["?"])[-1]
+                    rows.append({"engine": engine, "n_faces": n, "note": tail[:200]})
+                    continue
+                rows.append({"engine": engine, **json.loads(done.stdout.strip().splitlines()[-1])})
+        finally:
+            if server is not None:
+                server.cleanup()
+    cols = [
+        ("engine", "engine"),
+        ("n_faces", "faces"),
+        ("load_s", "load s"),
+        ("index_s", "HNSW index s"),
+        ("regroup_s", "full regroup s"),
+        ("place_s", "1,000 placed s"),
+        ("placed", "placed in people"),
+        ("peak_mb", "peak MB"),
+        ("db_mb", "database MB"),
+        ("note", "note"),
+    ]
+    return table(rows, cols), rows
+
+
+def _scan_scale(data: Path, n_photos: int, repeats: int, seed: int) -> tuple[str, list[dict[str, Any]]]:
+    """The scan-throughput table and rows: ``n_photos`` of ``data``, plain and on a local Ray."""
+    from facefile.scan.on_ray import require_ray
+    from facefile_bench.report import table
+    from facefile_bench.scan_scale import run_scan_scale
+
+    require_ray()
+    ds = _load(data, n_photos, seed)
+    paths = [ds.root / p for p in ds.paths]
+    with console.status("Timing scans") as status:
+        rows = run_scan_scale(paths, repeats=repeats, progress=lambda m: status.update(f"Timing: {m}"))
+    cols = [
+        ("mode", "scan"),
+        ("workers", "processes"),
+        ("photos", "photos"),
+        ("faces", "faces"),
+        ("seconds", "time s"),
+        ("photos_per_s", "photos/s"),
+        ("efficiency", "scaling efficiency"),
+        ("overhead_ms_per_photo", "Ray overhead ms/photo"),
+        ("steady_overhead_ms_per_photo", "... less start-up"),
+    ]
+    return table(rows, cols), rows
+
+
+@bench_app.command("all")
+def run_all(
+    data: DataOpt = DEFAULT_DATA,
+    limit: LimitOpt = 300,
+    cache: CacheOpt = None,
+    out: OutOpt = Path("bench-results"),
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 2,
+) -> None:
+    """Quality (clean and every condition), growth, speed, and scale to 100k."""
+    conds = ["mask", "sunglasses", "lowres", "occlusion", "mixed"]
+    quality(
+        data=data,
+        condition=conds,
+        limit=limit,
+        cache=cache,
+        out=out,
+        seed=seed,
+        workers=workers,
+        grid=True,
+        peers=None,
+    )
+    growth(data=data, limit=limit, steps=4, cache=cache, out=out, seed=seed, workers=workers)
+    speed(data=data, images=100, large=4, out=out, seed=seed, workers=workers)
+    scale(
+        sizes="10000,100000",
+        algorithms="facefile,immich,infomap-knn,rank-order",
+        timeout=600.0,
+        out=out,
+        seed=seed,
+    )
+
+
+if __name__ == "__main__":
+    bench_app()

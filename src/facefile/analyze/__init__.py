@@ -1,0 +1,1 @@
+"""Analysis of one photo: detect -> align -> embed, plus each face's quality measures."""
