@@ -87,6 +87,8 @@ def run_and_kill(args: list[str | os.PathLike[str]], env: dict[str, str], delay:
 
 
 def photos_stored(library: Path) -> int:
+    if not (library / "library.db").exists():
+        return 0  # killed before the library was made
     conn = sqlite3.connect(f"file:{library / 'library.db'}?mode=ro", uri=True)
     try:
         return int(conn.execute("SELECT COUNT(*) FROM photos WHERE status = 'ok'").fetchone()[0])
