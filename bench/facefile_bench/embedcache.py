@@ -102,16 +102,10 @@ def _analysis_code_version() -> str:
     import facefile
 
     root = Path(facefile.__file__).parent
-    names = (
-        "analyze.py",
-        "align.py",
-        "align_dlib.py",
-        "quality.py",
-        "media.py",
-        "runtime.py",
-        "bench/conditions.py",
+    stages = ("analyze", "align", "detect", "embed", "media", "models")
+    files = sorted(
+        [*(f for s in stages for f in (root / s).glob("*.py")), Path(__file__).with_name("conditions.py")]
     )
-    files = sorted([*(root / n for n in names), *root.glob("detect/*.py"), *root.glob("embed/*.py")])
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode())
