@@ -77,6 +77,8 @@ def test_same_file_same_model_id_other_file_other_id(tmp_path):
     assert create_embedder(f"onnx:{a}").model_id == create_embedder(f"onnx:{a}").model_id
     assert create_embedder(f"onnx:{a}").model_id != create_embedder(f"onnx:{b}").model_id
     assert create_embedder(f"onnx:{b}").chip_size == 128
+    # the settings know the id from the file alone, before any session loads
+    assert AnalyzeConfig(embedder=f"onnx:{a}").model_id == create_embedder(f"onnx:{a}").model_id
 
 
 def test_a_broken_or_wrong_file_is_refused_with_the_reason(tmp_path):
