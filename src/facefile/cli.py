@@ -8,29 +8,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import click
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from typer.core import TyperGroup
 
-from facefile.api import Library, library_location, migrate
 from facefile.errors import FacefileError
-from facefile.scan.scanner import ScanProgress
 from facefile.web.command import serve
 
+if TYPE_CHECKING:
+    from facefile.api import Library
+    from facefile.scan.scanner import ScanProgress
+
+# The library (numpy, the stages) loads inside the commands that use it, so
+# `facefile --help` and argument errors answer at once.
 console = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -69,6 +63,8 @@ LibraryOpt = Annotated[
 def _open(
     library: str | None, *, create: bool = False, read_only: bool = False, **settings: object
 ) -> Library:
+    from facefile.api import Library
+
     return Library(library, create=create, read_only=read_only, settings=settings)
 
 
@@ -77,6 +73,17 @@ def _progress_display(
     quiet: bool,
 ) -> Iterator[tuple[Callable[[ScanProgress], None], Callable[[str, str], None]]]:
     """A live progress bar for long work: yields ``(on_progress, on_problem)`` callbacks."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TaskID,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -491,6 +498,10 @@ def migrate_(
     facefile.toml are copied; SRC is not changed. Stop scans and edits on
     SRC first: the copy is of the moment it starts.
     """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+    from facefile.api import library_location, migrate
+
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
         console=err, disable=quiet,
