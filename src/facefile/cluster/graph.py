@@ -97,7 +97,8 @@ def view_scales(
     ones = np.ones(r.shape, dtype=np.float32)
     if ok.sum() < 20:  # too few faces to know what normal is
         return ones, ones
-    # quartiles, not the median: occluded faces may be half of a collection
+    # the median, floored at _CLEAN_RATIO for the upper view: occluded faces
+    # may be half of a collection and pull the median down
     med = float(np.median(r[ok]))
     lo = med
     hi = max(med, _CLEAN_RATIO)
