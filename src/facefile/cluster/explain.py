@@ -129,9 +129,7 @@ def review(
             )
         else:
             closeness = float(np.clip((near - fm[0]) / 0.15, 0.0, 1.0))
-            items.append(
-                Question("unassigned", f, int(fl[0]), -1, float(similarity(fm[0])), closeness, (f,))
-            )
+            items.append(Question("unassigned", f, int(fl[0]), -1, float(similarity(fm[0])), closeness, (f,)))
     items.extend(_merge_items(u, v, d, labels, sizes, p.threshold, near, limit))
     items.sort(key=lambda it: (-it.priority, it.kind, it.row, it.label))
     return items[:limit]
