@@ -98,7 +98,7 @@ def _progress_display(
     labels = {
         "discover": "Finding photos",
         "check": "Checking for changes",
-        "analyse": "Analysing",
+        "analyze": "Analysing",
         "group": "Grouping",
     }
     with Progress(*columns, console=err, disable=quiet, transient=False) as progress:
@@ -188,7 +188,7 @@ def scan(
             raise typer.Exit(130) from None
     table = Table(title="Scan summary", show_header=False)
     table.add_row("photos found", str(summary.photos_found))
-    table.add_row("analysed now", str(summary.photos_analysed))
+    table.add_row("analysed now", str(summary.photos_analyzed))
     table.add_row("unchanged (skipped)", str(summary.photos_unchanged))
     table.add_row("moved or renamed", str(summary.photos_moved))
     table.add_row("gone from disk (kept as missing)", str(summary.photos_missing))

@@ -24,8 +24,8 @@ from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.config import Settings
 from facefile.media.files import FoundFile, display_path, iter_photo_files, path_bytes
 from facefile.media.twins import pair_twins
-from facefile.scan.on_ray import analyse_on_ray, require_ray
-from facefile.scan.worker import Job, analyse, init_worker, photo_sidecars
+from facefile.scan.on_ray import analyze_on_ray, require_ray
+from facefile.scan.worker import Job, analyze, init_worker, photo_sidecars
 from facefile.store.db import Store
 from facefile.store.names import apply_names
 from facefile.store.twins import drop_twins, save_twins, twin_paths
@@ -40,7 +40,7 @@ _START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else
 class ScanProgress:
     """Where a scan stands; sent to the ``on_progress`` callback."""
 
-    phase: str  # "discover", "check", "analyse", "group"
+    phase: str  # "discover", "check", "analyze", "group"
     done: int
     total: int
     faces: int
@@ -49,7 +49,7 @@ class ScanProgress:
 @dataclass
 class ScanSummary:
     photos_found: int = 0
-    photos_analysed: int = 0
+    photos_analyzed: int = 0
     photos_unchanged: int = 0
     photos_moved: int = 0
     photos_missing: int = 0
@@ -166,7 +166,7 @@ def scan(
         # photos elsewhere in the library still on an older model (after an upgrade)
         planned = {t.raw for t in tasks}
         tasks += [t for t in _stale_tasks(store, model_id, ScanSummary()) if t.raw not in planned]
-        progress("analyse", 0, len(tasks))
+        progress("analyze", 0, len(tasks))
         _run_tasks(store, tasks, analyzer, settings, model_id, seen, summary, problem, progress)
         _record_twins(store, twins, found)
         for root in roots:
@@ -206,7 +206,7 @@ def refresh_models(
     with store.scan_lock():
         tasks = _stale_tasks(store, analyzer.model_id, summary)
         summary.photos_found = len(tasks)
-        progress("analyse", 0, len(tasks))
+        progress("analyze", 0, len(tasks))
         _run_tasks(store, tasks, analyzer, settings, analyzer.model_id, set(), summary, problem, progress)
     summary.seconds = time.monotonic() - started
     return summary
@@ -388,18 +388,18 @@ def _run_tasks(
                 model_id=model_id,
             )
             seen.add(photo_id)
-            summary.photos_analysed += 1
+            summary.photos_analyzed += 1
             summary.faces_found += len(face_ids)
             if result.metadata.sidecars is not None:
                 _save_names(store, photo_id, result, summary)
         done += 1
-        progress("analyse", done, len(tasks))
+        progress("analyze", done, len(tasks))
 
     read = settings.scan.read_metadata
     jobs = [Job(t.raw, t.keep_boxes, read, t.twins) for t in tasks]
     limits = (settings.scan.max_megapixels, settings.scan.max_seconds_per_photo)
     if settings.scan.ray:
-        results = analyse_on_ray(jobs, analyzer, *limits, address=settings.scan.ray, workers=workers)
+        results = analyze_on_ray(jobs, analyzer, *limits, address=settings.scan.ray, workers=workers)
         with closing(results):  # stopped early (Ctrl-C, an error): leave Ray at once
             for result in results:
                 save(result)
@@ -407,12 +407,12 @@ def _run_tasks(
     if workers == 1:
         init_worker(analyzer, *limits)
         for job in jobs:
-            save(analyse(job))
+            save(analyze(job))
         return
     ctx = multiprocessing.get_context(_START_METHOD)
     pool = ctx.Pool(workers, initializer=init_worker, initargs=(analyzer, *limits))
     try:
-        for result in pool.imap_unordered(analyse, jobs, chunksize=_chunksize(len(jobs), workers)):
+        for result in pool.imap_unordered(analyze, jobs, chunksize=_chunksize(len(jobs), workers)):
             save(result)
         pool.close()
     except BaseException:
