@@ -17,7 +17,6 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from facefile.errors import FacefileError
-from facefile.web.command import serve
 
 if TYPE_CHECKING:
     from facefile.api import Library
@@ -297,44 +296,65 @@ def move(
     console.print(f"Moved {len(faces) - 1} face(s) to {p.key}.")
 
 
-@app.command()
-def unassign(face: str, library: LibraryOpt = None) -> None:
-    """Take a face out of its person (remembered as 'not this person')."""
-    with _open(library) as lib:
-        lib.unassign(face)
-    console.print(f"{face} now belongs to nobody.")
+def _one_edit(name: str, what: str, doc: str, edit: Callable[[Library, str], object], done: str) -> None:
+    """Register ``facefile NAME FACE|PERSON``: one edit of one face or person, then one line saying so.
+
+    Args:
+        name: the command; what: ``"face"`` or ``"person"`` (its argument).
+        doc: the command's help; edit: calls the library; done: the line
+            printed after, ``{ref}`` standing for the argument.
+    """
+
+    def command(ref: str, library: str | None = None) -> None:
+        with _open(library) as lib:
+            edit(lib, ref)
+        console.print(done.format(ref=_safe(ref)))
+
+    example = "face-12 or 12" if what == "face" else "person-0007, 7, or a name"
+    command.__doc__ = doc
+    command.__annotations__ = {
+        "ref": Annotated[str, typer.Argument(metavar=what.upper(), help=f"{example}.")],
+        "library": LibraryOpt,
+        "return": None,
+    }
+    app.command(name)(command)
 
 
-@app.command()
-def exclude(face: str, library: LibraryOpt = None) -> None:
-    """Keep a face out of grouping altogether."""
-    with _open(library) as lib:
-        lib.exclude(face)
-    console.print(f"{face} is excluded from grouping.")
-
-
-@app.command()
-def include(face: str, library: LibraryOpt = None) -> None:
-    """Let an excluded face back into grouping."""
-    with _open(library) as lib:
-        lib.exclude(face, is_excluded=False)
-    console.print(f"{face} takes part in grouping again.")
-
-
-@app.command()
-def hide(person: str, library: LibraryOpt = None) -> None:
-    """Hide a person from lists (faces stay grouped)."""
-    with _open(library) as lib:
-        lib.hide(person)
-    console.print(f"{person} is hidden; 'facefile people --all' shows it.")
-
-
-@app.command()
-def unhide(person: str, library: LibraryOpt = None) -> None:
-    """Show a hidden person again."""
-    with _open(library) as lib:
-        lib.hide(person, is_hidden=False)
-    console.print(f"{person} is visible again.")
+_one_edit(
+    "unassign",
+    "face",
+    "Take a face out of its person (remembered as 'not this person').",
+    lambda lib, face: lib.unassign(face),
+    "{ref} now belongs to nobody.",
+)
+_one_edit(
+    "exclude",
+    "face",
+    "Keep a face out of grouping altogether.",
+    lambda lib, face: lib.exclude(face),
+    "{ref} is excluded from grouping.",
+)
+_one_edit(
+    "include",
+    "face",
+    "Let an excluded face back into grouping.",
+    lambda lib, face: lib.exclude(face, is_excluded=False),
+    "{ref} takes part in grouping again.",
+)
+_one_edit(
+    "hide",
+    "person",
+    "Hide a person from lists (faces stay grouped).",
+    lambda lib, person: lib.hide(person),
+    "{ref} is hidden; 'facefile people --all' shows it.",
+)
+_one_edit(
+    "unhide",
+    "person",
+    "Show a hidden person again.",
+    lambda lib, person: lib.hide(person, is_hidden=False),
+    "{ref} is visible again.",
+)
 
 
 @app.command()
@@ -371,7 +391,7 @@ def faces(
     person: Annotated[str | None, typer.Option(help="Only this person's faces.")] = None,
     unassigned: Annotated[bool, typer.Option(help="Only faces that belong to nobody.")] = False,
 ) -> None:
-    """Every face: photo, box [left, top, right, bottom], person, confidence."""
+    """Every face: photo, box (left, top, right, bottom), person, confidence."""
     with _open(library, read_only=True) as lib:
         rows = lib.faces(person, unassigned=unassigned)
         twins = lib.raw_twins()
@@ -569,7 +589,31 @@ def xmp_write(
     )
 
 
-app.command("serve")(serve)
+@app.command()
+def serve(
+    library: LibraryOpt = None,
+    host: Annotated[
+        str, typer.Option(help="Address to listen on. Anything but 127.0.0.1 needs the printed access token.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8765,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the page in the default browser.")
+    ] = False,
+) -> None:
+    """Browse people and fix mistakes in a web page on this machine."""
+    from facefile.web.server import prepare_server, run_server
+
+    server = prepare_server(library, host, port)
+    console.print(f"facefile: serving {_safe(str(server.location))}")
+    console.print(f"Open {_safe(server.url)}", soft_wrap=True)
+    if server.token:
+        console.print("Anyone with this address can change the library; share it only with yourself.")
+    console.print("Press Ctrl+C to stop.")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(server.url)
+    run_server(server)
 
 
 def _mount_commands() -> None:
