@@ -11,21 +11,33 @@ from facefile_bench import embedcache
 import facefile
 
 
-@pytest.mark.parametrize("changed", ["quality.py", "bench/conditions.py", "detect/blazeface.py"])
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "analyze/quality.py",
+        "align/keypoints.py",
+        "detect/blazeface.py",
+        "media/raw.py",
+        "bench:conditions.py",
+    ],
+)
 def test_editing_analysis_or_a_drawing_changes_the_cache_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: str
 ) -> None:
-    src = Path(facefile.__file__).parent
     copy = tmp_path / "facefile"
-    shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(Path(facefile.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    bench = tmp_path / "facefile_bench"
+    shutil.copytree(Path(embedcache.__file__).parent, bench, ignore=shutil.ignore_patterns("__pycache__"))
     monkeypatch.setattr(facefile, "__file__", str(copy / "__init__.py"))
+    monkeypatch.setattr(embedcache, "__file__", str(bench / "embedcache.py"))
     before = embedcache._analysis_code_version()
     assert embedcache._analysis_code_version() == before
     (copy / "web" / "app.py").write_text("# not part of the analysis\n", encoding="utf-8")
     assert embedcache._analysis_code_version() == before
-    with (copy / changed).open("a", encoding="utf-8") as f:
+    target = bench / changed.removeprefix("bench:") if changed.startswith("bench:") else copy / changed
+    with target.open("a", encoding="utf-8") as f:
         f.write("\n\n# a comment and blank lines change no result\n")
     assert embedcache._analysis_code_version() == before
-    with (copy / changed).open("a", encoding="utf-8") as f:
+    with target.open("a", encoding="utf-8") as f:
         f.write("CHANGED = 1\n")
     assert embedcache._analysis_code_version() != before
