@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import facefile_bench
 import pytest
 from facefile_bench import embedcache
 
@@ -13,24 +12,32 @@ import facefile
 
 
 @pytest.mark.parametrize(
-    "changed", ["facefile/analyze/quality.py", "facefile_bench/conditions.py", "facefile/detect/blazeface.py"]
+    "changed",
+    [
+        "analyze/quality.py",
+        "align/keypoints.py",
+        "detect/blazeface.py",
+        "media/raw.py",
+        "bench:conditions.py",
+    ],
 )
 def test_editing_analysis_or_a_drawing_changes_the_cache_version(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, changed: str
 ) -> None:
-    for package in (facefile, facefile_bench):
-        copy = tmp_path / package.__name__
-        src = Path(package.__file__).parent
-        shutil.copytree(src, copy, ignore=shutil.ignore_patterns("__pycache__"))
-        monkeypatch.setattr(package, "__file__", str(copy / "__init__.py"))
     copy = tmp_path / "facefile"
+    shutil.copytree(Path(facefile.__file__).parent, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    bench = tmp_path / "facefile_bench"
+    shutil.copytree(Path(embedcache.__file__).parent, bench, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(facefile, "__file__", str(copy / "__init__.py"))
+    monkeypatch.setattr(embedcache, "__file__", str(bench / "embedcache.py"))
     before = embedcache._analysis_code_version()
     assert embedcache._analysis_code_version() == before
     (copy / "web" / "app.py").write_text("# not part of the analysis\n", encoding="utf-8")
     assert embedcache._analysis_code_version() == before
-    with (tmp_path / changed).open("a", encoding="utf-8") as f:
+    target = bench / changed.removeprefix("bench:") if changed.startswith("bench:") else copy / changed
+    with target.open("a", encoding="utf-8") as f:
         f.write("\n\n# a comment and blank lines change no result\n")
     assert embedcache._analysis_code_version() == before
-    with (tmp_path / changed).open("a", encoding="utf-8") as f:
+    with target.open("a", encoding="utf-8") as f:
         f.write("CHANGED = 1\n")
     assert embedcache._analysis_code_version() != before

@@ -111,12 +111,12 @@ def test_reading_again_changes_nothing_and_a_later_decision_in_facefile_wins(tmp
         (face,) = [f for f in lib.faces() if Path(f.photo).name == "a1.png"]
         lib.move([face.id], "new")  # the user says: not Ana after all
         again = lib.scan(photos)
-        assert again.names_applied == 0 and again.photos_analysed == 0
+        assert again.names_applied == 0 and again.photos_analyzed == 0
         # the sidecar changes (another program saved it): read again, the decision stands
         os.utime(sidecar, ns=(1, 1))
         third = lib.scan(photos)
         after = lib.face(face.id)
-        assert third.photos_analysed == 1 and third.names_applied == 0
+        assert third.photos_analyzed == 1 and third.names_applied == 0
         assert after.person_id != lib.person("Ana").id
 
 
@@ -159,7 +159,7 @@ def test_bad_sidecars_get_one_line_each_and_the_scan_goes_on(tmp_path: Path) -> 
         f.truncate(50 * 2**20)
     with open_library(tmp_path / "lib") as lib:
         s = lib.scan(photos)
-        assert s.photos_analysed == 3 and len(lib.faces()) == 3
+        assert s.photos_analyzed == 3 and len(lib.faces()) == 3
     bad = sorted(Path(p).name for p, _ in s.metadata_problems)
     assert bad == ["a1.png.xmp", "a2.png.xmp", "a3.png.xmp"]
     assert s.problems == []

@@ -41,7 +41,7 @@ def test_rescan_is_idempotent_and_keeps_ids(tmp_path: Path, library_location: st
         lib.scan(tmp_path / "photos")
         before = [(f.id, f.person_id) for f in lib.faces()]
         again = lib.scan(tmp_path / "photos")
-        assert again.photos_analysed == 0
+        assert again.photos_analyzed == 0
         assert again.photos_unchanged == again.photos_found
         assert [(f.id, f.person_id) for f in lib.faces()] == before
 
@@ -77,7 +77,7 @@ def test_moved_photo_keeps_faces_and_people(tmp_path: Path, library_location: st
         shutil.move(tmp_path / "photos" / "d1.png", tmp_path / "photos" / "sub" / "renamed.png")
         summary = lib.scan(tmp_path / "photos")
         assert summary.photos_moved == 1
-        assert summary.photos_analysed == 0
+        assert summary.photos_analyzed == 0
         moved = lib.face(face.id)
         assert moved.photo.endswith("sub/renamed.png")
         assert lib.person(moved.person_id or -1).name == "Dee"
@@ -188,7 +188,7 @@ def test_bad_files_are_reported_and_the_scan_goes_on(tmp_path: Path, library_loc
         assert summary.faces_found == 2
 
 
-def test_changed_photo_is_analysed_again_and_keeps_user_placement(
+def test_changed_photo_is_analyzed_again_and_keeps_user_placement(
     tmp_path: Path, library_location: str
 ) -> None:
     photos = tmp_path / "photos"
@@ -199,7 +199,7 @@ def test_changed_photo_is_analysed_again_and_keeps_user_placement(
         pid = lib.move(face.id, "new").id
         draw_photo(photos / "b1.png", [1], size=(700, 480))  # same place, new pixels
         summary = lib.scan(photos)
-        assert summary.photos_analysed == 1
+        assert summary.photos_analyzed == 1
         again = next(f for f in lib.faces() if f.photo.endswith("b1.png"))
         assert again.person_id == pid and again.source == "user"
 
@@ -221,7 +221,7 @@ def test_large_library_places_new_faces_incrementally(tmp_path: Path, library_lo
         assert len(e) == 1 and None not in e and not e & set(before.values())
 
 
-def test_photos_from_an_older_analysis_are_analysed_again(tmp_path: Path, library_location: str) -> None:
+def test_photos_from_an_older_analysis_are_analyzed_again(tmp_path: Path, library_location: str) -> None:
     """A library from the first release (no occlusion scores) or from another
     model is analysed again by the next scan, keeping the user's placements."""
     photos = tmp_path / "photos"
@@ -234,11 +234,11 @@ def test_photos_from_an_older_analysis_are_analysed_again(tmp_path: Path, librar
         with store.transaction() as c:
             c.execute("UPDATE faces SET occ_lower = NULL, occ_eyes = NULL, occ_side = NULL")
         summary = lib.scan(photos)
-        assert summary.photos_analysed == len(layout)
+        assert summary.photos_analyzed == len(layout)
         assert store.scalar("SELECT COUNT(*) FROM faces WHERE occ_lower IS NULL") == 0
         again = next(f for f in lib.faces() if f.photo.endswith("b1.png"))
         assert again.person_id == pid and again.source == "user"
-        assert lib.scan(photos).photos_analysed == 0
+        assert lib.scan(photos).photos_analyzed == 0
         with store.transaction() as c:
             c.execute("UPDATE photos SET model_id = 'an_older_model'")
-        assert lib.scan(photos).photos_analysed == len(layout)
+        assert lib.scan(photos).photos_analyzed == len(layout)

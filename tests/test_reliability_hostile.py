@@ -119,7 +119,7 @@ def test_every_bad_file_gets_exactly_one_clear_line(hostile_scan: HostileScan) -
     assert all(": " in line and line.split(": ", 1)[1].strip() for line in lines)
 
 
-def test_good_files_among_hostile_ones_are_analysed(hostile_scan: HostileScan) -> None:
+def test_good_files_among_hostile_ones_are_analyzed(hostile_scan: HostileScan) -> None:
     rows = library_rows(hostile_scan.library)
     for h in hostile_scan.corpus:
         if h.expect == OK:

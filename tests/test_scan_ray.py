@@ -45,7 +45,7 @@ needs_ray = pytest.mark.skipif(
 )
 DETECT_S = 0.25  # per photo, in the Ray workers only
 HOSTILE = {"analyze.detector": "fake_hostile", "analyze.embedder": "fake_squares", "scan.workers": 1}
-TASK_TITLE = b"ray::analyse_photo"
+TASK_TITLE = b"ray::analyze_photo"
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +119,7 @@ def test_ray_scan_gives_the_plain_scans_library(tmp_path: Path, ray_address: str
     plain = _scan(photos, tmp_path / "plain")
     on_ray = _scan(photos, tmp_path / "ray", **{"scan.ray": "local" if how == "local" else ray_address})
 
-    assert on_ray.photos_analysed == plain.photos_analysed == 10
+    assert on_ray.photos_analyzed == plain.photos_analyzed == 10
     assert on_ray.faces_found == plain.faces_found > 0
     assert read_library(tmp_path / "ray") == read_library(tmp_path / "plain")
     assert on_ray.problems == plain.problems == []
@@ -130,10 +130,10 @@ def test_ray_scan_gives_the_plain_scans_library(tmp_path: Path, ray_address: str
     assert [p for p, _ in plain.metadata_problems] == [os.fsdecode(odd + b".xmp")]
     # the sidecar state is the original's: a second scan finds nothing to read again
     again = _scan(photos, tmp_path / "ray", **{"scan.ray": ray_address})
-    assert again.photos_unchanged == 10 and again.photos_analysed == 0
+    assert again.photos_unchanged == 10 and again.photos_analyzed == 0
 
 
-def _analysing_workers() -> list[int]:
+def _analyzing_workers() -> list[int]:
     """PIDs of this test's Ray workers busy with a photo (the raylet is this process's child)."""
     me = os.getpid()
     pids = []
@@ -164,7 +164,7 @@ def test_killed_workers_lose_no_photo(tmp_path: Path, ray_address: str) -> None:
 
     def run() -> None:
         def on_progress(p: ScanProgress) -> None:
-            if p.phase == "analyse":
+            if p.phase == "analyze":
                 done.append(p.done)
 
         try:
@@ -178,7 +178,7 @@ def test_killed_workers_lose_no_photo(tmp_path: Path, ray_address: str) -> None:
     killed: list[int] = []
     deadline = time.monotonic() + 60
     while scan.is_alive() and len(killed) < 2 and time.monotonic() < deadline:
-        busy = _analysing_workers()
+        busy = _analyzing_workers()
         if busy and (done[-1] if done else 0) >= 2 + 6 * len(killed):
             os.kill(busy[0], signal.SIGKILL)
             killed.append(busy[0])
@@ -188,7 +188,7 @@ def test_killed_workers_lose_no_photo(tmp_path: Path, ray_address: str) -> None:
     assert len(killed) == 2, "the scan ended before two workers could be killed"
     summary = outcome["summary"]
     assert isinstance(summary, ScanSummary)
-    assert summary.photos_analysed == 24 and summary.problems == []
+    assert summary.photos_analyzed == 24 and summary.problems == []
     _scan(photos, tmp_path / "plain")
     assert read_library(tmp_path / "ray") == read_library(tmp_path / "plain")
 

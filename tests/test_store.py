@@ -26,7 +26,7 @@ def _face(left: float) -> FaceResult:
 def test_fresh_library_has_schema_and_wal(tmp_path: Path) -> None:
     store = Store(tmp_path)
     names = {r[0] for r in store.conn.execute("SELECT name FROM migrations")}
-    assert names == {n for n, _ in MIGRATIONS}
+    assert names == {m.name for m in MIGRATIONS}
     assert store.scalar("PRAGMA journal_mode") == "wal"
     store.close()
     Store(tmp_path).close()  # reopening applies nothing twice
@@ -96,10 +96,10 @@ def test_library_from_before_occlusion_scores_opens_with_zeros(tmp_path: Path) -
     """A library written by the first release gains the columns; its faces read as uncovered."""
     conn = sqlite3.connect(tmp_path / "library.db")
     conn.execute("CREATE TABLE migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
-    for stmt in MIGRATIONS[0][1].split(";"):
+    for stmt in MIGRATIONS[0].sql("sqlite").split(";"):
         if stmt.strip():
             conn.execute(stmt)
-    conn.execute("INSERT INTO migrations VALUES (?, 'then')", (MIGRATIONS[0][0],))
+    conn.execute("INSERT INTO migrations VALUES (?, 'then')", (MIGRATIONS[0].name,))
     conn.execute("INSERT INTO photos (path, status) VALUES (x'2f612e6a7067', 'ok')")
     conn.execute(
         "INSERT INTO faces (photo_id, left, top, right, bottom, detector, det_score, size_px, sharpness, "

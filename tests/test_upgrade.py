@@ -166,14 +166,14 @@ def test_scan_after_upgrade_reembeds_moved_photos_and_keeps_every_decision(
         summary = library.scan(photos)
         assert summary.problems == []
         assert summary.photos_moved == N_PHOTOS  # found again by content
-        assert summary.photos_analysed == N_PHOTOS  # and analysed by the new model
+        assert summary.photos_analyzed == N_PHOTOS  # and analysed by the new model
         assert summary.faces_found == len(OLD_FACES)
     _assert_upgraded(lib)
     assert _rows(lib, "SELECT COUNT(*) FROM photos") == [(N_PHOTOS,)]
     with facefile.Library(lib, create=False, settings=SETTINGS) as library:
         before = [(f.id, f.person_id, f.box) for f in library.faces()]
         again = library.scan(photos)
-        assert again.photos_analysed == 0
+        assert again.photos_analyzed == 0
         assert again.photos_unchanged == N_PHOTOS
         assert [(f.id, f.person_id, f.box) for f in library.faces()] == before
 
@@ -187,9 +187,9 @@ def test_regroup_after_upgrade_reembeds_in_place_and_keeps_every_decision(
     with facefile.Library(lib, create=False, settings=SETTINGS) as library:
         result = library.regroup(on_progress=seen.append)
     assert result.faces == len(OLD_FACES) - len(EXCLUDED)
-    analysed = [p for p in seen if p.phase == "analyse"]
-    assert analysed[0].done == 0 and analysed[0].total == N_PHOTOS
-    assert analysed[-1].done == analysed[-1].total == N_PHOTOS
+    analyzed = [p for p in seen if p.phase == "analyze"]
+    assert analyzed[0].done == 0 and analyzed[0].total == N_PHOTOS
+    assert analyzed[-1].done == analyzed[-1].total == N_PHOTOS
     _assert_upgraded(lib)
     # the blurred photo's three overlapping old faces (two of them 0.1's false
     # faces, one excluded) are all still there, whichever the new detector finds
@@ -203,7 +203,7 @@ def test_interrupted_upgrade_resumes_without_losing_or_duplicating(old_library: 
     assignments = _rows(lib, "SELECT face_id, person_id, source FROM assignments ORDER BY face_id")
 
     def stop_after_first(p: ScanProgress) -> None:
-        if p.phase == "analyse" and p.done >= 1:
+        if p.phase == "analyze" and p.done >= 1:
             raise KeyboardInterrupt
 
     with facefile.Library(lib, create=False, settings=SETTINGS) as library, pytest.raises(KeyboardInterrupt):
@@ -225,7 +225,7 @@ def test_interrupted_upgrade_resumes_without_losing_or_duplicating(old_library: 
     seen: list[ScanProgress] = []
     with facefile.Library(lib, create=False, settings=SETTINGS) as library:
         library.regroup(on_progress=seen.append)
-    assert max(p.total for p in seen if p.phase == "analyse") == N_PHOTOS - 1  # only the rest
+    assert max(p.total for p in seen if p.phase == "analyze") == N_PHOTOS - 1  # only the rest
     _assert_upgraded(lib)
 
 
@@ -252,7 +252,7 @@ def test_photo_resaved_since_0_1_0_is_still_known_after_a_move(old_library: tupl
     small.rename(photos / "album" / "small.jpg")
     with facefile.Library(lib, create=False, settings=SETTINGS) as library:
         summary = library.scan(photos)
-        assert summary.photos_moved == 1 and summary.photos_analysed == 0
+        assert summary.photos_moved == 1 and summary.photos_analyzed == 0
         face = library.face(fid)
         assert face.photo == str(photos / "album" / "small.jpg")
         assert (face.person_id, face.source) == (USER_FACES[fid], "user")

@@ -77,6 +77,8 @@ def test_same_file_same_model_id_other_file_other_id(tmp_path):
     assert create_embedder(f"onnx:{a}").model_id == create_embedder(f"onnx:{a}").model_id
     assert create_embedder(f"onnx:{a}").model_id != create_embedder(f"onnx:{b}").model_id
     assert create_embedder(f"onnx:{b}").chip_size == 128
+    # the settings know the id from the file alone, before any session loads
+    assert AnalyzeConfig(embedder=f"onnx:{a}").model_id == create_embedder(f"onnx:{a}").model_id
 
 
 def test_a_broken_or_wrong_file_is_refused_with_the_reason(tmp_path):
@@ -109,8 +111,8 @@ def test_scan_with_a_user_model_stores_its_vectors_apart(tmp_path, astronaut):
         assert lib.stats()["faces"] == 2
     with Library(lib_dir, settings={"analyze.embedder": f"onnx:{model}"}) as lib:
         summary = lib.scan(photos)
-        assert summary.photos_analysed == 2  # analysed again with the new model
+        assert summary.photos_analyzed == 2  # analysed again with the new model
         rows = lib.store.conn.execute("SELECT DISTINCT model_id, dim FROM embeddings").fetchall()
         assert len(rows) == 1 and rows[0][0].startswith("onnx_") and rows[0][1] == DIM
         assert lib.stats()["faces"] == 2
-        assert lib.scan(photos).photos_analysed == 0
+        assert lib.scan(photos).photos_analyzed == 0

@@ -1,8 +1,8 @@
 """``facefile bench``: grouping quality, hard conditions, growth, speed and scale.
 
-The lead mounts :data:`bench_app` into the main CLI; until then run
-``python -m facefile_bench.cli``. Needs the ``bench`` extras
-(scikit-learn, infomap, matplotlib).
+:data:`bench_app` is published under the ``facefile.commands`` entry point
+(``bench/pyproject.toml``), so ``facefile bench`` appears once this package
+is installed (``pip install ./bench`` from a checkout), and only then.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from rich.console import Console
 
 
 def _require_extras() -> None:
-    """The peers and plots need the optional ``bench`` extras; say how to get them."""
+    """The peers and plots need facefile-bench's dependencies; say how to get them."""
     import importlib.util
 
     missing = [m for m in ("sklearn", "infomap", "matplotlib") if importlib.util.find_spec(m) is None]
@@ -25,8 +25,8 @@ def _require_extras() -> None:
         from facefile.errors import FacefileError
 
         raise FacefileError(
-            f"facefile bench needs {', '.join(missing)}: install them with pip install 'facefile[bench]' "
-            "(or pip install '.[bench]' in a checkout)."
+            f"facefile bench needs {', '.join(missing)}: install the bench with its dependencies, "
+            "pip install ./bench from a facefile checkout."
         )
 
 

@@ -6,6 +6,7 @@ defaults.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,7 @@ class FacefileGrouper:
         size_px: NDArray[np.float32],
         previous: NDArray[np.int64] | None = None,
         occlusion: NDArray[np.float32] | None = None,
+        on_step: Callable[[str, float], None] | None = None,
     ) -> NDArray[np.int64]:
         """Labels for faces given their views.
 
@@ -38,6 +40,8 @@ class FacefileGrouper:
             previous: ``int64 (n,)`` earlier person per face (``-1`` new), for
                 incremental runs.
             occlusion: ``float32 (n, 3)`` occlusion scores, or ``None``.
+            on_step: hears ``(step, seconds)`` as the clusterer finishes each
+                step (``GroupingInput.on_step``).
 
         Returns:
             ``int64 (n,)`` labels, ``-1`` unassigned.
@@ -60,6 +64,7 @@ class FacefileGrouper:
             previous_person=prev,
             views={k: np.asarray(v, np.float32) for k, v in embeddings.items() if k != "full"},
             occlusion=None if occlusion is None else np.asarray(occlusion, np.float32),
+            on_step=on_step,
         )
         return np.asarray(create_clusterer(self.clusterer).fit_predict(data).labels, np.int64)
 

@@ -25,6 +25,8 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -70,13 +72,17 @@ def synthetic(n: int, seed: int = 0) -> tuple[NDArray[np.float32], NDArray[np.in
     return x[perm], ident[perm]
 
 
-def _group(algorithm: str, x: NDArray[np.float32]) -> NDArray[np.int64]:
+def _group(
+    algorithm: str, x: NDArray[np.float32], on_step: Callable[[str, float], None] | None = None
+) -> NDArray[np.int64]:
     if algorithm == "facefile":
         from facefile_bench.facefile_column import facefile_grouper
 
         n = x.shape[0]
         ones = np.ones(n, np.float32)
-        return facefile_grouper().group({"full": x}, np.arange(n, dtype=np.int64), ones, ones * 100.0)
+        return facefile_grouper().group(
+            {"full": x}, np.arange(n, dtype=np.int64), ones, ones * 100.0, on_step=on_step
+        )
     from facefile_bench.peers import load_peer
 
     mod = load_peer(algorithm)
@@ -86,9 +92,9 @@ def _group(algorithm: str, x: NDArray[np.float32]) -> NDArray[np.int64]:
 def _worker(algorithm: str, n: int, seed: int) -> dict[str, Any]:
     x, truth = synthetic(n, seed)
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    graph = _time_graph() if algorithm == "facefile" else {}
+    graph: dict[str, float] = {}
     t0 = time.perf_counter()
-    labels = _group(algorithm, x)
+    labels = _group(algorithm, x, on_step=partial(_graph_step, graph))
     dt = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     from facefile_bench.metrics import score
@@ -111,26 +117,14 @@ def _worker(algorithm: str, n: int, seed: int) -> dict[str, Any]:
     }
 
 
-def _time_graph() -> dict[str, float]:
-    """Time facefile's neighbour-graph step on its own (the rest is linkage).
+def _graph_step(found: dict[str, float], step: str, seconds: float) -> None:
+    """Note the time of facefile's neighbour-graph step and the peak memory right after it.
 
-    Wraps ``average_linkage.edge_list`` in this bench process only; the
-    returned dict fills in when the grouping runs.
+    Fed by ``GroupingInput.on_step``; the rest of the grouping is linkage.
     """
-    from facefile.cluster import average_linkage
-
-    found: dict[str, float] = {}
-    inner = average_linkage.edge_list
-
-    def timed(*args: Any, **kwargs: Any) -> Any:
-        t0 = time.perf_counter()
-        out = inner(*args, **kwargs)
-        found["seconds"] = found.get("seconds", 0.0) + time.perf_counter() - t0
+    if step == "graph":
+        found["seconds"] = found.get("seconds", 0.0) + seconds
         found["peak"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return out
-
-    average_linkage.edge_list = timed  # type: ignore[assignment]
-    return found
 
 
 def max_faces(algorithm: str) -> int | None:

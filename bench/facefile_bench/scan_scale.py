@@ -76,7 +76,7 @@ def add_ratios(rows: list[dict[str, Any]], startup_s: dict[int, float]) -> list[
 
     Args:
         rows: :func:`run_scan_scale`'s plain and Ray rows.
-        startup_s: seconds to start and stop a Ray with nothing to analyse, by workers.
+        startup_s: seconds to start and stop a Ray with nothing to analyze, by workers.
 
     Returns:
         The rows with the ratios, and a ``ray start-up`` row per number of processes.
@@ -110,11 +110,11 @@ def ray_startup_seconds(workers: int) -> float:
 def _startup(workers: int) -> float:
     """Import Ray, start it, join it and stop it, as a scan with nothing to analyse would."""
     from facefile.analyze.analyzer import FaceAnalyzer
-    from facefile.scan.on_ray import analyse_on_ray
+    from facefile.scan.on_ray import analyze_on_ray
 
     analyzer = FaceAnalyzer()
     t0 = time.perf_counter()
-    for _ in analyse_on_ray([], analyzer, 200.0, 0.0, address="local", workers=workers):
+    for _ in analyze_on_ray([], analyzer, 200.0, 0.0, address="local", workers=workers):
         pass
     return time.perf_counter() - t0
 

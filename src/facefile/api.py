@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
-from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.config import CONFIG_FILE, Settings, default_library_dir, load_settings, settings_dict
 from facefile.errors import ConstraintError, NotFoundError
 from facefile.export.folders import ExportSummary
@@ -122,7 +121,7 @@ class Library:
         run_id = self.store.start_run("scan", json.dumps(settings_dict(self.settings)))
         # faces re-embedded by a new model change every distance: group them all anew
         # (a stale photo that is gone from disk cannot be re-embedded, so it does not count)
-        stale = self.store.stale_photos(FaceAnalyzer(self.settings.analyze).model_id)
+        stale = self.store.stale_photos(self.settings.analyze.model_id)
         is_upgrade = any(os.path.exists(p.path) for p in stale)
         summary = _scan(
             self.store,

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.cluster import create_clusterer
 from facefile.cluster.base import GroupingInput
 from facefile.cluster.identity import assign_person_ids
@@ -27,9 +26,9 @@ class GroupSummary:
 
 def load_grouping_input(store: Store, settings: Settings) -> tuple[FaceMatrix, GroupingInput]:
     """Every groupable face of the library with the user's decisions, as clusterer input."""
-    analyzer = FaceAnalyzer(settings.analyze)
+    model_id = settings.analyze.model_id
     views = tuple(v for v in settings.analyze.views if v != "full")
-    m = store.face_matrix(analyzer.model_id, views)
+    m = store.face_matrix(model_id, views)
     row_of = {int(fid): i for i, fid in enumerate(m.face_ids)}
     not_person: list[tuple[int, int]] = []
     cannot_link: list[tuple[int, int]] = []
@@ -54,7 +53,7 @@ def load_grouping_input(store: Store, settings: Settings) -> tuple[FaceMatrix, G
         views=m.views,
         occlusion=m.occlusion,
         named_people=frozenset(p.id for p in store.people(include_hidden=True) if p.name),
-        neighbours=StoreNeighbours(store, analyzer.model_id, m) if store.dialect == "postgresql" else None,
+        neighbours=StoreNeighbours(store, model_id, m) if store.dialect == "postgresql" else None,
     )
     return m, data
 

@@ -288,7 +288,8 @@ class ReviewItem:
 
     ``kind`` is ``"face"`` (is ``face_id`` really ``person_id``?) or
     ``"merge"`` (are ``person_id`` and ``other_person_id`` one person?).
-    ``similarity`` is cosine similarity in ``[-1, 1]``.
+    ``similarity`` is in ``[0, 1]`` (1 = the same picture; see
+    :func:`facefile.cluster.explain.similarity`).
     """
 
     kind: str
@@ -301,6 +302,8 @@ class ReviewItem:
 
 @dataclass(frozen=True)
 class Neighbour:
+    """Another face near one being explained, with its person and similarity in ``[0, 1]``."""
+
     face_id: int
     person_id: int | None
     similarity: float

@@ -26,7 +26,7 @@ from PIL import Image
 from facefile.align.keypoints import KeypointAligner
 from facefile.analyze.quality import face_quality
 from facefile.detect import DETECTORS, create_detector
-from facefile.embed import EMBEDDERS, create_embedder
+from facefile.embed import EMBEDDERS, create_embedder, model_id
 from facefile.errors import ConfigError
 from facefile.registry import Registry
 from facefile.types import MATCH_IOU, BBox, Detection, FaceResult, RGBImage, match_boxes, region_fit
@@ -94,6 +94,15 @@ class AnalyzeConfig:
     embedder: str = "mobilefacenet"
     refine_keypoints: bool = True
     views: tuple[str, ...] = ("full", "upper")
+
+    @property
+    def model_id(self) -> str:
+        """The model id of :attr:`embedder`, from the embedder registry: no model is loaded.
+
+        Raises:
+            ConfigError, UnknownBackendError: as :meth:`validate`.
+        """
+        return model_id(self.validate().embedder)
 
     def validate(self) -> AnalyzeConfig:
         """Check every setting; return ``self``.

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import ndimage
 
 from facefile.types import FaceQuality, RGBImage
 
@@ -30,6 +29,8 @@ def sharpness(chip: RGBImage) -> float:
         Non-negative float; higher is sharper. Only comparable between chips
         of the same size.
     """
+    from scipy import ndimage  # here, not at import: scipy.ndimage takes a quarter second to load
+
     grey = chip.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     return float(ndimage.laplace(grey).var())
 
@@ -195,6 +196,8 @@ def occlusion(chip: RGBImage) -> tuple[float, float, float]:
     if tinted is not None:  # covered only if unlike both readings of the skin
         lower_share = min(lower_share, float(_cut(_unlike(ycc, tinted), s, _LOWER).mean()))
     eyes_share = min(float(_cut(dark, s, r).mean()) for r in _EYES)
+    from scipy import ndimage
+
     grad = ndimage.gaussian_gradient_magnitude(ycc[..., 0], 1.5)
     skin_gap = abs(float(_cut(nonskin, s, _HALVES[0]).mean()) - float(_cut(nonskin, s, _HALVES[1]).mean()))
     g = sorted(float(np.median(_cut(grad, s, r))) for r in _HALVES)

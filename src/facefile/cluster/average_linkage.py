@@ -49,6 +49,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -259,6 +260,7 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     usable = np.isfinite(full).all(axis=1) & (data.size_px >= p.min_face_px)
     is_user = data.user_person >= 0
     linker = may_link(data, usable, p)
+    t0 = time.perf_counter()
     src, dst, dist, (full_scale, collapse) = edge_list(
         full,
         upper,
@@ -270,6 +272,8 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
         # far edges propose no merge and sway no join; dropped while searching
         max_dist=max(p.threshold, p.attach_threshold) + _CANDIDATE_SLACK if p.exact_linkage else np.inf,
     )
+    if data.on_step is not None:
+        data.on_step("graph", time.perf_counter() - t0)
     cannot = cannot_link_pairs(data)
     init = must_link_labels(data.user_person)
     # a face whose upper view an occluder flattened (dark glasses) may join, not link

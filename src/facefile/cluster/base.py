@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -48,6 +49,10 @@ class GroupingInput:
         neighbours: the library's own nearest-face index (PostgreSQL's
             HNSW), used instead of an in-process search where one is given;
             ``None`` in a subset (its rows are renumbered).
+        on_step: called as ``on_step(step, seconds)`` when the clusterer
+            finishes a named step (average linkage: ``"graph"``, the
+            neighbour graph), so a caller can time a step or read memory
+            after it without reaching into the clusterer; ``None`` by default.
     """
 
     face_ids: NDArray[np.int64]
@@ -63,6 +68,7 @@ class GroupingInput:
     occlusion: NDArray[np.float32] | None = None
     named_people: frozenset[int] = frozenset()
     neighbours: NeighbourSearch | None = None
+    on_step: Callable[[str, float], None] | None = None
 
     @property
     def n_faces(self) -> int:

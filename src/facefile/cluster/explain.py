@@ -2,7 +2,8 @@
 
 Distances are shown as a *similarity* ``1 - distance / 1.5`` clipped to
 ``[0, 1]``: with facefile's models two faces of one person usually score
-above 0.65 (distance under 0.52) and two people usually below 0.5.
+above :data:`SAME_PERSON_SIMILARITY` (0.6, a distance of 0.6) and two
+people usually below 0.5.
 """
 
 from __future__ import annotations
@@ -27,8 +28,12 @@ def similarity(distance: NDArray[np.float64] | float) -> NDArray[np.float64]:
 
 
 @dataclass(frozen=True)
-class ReviewItem:
-    """One question for the user.
+class Question:
+    """One question for the user, in rows and cluster labels.
+
+    :func:`facefile.review.review_items` turns it into the
+    :class:`facefile.types.ReviewItem` the user sees (face and person ids,
+    the sentence).
 
     Attributes:
         kind: ``"assignment"`` (is ``row`` really in ``label``?),
@@ -67,7 +72,7 @@ def review(
     grouping: Grouping,
     limit: int = 20,
     params: AverageLinkageParams | None = None,
-) -> list[ReviewItem]:
+) -> list[Question]:
     """The questions whose answers fix the most errors, most useful first.
 
     Uncertain assignments weigh ``1 - confidence``; a likely merge of two
@@ -82,14 +87,14 @@ def review(
         params: the clusterer's settings (for the merge threshold).
 
     Returns:
-        Up to ``limit`` :class:`ReviewItem`, highest priority first.
+        Up to ``limit`` :class:`Question`, highest priority first.
     """
     p = params or AverageLinkageParams()
     labels = np.asarray(grouping.labels, dtype=np.int64)
     if labels.size == 0:
         return []
     u, v, d = _graph_means(data, labels, p)
-    items: list[ReviewItem] = []
+    items: list[Question] = []
     sizes = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(0, np.int64)
     # mean distance from each face to each cluster it has edges to
     sel = labels[v] >= 0
@@ -112,7 +117,7 @@ def review(
         if labels[f] >= 0:
             others, own = fl[fl != labels[f]], fm[fl == labels[f]]
             items.append(
-                ReviewItem(
+                Question(
                     "assignment",
                     f,
                     int(labels[f]),
@@ -124,15 +129,13 @@ def review(
             )
         else:
             closeness = float(np.clip((near - fm[0]) / 0.15, 0.0, 1.0))
-            items.append(
-                ReviewItem("unassigned", f, int(fl[0]), -1, float(similarity(fm[0])), closeness, (f,))
-            )
+            items.append(Question("unassigned", f, int(fl[0]), -1, float(similarity(fm[0])), closeness, (f,)))
     items.extend(_merge_items(u, v, d, labels, sizes, p.threshold, near, limit))
     items.sort(key=lambda it: (-it.priority, it.kind, it.row, it.label))
     return items[:limit]
 
 
-def _merge_items(u, v, d, labels, sizes, threshold, near, limit) -> list[ReviewItem]:
+def _merge_items(u, v, d, labels, sizes, threshold, near, limit) -> list[Question]:
     a, b = labels[u], labels[v]
     sel = (a >= 0) & (b >= 0) & (a < b)
     if not sel.any():
@@ -149,7 +152,7 @@ def _merge_items(u, v, d, labels, sizes, threshold, near, limit) -> list[ReviewI
     for i in top:
         ex = np.r_[np.flatnonzero(labels == la[i])[:2], np.flatnonzero(labels == lb[i])[:2]]
         out.append(
-            ReviewItem(
+            Question(
                 "merge",
                 -1,
                 int(la[i]),
@@ -163,8 +166,11 @@ def _merge_items(u, v, d, labels, sizes, threshold, near, limit) -> list[ReviewI
 
 
 @dataclass(frozen=True)
-class Neighbour:
-    """Another face and how similar it is."""
+class NearFace:
+    """Another face (its row and cluster label) and how similar it is.
+
+    The API gives it as a :class:`facefile.types.Neighbour` (face and person ids).
+    """
 
     row: int
     face_id: int
@@ -192,10 +198,10 @@ class Why:
     face_id: int
     label: int
     confidence: float
-    nearest_in_person: tuple[Neighbour, ...]
+    nearest_in_person: tuple[NearFace, ...]
     person_similarity: float
     closest_other_label: int
-    nearest_in_other: tuple[Neighbour, ...]
+    nearest_in_other: tuple[NearFace, ...]
     other_similarity: float
     same_person_above: float
     summary: str
@@ -274,9 +280,9 @@ def why(
     )
 
 
-def _nearest(data, labels, rows, d, k) -> tuple[Neighbour, ...]:
+def _nearest(data, labels, rows, d, k) -> tuple[NearFace, ...]:
     rows = rows[np.isfinite(d[rows])]
     rows = rows[np.argsort(d[rows], kind="stable")[:k]]
     return tuple(
-        Neighbour(int(r), int(data.face_ids[r]), int(labels[r]), float(similarity(d[r]))) for r in rows
+        NearFace(int(r), int(data.face_ids[r]), int(labels[r]), float(similarity(d[r]))) for r in rows
     )

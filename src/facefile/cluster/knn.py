@@ -15,17 +15,32 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-# Idle OpenMP threads sleep instead of spinning: on a machine where other
-# processes hold the cores, spinning threads made faiss's many short parallel
-# steps (k-means training, per-chunk searches) up to 40 times slower (2-core
-# machine under load: 1.3 s against 41 s to train the 100k index). Read once,
-# when faiss loads its OpenMP runtime; a value the user set is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import faiss
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import faiss
+
+
+@cache
+def _faiss() -> Any:
+    """faiss, imported on first use (not when facefile is imported: it takes a tenth of a second).
+
+    Idle OpenMP threads sleep instead of spinning: on a machine where other
+    processes hold the cores, spinning threads made faiss's many short parallel
+    steps (k-means training, per-chunk searches) up to 40 times slower (2-core
+    machine under load: 1.3 s against 41 s to train the 100k index). The
+    variable is read once, when the OpenMP runtime loads; a value the user set
+    is kept.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import faiss
+
+    return faiss
+
 
 EXACT_MAX_N = 20_000
 """Above this many indexed rows the graph is built with an approximate index."""
@@ -78,6 +93,7 @@ def available_cores() -> int:
 @contextmanager
 def faiss_threads(n_threads: int) -> Iterator[None]:
     """Run faiss with ``n_threads`` OpenMP threads inside the block, then restore."""
+    faiss = _faiss()
     before = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(max(1, int(n_threads)))
     try:
@@ -87,6 +103,7 @@ def faiss_threads(n_threads: int) -> Iterator[None]:
 
 
 def _make_index(base: NDArray[np.float32], exact_max_n: int) -> faiss.Index:
+    faiss = _faiss()
     n, d = base.shape
     if n <= exact_max_n:
         index = faiss.IndexFlatL2(d)
@@ -263,6 +280,7 @@ def knn_query(
     if n_base == 0 or qrows.size == 0 or k < 1:
         return idx, dist
     q = np.ascontiguousarray(queries[qrows], dtype=np.float32)
+    faiss = _faiss()
     heap = faiss.ResultHeap(q.shape[0], k)
     work = float(q.shape[0]) * n_base * base.shape[1]
     with faiss_threads(1 if work < SMALL_SEARCH_FLOPS else available_cores()):

@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facefile.align.dlib import CHIP_PADDING, CHIP_SIZE
+from facefile.embed import MODEL_IDS
 from facefile.errors import ConfigError
 from facefile.models.dlib_loader import dlib_model
 from facefile.types import RGBImage
@@ -25,7 +26,7 @@ class DlibResnetEmbedder:
 
     name = "dlib_resnet"
     alignment = "dlib"
-    model_id = "dlib_resnet_v1"
+    model_id = MODEL_IDS["dlib_resnet"]
     dim = 128
     chip_size = CHIP_SIZE
     chip_padding = CHIP_PADDING

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from facefile.embed import MODEL_IDS
 from facefile.errors import ConfigError
 from facefile.models import model_file
 from facefile.models.onnx_runtime import onnx_session
@@ -157,7 +158,7 @@ class MobileFaceNetEmbedder(OnnxFaceEmbedder):
     def __init__(self, num_threads: int = 1) -> None:
         super().__init__(
             model_file("mobilefacenet"),
-            "mobilefacenet_192d_v1",
+            MODEL_IDS["mobilefacenet"],
             chip_size=112,
             dim=192,
             mean=127.5,
@@ -165,6 +166,22 @@ class MobileFaceNetEmbedder(OnnxFaceEmbedder):
             distance_scale=ARCFACE_DISTANCE_SCALE,
             num_threads=num_threads,
         )
+
+
+def user_onnx_model_id(path: str) -> str:
+    """The model id of the user's ONNX file: ``onnx_`` and the start of its sha256.
+
+    Raises:
+        ConfigError: the file does not exist.
+    """
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise ConfigError(f"--embedder onnx:{path}: no such file; give the path of an ArcFace .onnx model.")
+    h = hashlib.sha256()
+    with open(file, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return f"onnx_{h.hexdigest()[:16]}"
 
 
 def user_onnx_embedder(path: str, **kwargs: Any) -> OnnxFaceEmbedder:
@@ -178,14 +195,8 @@ def user_onnx_embedder(path: str, **kwargs: Any) -> OnnxFaceEmbedder:
         FacefileError: ONNX Runtime cannot load it.
     """
     file = Path(path).expanduser()
-    if not file.is_file():
-        raise ConfigError(f"--embedder onnx:{path}: no such file; give the path of an ArcFace .onnx model.")
-    h = hashlib.sha256()
-    with open(file, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
     kwargs.setdefault("distance_scale", ARCFACE_DISTANCE_SCALE)
-    emb = OnnxFaceEmbedder(file, f"onnx_{h.hexdigest()[:16]}", **kwargs)
+    emb = OnnxFaceEmbedder(file, user_onnx_model_id(path), **kwargs)
     if emb.dim <= 0:
         raise ConfigError(f"{file} has no fixed output size; a face embedder returns [batch, dim].")
     return emb

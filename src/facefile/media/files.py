@@ -327,14 +327,14 @@ def path_bytes(path: str | os.PathLike[str]) -> bytes:
     return os.fsencode(os.path.abspath(os.fspath(path)))
 
 
-def display_path(raw: bytes) -> str:
+def display_path(path_b: bytes) -> str:
     """A printable form of a stored path (undecodable bytes escaped)."""
-    return raw.decode("utf-8", errors="backslashreplace")
+    return path_b.decode("utf-8", errors="backslashreplace")
 
 
-def is_under(raw: bytes, root: str | os.PathLike[str]) -> bool:
+def is_under(path_b: bytes, root: str | os.PathLike[str]) -> bool:
     prefix = path_bytes(root).rstrip(b"/") + b"/"
-    return raw.startswith(prefix) or raw == prefix[:-1]
+    return path_b.startswith(prefix) or path_b == prefix[:-1]
 
 
 __all__ = [

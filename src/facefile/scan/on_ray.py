@@ -1,7 +1,7 @@
 """Analysis on Ray: the scan's photos analysed as Ray tasks, on a cluster or on a Ray started for the scan.
 
 Only *where* photos are analysed changes. Each photo is one task running
-:func:`facefile.scan.worker.analyse`; results come back to the scanning
+:func:`facefile.scan.worker.analyze`; results come back to the scanning
 process (the driver), which stays the library's only writer and saves each
 photo in its own transaction, as a plain scan does. So:
 
@@ -13,7 +13,7 @@ photo in its own transaction, as a plain scan does. So:
 Tasks rather than an actor pool: Ray retries a task whose worker died with
 no code of ours, while a dead actor needs restart policies and our own
 resubmission. Models still load once per worker process, not per photo: a
-worker keeps the analyser of the run it last served (see :func:`analyse_photo`).
+worker keeps the analyzer of the run it last served (see :func:`analyze_photo`).
 
 Where the photos are read:
 
@@ -49,7 +49,7 @@ from facefile.media.files import display_path
 from facefile.metadata.regions import MAX_XMP_BYTES
 from facefile.metadata.sidecars import existing_sidecars
 from facefile.plugins import load_plugins
-from facefile.scan.worker import Job, analyse, init_worker, photo_sidecars
+from facefile.scan.worker import Job, analyze, init_worker, photo_sidecars
 from facefile.types import PhotoResult
 
 RAY_MISSING = "Ray is not installed; pip install 'facefile[cluster]'"
@@ -78,7 +78,7 @@ def require_ray() -> None:
         raise FacefileError(RAY_MISSING) from None
 
 
-def analyse_on_ray(
+def analyze_on_ray(
     jobs: Iterable[Job],
     analyzer: FaceAnalyzer,
     max_megapixels: float,
@@ -167,7 +167,7 @@ def _check_reachable(address: str) -> None:
 def _results(
     ray: Any, jobs: Iterable[Job], analyzer: FaceAnalyzer, limits: tuple[float, float], is_sent: bool
 ) -> Iterator[tuple[bytes, PhotoResult]]:
-    remote = ray.remote(max_retries=MAX_RETRIES, num_cpus=1)(analyse_photo)
+    remote = ray.remote(max_retries=MAX_RETRIES, num_cpus=1)(analyze_photo)
     run = (uuid.uuid4().hex, [ray.put((analyzer, *limits))])  # a list: Ray resolves it only on demand
     window = TASKS_PER_CPU * max(1, int(ray.cluster_resources().get("CPU", 1)))
     todo = iter(jobs)
@@ -250,10 +250,10 @@ def _first_line(exc: BaseException) -> str:
 
 # -- worker side ----------------------------------------------------------------
 _RUN: str | None = None
-"""The run this worker process holds an analyser for."""
+"""The run this worker process holds an analyzer for."""
 
 
-def analyse_photo(
+def analyze_photo(
     run: tuple[str, list[Any]], job: Job, files: dict[bytes, bytes] | None
 ) -> tuple[bytes, PhotoResult]:
     """One photo, in a Ray worker process: set up once per run, then as a pool worker does.
@@ -272,11 +272,11 @@ def analyse_photo(
         init_worker(*ray.get(run[1][0]))
         _RUN = run[0]
     if files is None:
-        return analyse(job)
-    return job.path, _analyse_sent(job, files)
+        return analyze(job)
+    return job.path, _analyze_sent(job, files)
 
 
-def _analyse_sent(job: Job, files: dict[bytes, bytes]) -> PhotoResult:
+def _analyze_sent(job: Job, files: dict[bytes, bytes]) -> PhotoResult:
     """Analyse a photo sent as bytes: written under its own name in a temporary folder.
 
     Twins and sidecars share the photo's folder, so one folder holds them all
@@ -291,7 +291,7 @@ def _analyse_sent(job: Job, files: dict[bytes, bytes]) -> PhotoResult:
         for path, data in files.items():
             with open(staged(path), "wb") as f:
                 f.write(data)
-        _, result = analyse(replace(job, path=staged(job.path), twins=tuple(staged(t) for t in job.twins)))
+        _, result = analyze(replace(job, path=staged(job.path), twins=tuple(staged(t) for t in job.twins)))
         names = [(staged(p), p) for p in (*files, *job.twins)]
     return _relabel(result, names)
 

@@ -24,8 +24,8 @@ from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.config import Settings
 from facefile.media.files import FoundFile, display_path, iter_photo_files, path_bytes
 from facefile.media.twins import pair_twins
-from facefile.scan.on_ray import analyse_on_ray, require_ray
-from facefile.scan.worker import Job, analyse, init_worker, photo_sidecars
+from facefile.scan.on_ray import analyze_on_ray, require_ray
+from facefile.scan.worker import Job, analyze, init_worker, photo_sidecars
 from facefile.store.db import Store
 from facefile.store.names import apply_names
 from facefile.store.twins import drop_twins, save_twins, twin_paths
@@ -40,7 +40,7 @@ _START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else
 class ScanProgress:
     """Where a scan stands; sent to the ``on_progress`` callback."""
 
-    phase: str  # "discover", "check", "analyse", "group"
+    phase: str  # "discover", "check", "analyze", "group"
     done: int
     total: int
     faces: int
@@ -49,7 +49,7 @@ class ScanProgress:
 @dataclass
 class ScanSummary:
     photos_found: int = 0
-    photos_analysed: int = 0
+    photos_analyzed: int = 0
     photos_unchanged: int = 0
     photos_moved: int = 0
     photos_missing: int = 0
@@ -93,7 +93,7 @@ def content_hash(path: bytes) -> str:
 # -- main side -----------------------------------------------------------------
 @dataclass(frozen=True)
 class _Task:
-    raw: bytes
+    path_b: bytes  # the path as bytes, as the file system gives it ("raw" here means a camera RAW file)
     size: int
     mtime_ns: int
     content_hash: str
@@ -164,9 +164,9 @@ def scan(
             if i % 200 == 0 or i == len(found):
                 progress("check", i, len(found))
         # photos elsewhere in the library still on an older model (after an upgrade)
-        planned = {t.raw for t in tasks}
-        tasks += [t for t in _stale_tasks(store, model_id, ScanSummary()) if t.raw not in planned]
-        progress("analyse", 0, len(tasks))
+        planned = {t.path_b for t in tasks}
+        tasks += [t for t in _stale_tasks(store, model_id, ScanSummary()) if t.path_b not in planned]
+        progress("analyze", 0, len(tasks))
         _run_tasks(store, tasks, analyzer, settings, model_id, seen, summary, problem, progress)
         _record_twins(store, twins, found)
         for root in roots:
@@ -206,7 +206,7 @@ def refresh_models(
     with store.scan_lock():
         tasks = _stale_tasks(store, analyzer.model_id, summary)
         summary.photos_found = len(tasks)
-        progress("analyse", 0, len(tasks))
+        progress("analyze", 0, len(tasks))
         _run_tasks(store, tasks, analyzer, settings, analyzer.model_id, set(), summary, problem, progress)
     summary.seconds = time.monotonic() - started
     return summary
@@ -293,49 +293,49 @@ def _plan(
     twins: tuple[bytes, ...] = (),
 ) -> _Task | None:
     """Decide what a file needs: nothing, a new path, or analysis."""
-    raw = path_bytes(path)
+    path_b = path_bytes(path)
     try:
-        st = os.stat(raw)
+        st = os.stat(path_b)
     except OSError as exc:
-        problem(display_path(raw), f"cannot read file information ({exc.strerror or exc})")
+        problem(display_path(path_b), f"cannot read file information ({exc.strerror or exc})")
         return None
-    row = store.photo_by_path(raw)
+    row = store.photo_by_path(path_b)
     # analysed with this model and every measure stored now (else analysed again)
     current = row is not None and row.status == "ok" and store.analysis_current(row.id, model_id)
     if row is not None and current and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
         seen.add(row.id)
-        if settings.scan.read_metadata and row.meta_sig != photo_sidecars(raw, twins):
+        if settings.scan.read_metadata and row.meta_sig != photo_sidecars(path_b, twins):
             # a sidecar came, went or changed: read its names (faces keep their ids)
-            digest = row.content_hash or content_hash(raw)
-            return _Task(raw, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(row.id)), twins)
+            digest = row.content_hash or content_hash(path_b)
+            return _Task(path_b, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(row.id)), twins)
         summary.photos_unchanged += 1
         return None
     try:
-        digest = content_hash(raw)
+        digest = content_hash(path_b)
     except OSError as exc:
         reason = f"cannot read file ({exc.strerror or exc})"
-        problem(display_path(raw), reason)
-        store.save_error(raw, st.st_size, st.st_mtime_ns, reason)
+        problem(display_path(path_b), reason)
+        store.save_error(path_b, st.st_size, st.st_mtime_ns, reason)
         return None
     if row is not None and row.content_hash == digest:
         if current:
-            store.touch_photo(row.id, raw, st.st_size, st.st_mtime_ns)
+            store.touch_photo(row.id, path_b, st.st_size, st.st_mtime_ns)
             seen.add(row.id)
             summary.photos_unchanged += 1
             return None
         # same photo, older model: analyse again, keeping every face
-        return _Task(raw, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(row.id)), twins)
+        return _Task(path_b, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(row.id)), twins)
     if row is None:
         for other in store.photos_by_hash(digest):
             if other.status in ("ok", "missing") and not os.path.exists(other.path):
-                store.touch_photo(other.id, raw, st.st_size, st.st_mtime_ns)
+                store.touch_photo(other.id, path_b, st.st_size, st.st_mtime_ns)
                 seen.add(other.id)
                 summary.photos_moved += 1
                 if store.analysis_current(other.id, model_id):
                     return None
                 boxes = tuple(store.face_boxes(other.id))
-                return _Task(raw, st.st_size, st.st_mtime_ns, digest, boxes, twins)
-    return _Task(raw, st.st_size, st.st_mtime_ns, digest, twins=twins)
+                return _Task(path_b, st.st_size, st.st_mtime_ns, digest, boxes, twins)
+    return _Task(path_b, st.st_size, st.st_mtime_ns, digest, twins=twins)
 
 
 def _chunksize(n_tasks: int, workers: int) -> int:
@@ -366,19 +366,19 @@ def _run_tasks(
         return
     workers = settings.scan.workers or os.cpu_count() or 1
     workers = max(1, min(workers, len(tasks)))
-    by_path = {t.raw: t for t in tasks}
+    by_path = {t.path_b: t for t in tasks}
     done = 0
 
     def save(item: tuple[bytes, PhotoResult]) -> None:
         nonlocal done
-        raw, result = item
-        task = by_path[raw]
+        path_b, result = item
+        task = by_path[path_b]
         if result.error is not None:
             problem(result.path, result.error)
-            store.save_error(task.raw, task.size, task.mtime_ns, result.error)
+            store.save_error(task.path_b, task.size, task.mtime_ns, result.error)
         else:
             photo_id, face_ids = store.save_photo(
-                raw=task.raw,
+                raw=task.path_b,
                 size=task.size,
                 mtime_ns=task.mtime_ns,
                 content_hash=task.content_hash,
@@ -388,18 +388,18 @@ def _run_tasks(
                 model_id=model_id,
             )
             seen.add(photo_id)
-            summary.photos_analysed += 1
+            summary.photos_analyzed += 1
             summary.faces_found += len(face_ids)
             if result.metadata.sidecars is not None:
                 _save_names(store, photo_id, result, summary)
         done += 1
-        progress("analyse", done, len(tasks))
+        progress("analyze", done, len(tasks))
 
     read = settings.scan.read_metadata
-    jobs = [Job(t.raw, t.keep_boxes, read, t.twins) for t in tasks]
+    jobs = [Job(t.path_b, t.keep_boxes, read, t.twins) for t in tasks]
     limits = (settings.scan.max_megapixels, settings.scan.max_seconds_per_photo)
     if settings.scan.ray:
-        results = analyse_on_ray(jobs, analyzer, *limits, address=settings.scan.ray, workers=workers)
+        results = analyze_on_ray(jobs, analyzer, *limits, address=settings.scan.ray, workers=workers)
         with closing(results):  # stopped early (Ctrl-C, an error): leave Ray at once
             for result in results:
                 save(result)
@@ -407,12 +407,12 @@ def _run_tasks(
     if workers == 1:
         init_worker(analyzer, *limits)
         for job in jobs:
-            save(analyse(job))
+            save(analyze(job))
         return
     ctx = multiprocessing.get_context(_START_METHOD)
     pool = ctx.Pool(workers, initializer=init_worker, initargs=(analyzer, *limits))
     try:
-        for result in pool.imap_unordered(analyse, jobs, chunksize=_chunksize(len(jobs), workers)):
+        for result in pool.imap_unordered(analyze, jobs, chunksize=_chunksize(len(jobs), workers)):
             save(result)
         pool.close()
     except BaseException:

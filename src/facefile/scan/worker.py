@@ -80,7 +80,7 @@ def _time_limit(seconds: float) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def analyse(job: Job) -> tuple[bytes, PhotoResult]:
+def analyze(job: Job) -> tuple[bytes, PhotoResult]:
     """Decode and analyse one photo; every file-level failure becomes ``error``."""
     assert _ANALYZER is not None
     path = job.path

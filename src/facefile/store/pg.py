@@ -30,10 +30,10 @@ from functools import lru_cache
 from typing import Any
 
 from facefile.errors import LibraryError, LibraryReadOnlyError
+from facefile.store import schema
 from facefile.store.engine import EmbeddingRow
 from facefile.store.location import NEED_EXTRA, Location, redact
-from facefile.store.pg_schema import MIGRATIONS, TABLES
-from facefile.store.schema import apply_migrations, check_known
+from facefile.store.schema import TABLES, apply_migrations, check_known
 
 _KEY = int.from_bytes(b"facefile", "big") & ~0xFF
 WRITE_KEY = _KEY | 1
@@ -153,8 +153,8 @@ class PgEngine:
 
     def _open_schema(self, psycopg: Any, *, create: bool) -> None:
         if self.conn.execute("SELECT to_regclass('migrations') IS NOT NULL").fetchone()[0]:
-            applied = check_known(self.conn, MIGRATIONS)
-            if not create or len(applied) == len(MIGRATIONS):
+            applied = check_known(self.conn)
+            if not create or len(applied) == len(schema.MIGRATIONS):
                 return
         elif not create:
             raise LibraryError(
@@ -164,7 +164,7 @@ class PgEngine:
         # two processes opening a new library at once: one migrates, the other waits and finds it done
         self.conn.execute("SELECT pg_advisory_lock(?)", (MIGRATE_KEY,))
         try:
-            apply_migrations(self.conn, MIGRATIONS, "BEGIN")
+            apply_migrations(self.conn, "postgresql", "BEGIN")
         except (psycopg.errors.FeatureNotSupported, psycopg.errors.UndefinedFile) as exc:
             raise LibraryError(
                 f"The PostgreSQL server of {self.location.display} has no pgvector extension "

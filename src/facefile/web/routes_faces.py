@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from facefile.errors import FacefileError, MediaError, NotFoundError
 from facefile.media.files import load_image
+from facefile.types import person_key
 from facefile.web.crops import CROP_SIZES, face_crop
 from facefile.web.render import back, render, state
 
@@ -111,3 +112,43 @@ async def face_action(request: Request, face_id: int) -> RedirectResponse:
     except FacefileError as exc:
         return back(request, url, str(exc), "error")
     return back(request, url, "Type the person to move the face to.", "error")
+
+
+def move_selected(
+    request: Request,
+    url: str,
+    ids: list[int],
+    action: str,
+    target: str,
+    name: str = "",
+    of: int | None = None,
+) -> RedirectResponse:
+    """Move the faces selected on a person page or in an unassigned group; back to ``url``, saying what.
+
+    Args:
+        ids: the selected face ids.
+        action: ``"new"`` (a new person, named ``name`` if given),
+            ``"move"`` (to the person ``target``: an id or a name) or
+            ``"not"`` (not person ``of``, remembered).
+        of: the person whose page it is, for ``"not"``.
+    """
+    if not ids:
+        return back(request, url, "Select one or more faces first.", "error")
+    s = state(request)
+    name = name.strip()[:200]
+    try:
+        if action == "not" and of is not None:
+            s.write(lambda lib: lib.not_person(ids, of))
+            who = s.person(of)
+            return back(
+                request, url, f"{len(ids)} face(s) marked as not {who.label if who else person_key(of)}."
+            )
+        if action == "new":
+            p = s.write(lambda lib: lib.name(lib.move(ids, "new").id, name) if name else lib.move(ids, "new"))
+        elif action == "move" and target:
+            p = s.write(lambda lib: lib.move(ids, target))
+        else:
+            return back(request, url, "Type a name, or the person to move these faces to.", "error")
+    except FacefileError as exc:
+        return back(request, url, str(exc), "error")
+    return back(request, url, f"Moved {len(ids)} face(s) to {p.label} ({p.key}).")

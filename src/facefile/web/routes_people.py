@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from facefile.errors import FacefileError, NotFoundError
 from facefile.types import Person, person_key
 from facefile.web.render import back, is_htmx, render, state
+from facefile.web.routes_faces import move_selected
 
 router = APIRouter()
 PEOPLE_PAGE = 60
@@ -183,28 +184,11 @@ async def forget(request: Request, person_id: int) -> RedirectResponse:
 async def person_faces(request: Request, person_id: int) -> RedirectResponse:
     """Move the selected faces to another or a new person, or mark them not this person."""
     form = await _form(request)
-    ids = _face_ids(form)
-    action = form.get("action", [""])[0]
-    target = form.get("target", [""])[0].strip()
-    url = f"/person/{person_id}"
-    if not ids:
-        return back(request, url, "Select one or more faces first.", "error")
-    s = state(request)
-    try:
-        if action == "not":
-            s.write(lambda lib: lib.not_person(ids, person_id))
-            return back(request, url, f"{len(ids)} face(s) marked as not {_label(request, person_id)}.")
-        if action == "new":
-            p = s.write(lambda lib: lib.move(ids, "new"))
-        elif action == "move" and target:
-            p = s.write(lambda lib: lib.move(ids, target))
-        else:
-            return back(request, url, "Type the person to move the faces to.", "error")
-    except FacefileError as exc:
-        return back(request, url, str(exc), "error")
-    return back(request, url, f"Moved {len(ids)} face(s) to {p.label}.")
-
-
-def _label(request: Request, person_id: int) -> str:
-    p = state(request).person(person_id)
-    return p.label if p else person_key(person_id)
+    return move_selected(
+        request,
+        f"/person/{person_id}",
+        _face_ids(form),
+        form.get("action", [""])[0],
+        form.get("target", [""])[0].strip(),
+        of=person_id,
+    )

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from facefile.errors import FacefileError
-from facefile.web.render import back, is_htmx, render, state
+from facefile.web.render import is_htmx, render, state
+from facefile.web.routes_faces import move_selected
 
 router = APIRouter()
 GROUPS_PAGE = 12
@@ -43,22 +43,12 @@ def unassigned(request: Request) -> HTMLResponse:
 async def assign_group(request: Request) -> RedirectResponse:
     """Name a group (a new person) or add it to an existing person."""
     form = await request.form()
-    ids = [int(v) for v in form.getlist("face") if str(v).isdigit()]
-    action = str(form.get("action", ""))
-    name = str(form.get("name", "")).strip()[:200]
-    target = str(form.get("target", "")).strip()
     offset = str(form.get("offset", "0"))
-    url = f"/unassigned?offset={int(offset) if offset.isdigit() else 0}"
-    if not ids:
-        return back(request, url, "Select one or more faces first.", "error")
-    s = state(request)
-    try:
-        if action == "name" and name:
-            p = s.write(lambda lib: lib.name(lib.move(ids, "new").id, name))
-        elif action == "add" and target:
-            p = s.write(lambda lib: lib.move(ids, target))
-        else:
-            return back(request, url, "Type a name, or the person to add these faces to.", "error")
-    except FacefileError as exc:
-        return back(request, url, str(exc), "error")
-    return back(request, url, f"{len(ids)} face(s) are now {p.label} ({p.key}).")
+    return move_selected(
+        request,
+        f"/unassigned?offset={int(offset) if offset.isdigit() else 0}",
+        [int(v) for v in form.getlist("face") if str(v).isdigit()],
+        str(form.get("action", "")),
+        str(form.get("target", "")).strip(),
+        name=str(form.get("name", "")),
+    )

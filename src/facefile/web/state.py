@@ -63,9 +63,7 @@ class WebState:
         self._notes: dict[str, tuple[str, str]] = {}
         self._warmer: threading.Thread | None = None
         self._warm_event = threading.Event()
-        from facefile.analyze.analyzer import FaceAnalyzer
-
-        self.model_id = FaceAnalyzer(self.writer.settings.analyze).model_id
+        self.model_id = self.writer.settings.analyze.model_id
 
     def close(self) -> None:
         self.writer.close()
