@@ -6,6 +6,16 @@ names listed in ``facefile:Names``. Everything else in an existing sidecar
 Writing is planned first (:func:`plan_sidecar`, pure) and done second
 (:func:`write_sidecar`, atomic), so a dry run can list what would change.
 
+Areas and ``AppliedToDimensions`` are written in the photo's *stored* frame
+(before EXIF orientation), as MWG guidelines 2.0 section 5.9 say and as
+digiKam, Lightroom and Immich read them; each region carries
+``facefile:Version`` (:data:`~facefile.metadata.xmp_read.REGION_VERSION`).
+Regions facefile wrote earlier in the displayed frame are rewritten in the
+stored one (migrated) by the next write. A region list that already holds
+other tools' regions keeps its ``AppliedToDimensions``, and facefile's
+regions join it in the frame that list is in, so every region in it stays
+coherent with it.
+
 The output is deterministic: the same faces on the same sidecar give the same
 bytes, so an unchanged photo never has its sidecar rewritten.
 """
@@ -21,12 +31,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from facefile.metadata.regions import Area, MetadataError
+from facefile.metadata.regions import Area, MetadataError, area_to_stored, is_displayed_frame, stored_size
 from facefile.metadata.sidecars import read_sidecar_bytes, sidecar_path
 from facefile.metadata.xmp_read import (
     DIGIKAM_TAGS,
     FACEFILE_FACE,
     FACEFILE_NAMES,
+    FACEFILE_VERSION,
     MP_REGION_INFO,
     MPREG_NAME,
     MPRI_REGIONS,
@@ -54,9 +65,12 @@ from facefile.metadata.xmp_read import (
     RDF_LI,
     RDF_PARSE_TYPE,
     RDF_RDF,
+    REGION_VERSION,
     array_items,
+    packet_text,
     parse_packet,
     qname,
+    read_dimensions,
     struct_fields,
     text_of,
     top_descriptions,
@@ -127,6 +141,7 @@ def plan_sidecar(
     faces: Sequence[NamedFace],
     displayed_size: tuple[int, int],
     *,
+    orientation: int = 1,
     form: str = "photo.ext.xmp",
 ) -> SidecarPlan:
     """Plan the sidecar that names ``faces``, merged into the existing one if any.
@@ -138,6 +153,8 @@ def plan_sidecar(
         photo: the photo's path.
         faces: the named faces; boxes sticking out of the image are clipped to it.
         displayed_size: ``(width, height)`` of the displayed (EXIF-oriented) image, pixels.
+        orientation: the photo's EXIF orientation, 1..8; areas are written in
+            the stored frame it implies.
         form: one of ``SIDECAR_FORMS``.
 
     Returns:
@@ -167,11 +184,12 @@ def plan_sidecar(
         except MetadataError as exc:
             reason = f"the sidecar cannot be merged into ({exc.reason}); left as it is: fix or remove it"
             raise MetadataError(display, reason) from None
-        prefixes = _declared_prefixes(old)
+        prefixes = _declared_prefixes(packet_text(old, display))
         if _is_too_deep(root):
             reason = f"the sidecar nests elements more than {MAX_DEPTH} deep; left as it is"
             raise MetadataError(display, reason)
-    old_names, new_names = _merge(root, cleaned, width, height)
+    frame = _Frame(displayed_size, orientation if orientation in range(1, 9) else 1)
+    old_names, new_names = _merge(root, cleaned, frame)
     new = _serialise(root, prefixes)
     added = tuple(n for n in new_names if n not in old_names)
     removed = tuple(n for n in old_names if n not in new_names)
@@ -264,7 +282,15 @@ def _new_packet() -> ET.Element:
     return root
 
 
-def _merge(root: ET.Element, faces: list[NamedFace], width: int, height: int) -> tuple[list[str], list[str]]:
+@dataclass(frozen=True)
+class _Frame:
+    """The photo a sidecar is for: its displayed size and EXIF orientation."""
+
+    displayed_size: tuple[int, int]
+    orientation: int
+
+
+def _merge(root: ET.Element, faces: list[NamedFace], frame: _Frame) -> tuple[list[str], list[str]]:
     """Put ``faces`` into the packet in place; returns facefile's earlier names and its names now."""
     descriptions = top_descriptions(root)
     if not descriptions:
@@ -274,7 +300,7 @@ def _merge(root: ET.Element, faces: list[NamedFace], width: int, height: int) ->
     home = found[0] if found else descriptions[0]
     old_names = [text_of(li).strip() for li in _all_items(descriptions, FACEFILE_NAMES)]
     new_names = list(dict.fromkeys(f.name for f in faces))
-    _merge_regions(home, found[1] if found else None, faces, width, height)
+    _merge_regions(home, found[1] if found else None, faces, frame)
     keep = set(new_names) | _foreign_names(descriptions)
     stale = {n for n in old_names if n not in keep}
     _merge_bag(descriptions, home, PERSON_IN_IMAGE, "Bag", stale, new_names)
@@ -285,7 +311,7 @@ def _merge(root: ET.Element, faces: list[NamedFace], width: int, height: int) ->
 
 
 def _merge_regions(
-    home: ET.Element, regions: ET.Element | None, faces: list[NamedFace], width: int, height: int
+    home: ET.Element, regions: ET.Element | None, faces: list[NamedFace], frame: _Frame
 ) -> None:
     if regions is None:
         if not faces:
@@ -301,13 +327,17 @@ def _merge_regions(
     for li in [li for li in bag if li.tag == RDF_LI and FACEFILE_FACE in struct_fields(li)]:
         bag.remove(li)
     n_foreign = len(bag)
-    bag.extend(_region_item(f, width, height) for f in faces)
-    # Areas are normalised, so they hold at any size; AppliedToDimensions only
-    # documents the size they were drawn on. Other tools' regions keep theirs
-    # (rewriting it could change how readers take their areas); when the list
-    # is facefile's alone it gets the photo's displayed size.
-    dims = _dimensions(width, height)
+    # Areas are normalised, so they hold at any size; AppliedToDimensions
+    # documents the size, and so the frame, they were drawn on. Other tools'
+    # regions keep theirs (rewriting it could change how readers take their
+    # areas), and facefile's join them in that frame: the stored one but for a
+    # list whose AppliedToDimensions shows the displayed aspect. A list that
+    # is facefile's alone gets the photo's stored size.
     holder = _holder_of(regions, MWG_APPLIED)
+    applied = read_dimensions(struct_fields(regions).get(MWG_APPLIED), []) if holder is not None else None
+    is_displayed = n_foreign > 0 and is_displayed_frame(applied, frame.orientation, frame.displayed_size)
+    bag.extend(_region_item(f, frame, is_displayed) for f in faces)
+    dims = _dimensions(*stored_size(frame.displayed_size, frame.orientation))
     if holder is None:
         if faces:
             body.insert(0, dims)
@@ -324,8 +354,10 @@ def _merge_regions(
             home.remove(regions)
 
 
-def _region_item(face: NamedFace, width: int, height: int) -> ET.Element:
-    area = Area.from_box(face.box, width, height)
+def _region_item(face: NamedFace, frame: _Frame, is_displayed: bool) -> ET.Element:
+    area = Area.from_box(face.box, *frame.displayed_size)
+    if not is_displayed:
+        area = area_to_stored(area, frame.orientation)
     li = ET.Element(RDF_LI, {RDF_PARSE_TYPE: "Resource"})
     area_el = ET.SubElement(li, MWG_AREA, {RDF_PARSE_TYPE: "Resource"})
     for key, value in (("x", area.x), ("y", area.y), ("w", area.w), ("h", area.h)):
@@ -335,6 +367,7 @@ def _region_item(face: NamedFace, width: int, height: int) -> ET.Element:
     ET.SubElement(li, MWG_NAME).text = face.name
     ET.SubElement(li, MWG_TYPE).text = "Face"
     ET.SubElement(li, FACEFILE_FACE).text = face.face_key
+    ET.SubElement(li, FACEFILE_VERSION).text = REGION_VERSION
     return li
 
 
@@ -463,7 +496,7 @@ def _struct_body(prop: ET.Element) -> ET.Element:
     return prop
 
 
-def _declared_prefixes(packet: bytes) -> dict[str, str]:
+def _declared_prefixes(packet: str) -> dict[str, str]:
     """URI -> prefix as the packet declares them, so rewriting keeps other tools' prefixes.
 
     ElementTree forgets prefixes when parsing; this reads them back from the
@@ -471,7 +504,7 @@ def _declared_prefixes(packet: bytes) -> dict[str, str]:
     tree uses, and then just names its prefix.
     """
     found: dict[str, str] = {}
-    for prefix, uri in _XMLNS.findall(packet.decode("utf-8", "replace")):
+    for prefix, uri in _XMLNS.findall(packet):
         found.setdefault(uri, prefix)
     return found
 

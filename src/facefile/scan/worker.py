@@ -125,7 +125,7 @@ def analyse(job: Job) -> tuple[bytes, PhotoResult]:
 
 def _read_regions(job: Job, width: int, height: int) -> tuple[list[Region], list[tuple[str, str]], str]:
     """The named face regions of the photo and of its twins' sidecars, the problems met, the sidecar state."""
-    orientation = _orientation(job.path)
+    orientation = photo_orientation(job.path)
     regions: list[Region] = []
     problems: list[tuple[str, str]] = []
     for i, file in enumerate((job.path, *job.twins)):
@@ -142,7 +142,7 @@ def photo_sidecars(path: bytes, twins: tuple[bytes, ...] = ()) -> str:
     return "|".join(s for s in (sidecar_signature(p) for p in (path, *twins)) if s)
 
 
-def _orientation(path: bytes) -> int:
+def photo_orientation(path: bytes) -> int:
     """The photo's EXIF orientation, 1..8 (1 where there is none or it cannot be read)."""
     from PIL import Image
 
