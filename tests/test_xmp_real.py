@@ -126,6 +126,48 @@ def test_written_regions_sit_on_the_faces_in_all_eight_orientations(
         assert shown.iou(face_upright) > 0.8, (f.photo, shown, face_upright)
 
 
+def _as_older_facefile_wrote_it(sidecar: Path, box: BBox, shown: tuple[int, int]) -> None:
+    """Rewrite a sidecar as facefile wrote it before: displayed-frame area and size, no version."""
+    import re
+
+    text = re.sub(r"\s*<facefile:Version>2</facefile:Version>", "", sidecar.read_text())
+    text = re.sub(r"<stArea:(x|y|w|h)>[^<]*</stArea:\1>", "", text)
+    (cx, cy), (w, h) = box.center, shown
+    values = (cx / w, cy / h, box.width / w, box.height / h)
+    area = "".join(f"<stArea:{k}>{v:.7f}</stArea:{k}>" for k, v in zip("xywh", values, strict=True))
+    text = text.replace("<stArea:unit>", area + "<stArea:unit>")
+    text = re.sub(r"<stDim:w>\d+</stDim:w>", f"<stDim:w>{w}</stDim:w>", text)
+    text = re.sub(r"<stDim:h>\d+</stDim:h>", f"<stDim:h>{h}</stDim:h>", text)
+    sidecar.write_text(text)
+
+
+@needs_exiftool
+def test_sidecars_of_older_facefile_are_migrated_to_the_stored_frame(
+    tmp_path: Path, astronaut: np.ndarray
+) -> None:
+    """Older facefile wrote the displayed frame and no version: read right, rewritten by the next write."""
+    photos = tmp_path / "photos"
+    _oriented_photos(photos, astronaut)
+    with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
+        lib.scan(photos)
+        faces = lib.faces()
+        lib.name(lib.move([f.id for f in faces], "new").id, "Eileen Collins")
+        lib.write_xmp()
+        lib.forget_all()
+    for f in faces:
+        _as_older_facefile_wrote_it(Path(f.photo + ".xmp"), f.box, (640, 512))
+    with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
+        s = lib.scan(photos)  # the older sidecars are read onto the faces, not turned
+        assert (s.regions_matched, s.regions_added, s.names_applied) == (8, 0, 8)
+        migrated = lib.write_xmp()
+        again = lib.write_xmp()
+    assert migrated.written == 8 and again.written == 0
+    for f in faces:
+        orientation = int(Path(f.photo).stem[1:])
+        shown = immich_face_boxes(_region_info(Path(f.photo + ".xmp")), orientation)["Eileen Collins"]
+        assert shown.iou(f.box) > 0.95, (f.photo, shown, f.box)
+
+
 @needs_exiftool
 def test_regions_written_by_exiftool_land_on_the_faces_in_all_eight_orientations(
     tmp_path: Path, astronaut: np.ndarray, face_upright: BBox
