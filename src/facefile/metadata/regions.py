@@ -7,7 +7,7 @@ guidelines 2.0 (section 5.9) put region areas, and their
 them, before EXIF orientation. A reader turns them with the orientation
 (:func:`area_to_displayed`), a writer turns its displayed boxes back
 (:func:`area_to_stored`). facefile's boxes are pixels of the *displayed* frame.
-facefile before 0.2 wrote the displayed frame; :func:`is_displayed_frame` and
+Older facefile wrote the displayed frame; :func:`is_displayed_frame` and
 the region's version marker (``xmp_read``) tell such areas apart.
 """
 
