@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.errors import MediaError
 from facefile.media.files import display_path, load_image
+from facefile.media.raw import is_raw, raw_orientation
 from facefile.metadata.match import match_regions, region_boxes
 from facefile.metadata.regions import Region
 from facefile.metadata.sidecars import read_photo_regions, sidecar_signature
@@ -143,9 +144,18 @@ def photo_sidecars(path: bytes, twins: tuple[bytes, ...] = ()) -> str:
 
 
 def photo_orientation(path: bytes) -> int:
-    """The photo's EXIF orientation, 1..8 (1 where there is none or it cannot be read)."""
+    """The photo's EXIF orientation, 1..8 (1 where there is none or it cannot be read).
+
+    For a RAW file, the orientation LibRaw turns it by: the frame its faces
+    were found in (Pillow reads no orientation from most RAW formats).
+    """
     from PIL import Image
 
+    if is_raw(os.fsdecode(path)):
+        try:
+            return raw_orientation(path)
+        except MediaError:
+            return 1
     try:
         with Image.open(os.fsdecode(path)) as im:
             value = int(im.getexif().get(0x0112, 1))
