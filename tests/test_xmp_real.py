@@ -169,14 +169,22 @@ def test_sidecars_of_older_facefile_are_migrated_to_the_stored_frame(
 
 
 @needs_exiftool
+@pytest.mark.parametrize(
+    ("where", "form"),
+    [("photo", "mwg"), ("photo.xmp", "mwg"), ("photo", "mp")],
+    ids=["embedded", "lightroom", "mp"],
+)
 def test_regions_written_by_exiftool_land_on_the_faces_in_all_eight_orientations(
-    tmp_path: Path, astronaut: np.ndarray, face_upright: BBox
+    tmp_path: Path, astronaut: np.ndarray, face_upright: BBox, where: str, form: str
 ) -> None:
+    """Embedded MWG regions, a Lightroom-style ``IMG.xmp`` sidecar, and Microsoft's regions."""
     photos = tmp_path / "photos"
     for orientation, path in enumerate(_oriented_photos(photos, astronaut), 1):
         # as MWG says and digiKam, Lightroom and exiftool's MWG tags do: the stored frame
         size = stored_size((640, 512), orientation)
-        write_regions(path, [("Eileen Collins", stored_box(face_upright, (640, 512), orientation))], size)
+        target = path if where == "photo" else path.with_suffix(".xmp")
+        regions = [("Eileen Collins", stored_box(face_upright, (640, 512), orientation))]
+        write_regions(target, regions, size, form=form)
     with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
         s = lib.scan(photos)
         people = lib.people()
