@@ -127,11 +127,12 @@ def test_an_older_facefile_sidecar_is_read_right_and_migrated(tmp_path: Path, or
     assert old.is_facefile and old.area.to_box(*shown).iou(ana.box) > 0.999  # not turned a second time
 
     plan = plan_sidecar(photo, [ana], shown, orientation=orientation)
-    assert plan.changed and plan.added == plan.removed == ()  # the same names, rewritten
+    assert plan.changed and plan.is_migrated and plan.added == plan.removed == ()  # same names, rewritten
     write_sidecar(plan)
     (new,) = read_photo_regions(photo, orientation=orientation, displayed_size=shown).regions
     assert new.area.to_box(*shown).iou(ana.box) > 0.999
-    assert not plan_sidecar(photo, [ana], shown, orientation=orientation).changed
+    again = plan_sidecar(photo, [ana], shown, orientation=orientation)
+    assert not again.changed and not again.is_migrated
 
 
 @needs_exiftool

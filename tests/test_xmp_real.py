@@ -162,6 +162,7 @@ def test_sidecars_of_older_facefile_are_migrated_to_the_stored_frame(
         migrated = lib.write_xmp()
         again = lib.write_xmp()
     assert migrated.written == 8 and again.written == 0
+    assert all(c.is_migrated and c.added == c.removed == () for c in migrated.changes)
     for f in faces:
         orientation = int(Path(f.photo).stem[1:])
         shown = immich_face_boxes(_region_info(Path(f.photo + ".xmp")), orientation)["Eileen Collins"]

@@ -36,6 +36,8 @@ class SidecarChange:
     added: tuple[str, ...]
     removed: tuple[str, ...]
     is_new: bool
+    is_migrated: bool = False
+    """Regions older facefile wrote in the displayed frame were rewritten in the stored frame."""
 
 
 @dataclass
@@ -190,6 +192,7 @@ def _change(plan: SidecarPlan, photo: str) -> SidecarChange:
         added=tuple(plan.added),
         removed=tuple(plan.removed),
         is_new=plan.old is None,
+        is_migrated=plan.is_migrated,
     )
 
 

@@ -127,6 +127,8 @@ class SidecarPlan:
     """Names facefile writes now that it had not written before."""
     removed: tuple[str, ...] = ()
     """Names facefile wrote before and no longer writes."""
+    is_migrated: bool = False
+    """The sidecar held regions older facefile wrote in the displayed frame; they are rewritten."""
 
     @property
     def changed(self) -> bool:
@@ -189,11 +191,12 @@ def plan_sidecar(
             reason = f"the sidecar nests elements more than {MAX_DEPTH} deep; left as it is"
             raise MetadataError(display, reason)
     frame = _Frame(displayed_size, orientation if orientation in range(1, 9) else 1)
+    is_migrated = _has_older_regions(root)
     old_names, new_names = _merge(root, cleaned, frame)
     new = _serialise(root, prefixes)
     added = tuple(n for n in new_names if n not in old_names)
     removed = tuple(n for n in old_names if n not in new_names)
-    return SidecarPlan(path, old, new, added, removed)
+    return SidecarPlan(path, old, new, added, removed, is_migrated and new != old)
 
 
 def write_sidecar(plan: SidecarPlan) -> None:
@@ -263,6 +266,16 @@ def _checked_face(face: NamedFace, width: int, height: int) -> NamedFace:
     if not (box.width > 0 and box.height > 0):  # also refuses NaN
         raise ValueError(f"face {face.face_key!r} has box {face.box} outside the {width}x{height} image")
     return NamedFace(name, box, _NOT_XML.sub("", face.face_key))
+
+
+def _has_older_regions(root: ET.Element) -> bool:
+    """Whether the packet holds a region facefile wrote before it had a version (displayed frame)."""
+    for region_list in root.iter(MWG_REGION_LIST):
+        for li in array_items(region_list):
+            fields = struct_fields(li)
+            if FACEFILE_FACE in fields and FACEFILE_VERSION not in fields:
+                return True
+    return False
 
 
 def _is_too_deep(root: ET.Element) -> bool:
