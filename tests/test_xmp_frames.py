@@ -198,6 +198,23 @@ def test_exiftool_reads_the_utf16_sidecar_facefile_reads_and_merges(tmp_path: Pa
     assert exif_json(sidecar)["Rating"] == 3  # digiKam's other metadata kept
 
 
+def test_a_latin1_packet_that_says_so_is_read(tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "IMG.jpg", (800, 600))
+    text = DIGIKAM_SIDECAR.decode().replace('encoding="UTF-8"', 'encoding="ISO-8859-1"').replace("Eve", "Zoë")
+    (tmp_path / "IMG.jpg.xmp").write_bytes(text.encode("latin-1"))
+    found = read_photo_regions(photo, orientation=1, displayed_size=(800, 600))
+    assert found.problems == [] and [r.name for r in found.regions] == ["Zoë"]
+
+
+def test_a_packet_in_no_encoding_it_names_is_one_problem(tmp_path: Path) -> None:
+    photo = make_photo(tmp_path / "IMG.jpg", (800, 600))
+    (tmp_path / "IMG.jpg.xmp").write_bytes(DIGIKAM_SIDECAR.replace(b"Eve", b"Zo\xeb"))  # Latin-1 in "UTF-8"
+    found = read_photo_regions(photo, orientation=1, displayed_size=(800, 600))
+    assert found.regions == []
+    at = DIGIKAM_SIDECAR.index(b"Eve") + 2  # the first place the name is
+    assert [reason for _, reason in found.problems] == [f"XMP is not valid UTF-8 text (byte {at})"]
+
+
 def test_a_utf16_packet_in_a_raw_file_is_found(tmp_path: Path) -> None:
     raw = tmp_path / "IMG.orf"
     raw.write_bytes(b"IIRO\x08\x00\x00\x00" + b"\x00" * 100 + _in("utf-16-le") + b"\x00" * 100)

@@ -155,7 +155,8 @@ def packet_text(packet: bytes, source: str) -> str:
     The encoding comes from a byte-order mark or else from the NUL bytes
     around the first ``<``. Padding (whitespace and NULs) around the packet is
     dropped, and so is an ``<?xml`` encoding declaration (the text is no
-    longer in that encoding).
+    longer in that encoding). A packet that is not UTF-8 but declares a
+    single-byte encoding (``ISO-8859-1``, as some old tools wrote) is read in it.
 
     Raises:
         MetadataError: the bytes are not valid text in the encoding they start with.
@@ -168,10 +169,28 @@ def packet_text(packet: bytes, source: str) -> str:
     try:
         text = body.decode(encoding)
     except UnicodeDecodeError as exc:
-        name = encoding.upper().removesuffix("-SIG")
-        raise MetadataError(source, f"XMP is not valid {name} text (byte {exc.start})") from None
+        declared = _declared_single_byte(body) if encoding == "utf-8" else None
+        if declared is None:
+            name = encoding.upper().removesuffix("-SIG")
+            raise MetadataError(source, f"XMP is not valid {name} text (byte {exc.start})") from None
+        text = body.decode(declared, "replace")
     text = text.strip("\x00 \t\r\n\ufeff")
     return _ENCODING_DECLARATION.sub(r"\1", text, count=1)
+
+
+def _declared_single_byte(body: bytes) -> str | None:
+    """The single-byte encoding an ``<?xml`` declaration names (``latin-1``), or ``None``."""
+    import codecs
+
+    m = re.match(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""", body)
+    if m is None:
+        return None
+    try:
+        info = codecs.lookup(m.group(1).decode("ascii"))
+    except LookupError:
+        return None
+    # one byte per character: each byte decodes alone (UTF-8, UTF-16 and the CJK codecs do not)
+    return info.name if len("\u00e9".encode(info.name, "replace")) == 1 else None
 
 
 def _encoding_around(packet: bytes, at: int) -> str:
