@@ -26,6 +26,7 @@ files expand to gigabytes or read other files.
 
 from __future__ import annotations
 
+import codecs
 import math
 import re
 import xml.etree.ElementTree as ET
@@ -163,7 +164,7 @@ def packet_text(packet: bytes, source: str) -> str:
     """
     encoding = next((enc for mark, enc in _BOMS if packet.startswith(mark)), None)
     if encoding is None:
-        encoding = _encoding_around(packet, packet.find(b"<", 0, 64))
+        encoding = _encoding_around(packet, packet.find(b"<", 0, 1024))
     width = {"utf-16-le": 2, "utf-16-be": 2, "utf-32-le": 4, "utf-32-be": 4}.get(encoding, 1)
     body = packet[: len(packet) - len(packet) % width]  # a stray padding byte after the packet
     try:
@@ -180,8 +181,6 @@ def packet_text(packet: bytes, source: str) -> str:
 
 def _declared_single_byte(body: bytes) -> str | None:
     """The single-byte encoding an ``<?xml`` declaration names (``latin-1``), or ``None``."""
-    import codecs
-
     m = re.match(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""", body)
     if m is None:
         return None
@@ -412,6 +411,7 @@ def _number(text: str) -> float | None:
 
 
 def read_dimensions(value: Value | None, problems: list[str]) -> tuple[int, int] | None:
+    """``AppliedToDimensions`` as ``(w, h)`` pixels; ``None`` (and a problem line) when unusable."""
     if not isinstance(value, ET.Element):
         return None
     fields = struct_fields(value)

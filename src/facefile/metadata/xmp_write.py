@@ -47,13 +47,6 @@ from facefile.metadata.xmp_read import (
     MWG_REGION_LIST,
     MWG_REGIONS,
     MWG_TYPE,
-    NS_DIGIKAM,
-    NS_FACEFILE,
-    NS_IPTC_EXT,
-    NS_MP,
-    NS_MPREG,
-    NS_MPRI,
-    NS_MWG_RS,
     NS_RDF,
     NS_ST_AREA,
     NS_ST_DIM,
@@ -75,31 +68,16 @@ from facefile.metadata.xmp_read import (
     text_of,
     top_descriptions,
 )
+from facefile.metadata.xmp_serialise import declared_prefixes, serialise
 from facefile.types import BBox
 
 PEOPLE_TAG = "People/"
 """digiKam's tag root for people: ``People/Ana`` in ``digiKam:TagsList``."""
 
-_PREFIXES = {
-    NS_X: "x",
-    NS_RDF: "rdf",
-    NS_MWG_RS: "mwg-rs",
-    NS_ST_DIM: "stDim",
-    NS_ST_AREA: "stArea",
-    NS_IPTC_EXT: "Iptc4xmpExt",
-    NS_DIGIKAM: "digiKam",
-    NS_FACEFILE: "facefile",
-    NS_MP: "MP",
-    NS_MPRI: "MPRI",
-    NS_MPREG: "MPReg",
-}
-_XMLNS = re.compile(r"""xmlns:([A-Za-z_][\w.-]*)\s*=\s*["']([^"']*)["']""")
 # Characters XML 1.0 cannot hold; a name carrying one would make the sidecar unreadable.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 MAX_DEPTH = 100
 """Deeper sidecars are refused: real XMP nests under 20, and serialising is recursive."""
-_PACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-_PACKET_END = '\n<?xpacket end="w"?>\n'
 
 
 @dataclass(frozen=True)
@@ -186,14 +164,14 @@ def plan_sidecar(
         except MetadataError as exc:
             reason = f"the sidecar cannot be merged into ({exc.reason}); left as it is: fix or remove it"
             raise MetadataError(display, reason) from None
-        prefixes = _declared_prefixes(packet_text(old, display))
+        prefixes = declared_prefixes(packet_text(old, display))
         if _is_too_deep(root):
             reason = f"the sidecar nests elements more than {MAX_DEPTH} deep; left as it is"
             raise MetadataError(display, reason)
     frame = _Frame(displayed_size, orientation if orientation in range(1, 9) else 1)
     is_migrated = _has_older_regions(root)
     old_names, new_names = _merge(root, cleaned, frame)
-    new = _serialise(root, prefixes)
+    new = serialise(root, prefixes)
     added = tuple(n for n in new_names if n not in old_names)
     removed = tuple(n for n in old_names if n not in new_names)
     return SidecarPlan(path, old, new, added, removed, is_migrated and new != old)
@@ -507,56 +485,3 @@ def _struct_body(prop: ET.Element) -> ET.Element:
             ET.SubElement(prop, name).text = value
     prop.set(RDF_PARSE_TYPE, "Resource")
     return prop
-
-
-def _declared_prefixes(packet: str) -> dict[str, str]:
-    """URI -> prefix as the packet declares them, so rewriting keeps other tools' prefixes.
-
-    ElementTree forgets prefixes when parsing; this reads them back from the
-    ``xmlns:`` declarations. A stray match in text only matters for a URI the
-    tree uses, and then just names its prefix.
-    """
-    found: dict[str, str] = {}
-    for prefix, uri in _XMLNS.findall(packet):
-        found.setdefault(uri, prefix)
-    return found
-
-
-def _serialise(root: ET.Element, declared: dict[str, str]) -> bytes:
-    """The packet as UTF-8 bytes with readable, stable prefixes, indented, ``<?xpacket``-wrapped.
-
-    ElementTree would name unknown namespaces ``ns0``, ``ns1`` (and only knows
-    others through a process-wide registry), so the tree is copied with
-    ``prefix:local`` names and its ``xmlns`` declarations put on the root.
-    """
-    prefixes: dict[str, str] = {}
-    taken = {"xml", "xmlns"}
-
-    def name(qualified: str) -> str:
-        if not qualified.startswith("{"):
-            return qualified
-        uri, local = qualified[1:].split("}", 1)
-        if uri == NS_XML:
-            return f"xml:{local}"
-        if uri not in prefixes:
-            candidates = [declared.get(uri), _PREFIXES.get(uri)]
-            prefix = next((p for p in candidates if p and p not in taken), None)
-            n = 0
-            while prefix is None or prefix in taken:
-                prefix, n = f"ns{n}", n + 1
-            prefixes[uri] = prefix
-            taken.add(prefix)
-        return f"{prefixes[uri]}:{local}"
-
-    def renamed(el: ET.Element) -> ET.Element:
-        out = ET.Element(name(el.tag), {name(k): v for k, v in el.attrib.items()})
-        out.text, out.tail = el.text, el.tail
-        out.extend(renamed(child) for child in el)
-        return out
-
-    top = renamed(root)
-    declarations = {f"xmlns:{p}": uri for uri, p in sorted(prefixes.items(), key=lambda item: item[1])}
-    top.attrib = {**declarations, **top.attrib}
-    ET.indent(top, space=" ")
-    body = ET.tostring(top, encoding="unicode")
-    return (_PACKET_BEGIN + body + _PACKET_END).encode("utf-8")
