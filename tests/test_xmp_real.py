@@ -1,8 +1,10 @@
 """Names through XMP on real faces: every EXIF orientation, RAW files, and a round trip on lfw-dev.
 
-The convention under test: MWG areas are normalised to the image as the
-viewer shows it, after EXIF orientation (facefile's boxes live in that
-frame too). ExifTool is the independent reader and writer.
+The convention under test (MWG guidelines 2.0, section 5.9): areas and
+``AppliedToDimensions`` are in the *stored* image, before EXIF orientation,
+and a reader turns them with it; facefile's boxes are in the displayed frame.
+ExifTool is the independent reader and writer, and Immich's import
+(``tests/immich_regions.py``) the independent turner.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from PIL import Image
 import facefile
 from facefile.types import BBox
 from tests.exiftool import EXIFTOOL, area_box, needs_exiftool, read_regions, run, write_regions
+from tests.immich_regions import immich_face_boxes
 
 # how to store an upright picture so that a viewer applying EXIF orientation N shows it upright
 STORE_FOR = {
@@ -63,6 +66,26 @@ def face_upright(astronaut: np.ndarray) -> BBox:
     return face.detection.box
 
 
+def stored_box(box: BBox, displayed_size: tuple[int, int], orientation: int) -> BBox:
+    """Where a displayed-frame box lies in the stored image, found by storing a mask the way the photo is."""
+    mask = Image.new("L", displayed_size, 0)
+    mask.paste(255, tuple(round(v) for v in box.to_list()))
+    how = STORE_FOR[orientation]
+    left, top, right, bottom = (mask if how is None else mask.transpose(how)).getbbox()
+    return BBox(float(left), float(top), float(right), float(bottom))
+
+
+def stored_size(displayed_size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    w, h = displayed_size
+    return (h, w) if orientation >= 5 else (w, h)
+
+
+def _region_info(sidecar: Path) -> dict:
+    import json
+
+    return json.loads(run("-j", "-struct", "-XMP:RegionInfo", sidecar))[0]["RegionInfo"]
+
+
 def _digests(folder: Path) -> dict[str, str]:
     return {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir() if p.suffix != ".xmp"
@@ -87,20 +110,82 @@ def test_written_regions_sit_on_the_faces_in_all_eight_orientations(
     assert summary.written == 8 and again.written == 0 and again.unchanged == 8
     assert _digests(photos) == before  # photos untouched, byte for byte
     for f in faces:
-        (region,) = read_regions(Path(f.photo + ".xmp"))
+        orientation = int(Path(f.photo).stem[1:])
+        sidecar = Path(f.photo + ".xmp")
+        (region,) = read_regions(sidecar)
         assert region["Name"] == "Eileen Collins"
-        box = area_box(region, (640, 512))  # the displayed size, whatever the orientation
-        assert np.allclose(box.to_list(), f.box.to_list(), atol=1.0), (f.photo, box, f.box)
-        assert box.iou(face_upright) > 0.8, (f.photo, box, face_upright)  # on the face as seen
+        # in the stored frame: where the face is in the pixels as the file holds them
+        size = stored_size((640, 512), orientation)
+        assert _region_info(sidecar)["AppliedToDimensions"] == {"W": size[0], "H": size[1], "Unit": "pixel"}
+        box = area_box(region, size)
+        expected = stored_box(f.box, (640, 512), orientation)
+        assert np.allclose(box.to_list(), expected.to_list(), atol=1.5), (f.photo, box, expected)
+        # and Immich, turning it with the orientation, puts it on the face as seen
+        shown = immich_face_boxes(_region_info(sidecar), orientation)["Eileen Collins"]
+        assert shown.iou(f.box) > 0.95, (f.photo, shown, f.box)
+        assert shown.iou(face_upright) > 0.8, (f.photo, shown, face_upright)
+
+
+def _as_older_facefile_wrote_it(sidecar: Path, box: BBox, shown: tuple[int, int]) -> None:
+    """Rewrite a sidecar as facefile wrote it before: displayed-frame area and size, no version."""
+    import re
+
+    text = re.sub(r"\s*<facefile:Version>2</facefile:Version>", "", sidecar.read_text())
+    text = re.sub(r"<stArea:(x|y|w|h)>[^<]*</stArea:\1>", "", text)
+    (cx, cy), (w, h) = box.center, shown
+    values = (cx / w, cy / h, box.width / w, box.height / h)
+    area = "".join(f"<stArea:{k}>{v:.7f}</stArea:{k}>" for k, v in zip("xywh", values, strict=True))
+    text = text.replace("<stArea:unit>", area + "<stArea:unit>")
+    text = re.sub(r"<stDim:w>\d+</stDim:w>", f"<stDim:w>{w}</stDim:w>", text)
+    text = re.sub(r"<stDim:h>\d+</stDim:h>", f"<stDim:h>{h}</stDim:h>", text)
+    sidecar.write_text(text)
 
 
 @needs_exiftool
-def test_regions_written_by_exiftool_land_on_the_faces_in_all_eight_orientations(
-    tmp_path: Path, astronaut: np.ndarray, face_upright: BBox
+def test_sidecars_of_older_facefile_are_migrated_to_the_stored_frame(
+    tmp_path: Path, astronaut: np.ndarray
 ) -> None:
+    """Older facefile wrote the displayed frame and no version: read right, rewritten by the next write."""
     photos = tmp_path / "photos"
-    for path in _oriented_photos(photos, astronaut):
-        write_regions(path, [("Eileen Collins", face_upright)], (640, 512))
+    _oriented_photos(photos, astronaut)
+    with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
+        lib.scan(photos)
+        faces = lib.faces()
+        lib.name(lib.move([f.id for f in faces], "new").id, "Eileen Collins")
+        lib.write_xmp()
+        lib.forget_all()
+    for f in faces:
+        _as_older_facefile_wrote_it(Path(f.photo + ".xmp"), f.box, (640, 512))
+    with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
+        s = lib.scan(photos)  # the older sidecars are read onto the faces, not turned
+        assert (s.regions_matched, s.regions_added, s.names_applied) == (8, 0, 8)
+        migrated = lib.write_xmp()
+        again = lib.write_xmp()
+    assert migrated.written == 8 and again.written == 0
+    assert all(c.is_migrated and c.added == c.removed == () for c in migrated.changes)
+    for f in faces:
+        orientation = int(Path(f.photo).stem[1:])
+        shown = immich_face_boxes(_region_info(Path(f.photo + ".xmp")), orientation)["Eileen Collins"]
+        assert shown.iou(f.box) > 0.95, (f.photo, shown, f.box)
+
+
+@needs_exiftool
+@pytest.mark.parametrize(
+    ("where", "form"),
+    [("photo", "mwg"), ("photo.xmp", "mwg"), ("photo", "mp")],
+    ids=["embedded", "lightroom", "mp"],
+)
+def test_regions_written_by_exiftool_land_on_the_faces_in_all_eight_orientations(
+    tmp_path: Path, astronaut: np.ndarray, face_upright: BBox, where: str, form: str
+) -> None:
+    """Embedded MWG regions, a Lightroom-style ``IMG.xmp`` sidecar, and Microsoft's regions."""
+    photos = tmp_path / "photos"
+    for orientation, path in enumerate(_oriented_photos(photos, astronaut), 1):
+        # as MWG says and digiKam, Lightroom and exiftool's MWG tags do: the stored frame
+        size = stored_size((640, 512), orientation)
+        target = path if where == "photo" else path.with_suffix(".xmp")
+        regions = [("Eileen Collins", stored_box(face_upright, (640, 512), orientation))]
+        write_regions(target, regions, size, form=form)
     with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
         s = lib.scan(photos)
         people = lib.people()
@@ -128,8 +213,10 @@ def test_a_raw_file_is_scanned_and_its_sidecar_written_and_read(
         lib.write_xmp()
         lib.forget_all()
     (region,) = read_regions(photos / "IMG_0001.dng.xmp")
-    box = area_box(region, (640, 512))
-    assert np.allclose(box.to_list(), face.box.to_list(), atol=1.0)
+    box = area_box(region, (512, 640))  # the stored (sensor) frame
+    assert np.allclose(box.to_list(), stored_box(face.box, (640, 512), 6).to_list(), atol=1.5)
+    shown = immich_face_boxes(_region_info(photos / "IMG_0001.dng.xmp"), 6)["Eileen Collins"]
+    assert shown.iou(face.box) > 0.95
     assert face.box.iou(face_upright) > 0.7
     with facefile.Library(tmp_path / "lib", settings=SETTINGS) as lib:
         s = lib.scan(photos)

@@ -226,6 +226,8 @@ def xmp_write(
     for change in s.changes:
         what = [f"+{n}" for n in change.added] + [f"-{n}" for n in change.removed]
         state = "new" if change.is_new else "merged"
+        if change.is_migrated:
+            state += ", regions moved to the stored frame"
         console.print(f"{verb} {safe(change.sidecar)} ({state}) {safe(' '.join(what))}", soft_wrap=True)
     console.print(
         f"{s.photos} photos: {verb} {s.written} sidecars, {s.unchanged} already up to date"

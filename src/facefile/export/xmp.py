@@ -3,7 +3,10 @@
 The photos themselves are never opened for writing. Each sidecar holds every
 named face of its photo, so writing one person's photos never drops another
 person's region; other programs' regions and properties are kept
-(``facefile.metadata.xmp_write``). A RAW file paired with the photo gets its
+(``facefile.metadata.xmp_write``). Areas are written in the stored frame
+(before EXIF orientation, as MWG guidelines 2.0 section 5.9 say), so each
+photo's orientation is read from the file; sidecars facefile wrote earlier in
+the displayed frame are rewritten (migrated). A RAW file paired with the photo gets its
 own sidecar too.
 """
 
@@ -18,7 +21,7 @@ from facefile.metadata.regions import MAX_XMP_BYTES, MetadataError
 from facefile.metadata.sidecars import existing_sidecars, sidecar_path
 from facefile.metadata.xmp_read import NS_FACEFILE
 from facefile.metadata.xmp_write import NamedFace, SidecarPlan, plan_sidecar, write_sidecar
-from facefile.scan.worker import photo_sidecars
+from facefile.scan.worker import photo_orientation, photo_sidecars
 from facefile.store.db import Store
 from facefile.store.twins import twin_paths
 from facefile.types import person_key
@@ -33,6 +36,8 @@ class SidecarChange:
     added: tuple[str, ...]
     removed: tuple[str, ...]
     is_new: bool
+    is_migrated: bool = False
+    """Regions older facefile wrote in the displayed frame were rewritten in the stored frame."""
 
 
 @dataclass
@@ -96,13 +101,15 @@ def write_xmp(
         twins = tuple(twin_paths(store, photo_id))
         before = photo_sidecars(photo.path, twins)
         size = (int(photo.width or 0), int(photo.height or 0))
+        # the twins' sidecars too: the reader turns them with the photo's orientation
+        orientation = photo_orientation(photo.path)
         for file in (photo.path, *twins):
             if not faces and not existing_sidecars(file):
                 continue  # nothing to write, nothing of ours to remove
             if photo_ids is not None and not _is_ours(file, form):
                 continue
             try:
-                plan = plan_sidecar(file, faces, size, form=form)
+                plan = plan_sidecar(file, faces, size, orientation=orientation, form=form)
             except MetadataError as exc:
                 _problem(summary, on_problem, exc.path, exc.reason)
                 continue
@@ -185,6 +192,7 @@ def _change(plan: SidecarPlan, photo: str) -> SidecarChange:
         added=tuple(plan.added),
         removed=tuple(plan.removed),
         is_new=plan.old is None,
+        is_migrated=plan.is_migrated,
     )
 
 

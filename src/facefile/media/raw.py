@@ -111,6 +111,17 @@ def raw_size(path: str | os.PathLike[str]) -> tuple[int, int]:
         return _frame(raw).size
 
 
+def raw_orientation(path: str | os.PathLike[str]) -> int:
+    """The EXIF orientation, 1..8, that LibRaw turns the full image by (from the header only).
+
+    Raises:
+        MediaError: the file cannot be opened as a RAW file.
+    """
+    display = check_file(path)
+    with _open(path, display) as raw:
+        return _FLIP_TO_EXIF[_frame(raw).flip]
+
+
 def load_raw(path: str | os.PathLike[str], max_megapixels: float) -> RGBImage:
     """Decode a RAW photo into RGB pixels of the oriented full image.
 

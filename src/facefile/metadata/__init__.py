@@ -5,19 +5,22 @@ embedded XMP and its sidecars, turning every problem into a reason.
 Writing: :func:`plan_sidecar` merges named faces into a sidecar (pure),
 :func:`write_sidecar` writes the plan atomically.
 
-Areas are normalised to the displayed (EXIF-oriented) image, as the MWG
-regions schema says; :class:`Area` converts them to pixel boxes.
+Areas are normalised to the stored image (before EXIF orientation) in the
+files, as MWG guidelines 2.0 section 5.9 say; reading turns them into the
+displayed frame facefile's boxes live in, writing turns them back
+(:func:`area_to_displayed`, :func:`area_to_stored`).
 """
 
 from __future__ import annotations
 
-from facefile.metadata.embedded import embedded_xmp
+from facefile.metadata.embedded import EmbeddedXmp, embedded_xmp, embedded_xmp_packets
 from facefile.metadata.regions import (
     MAX_XMP_BYTES,
     Area,
     MetadataError,
     Region,
     area_to_displayed,
+    area_to_stored,
 )
 from facefile.metadata.sidecars import (
     SIDECAR_FORMS,
@@ -34,6 +37,7 @@ __all__ = [
     "MAX_XMP_BYTES",
     "SIDECAR_FORMS",
     "Area",
+    "EmbeddedXmp",
     "MetadataError",
     "NamedFace",
     "ParsedRegions",
@@ -41,7 +45,9 @@ __all__ = [
     "Region",
     "SidecarPlan",
     "area_to_displayed",
+    "area_to_stored",
     "embedded_xmp",
+    "embedded_xmp_packets",
     "existing_sidecars",
     "parse_xmp",
     "plan_sidecar",

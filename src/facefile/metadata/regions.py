@@ -1,10 +1,14 @@
 """Face regions as photo metadata stores them: normalised areas and their frames.
 
 An :class:`Area` is what the Metadata Working Group (MWG) regions schema
-stores: the centre and size of a rectangle as fractions of the *displayed*
-image (after EXIF orientation). facefile's boxes are pixels of that same
-displayed frame, so converting is a scale; only areas that a writer put in
-the *stored* (un-rotated) frame need :func:`area_to_displayed`.
+stores: the centre and size of a rectangle as fractions of an image. MWG
+guidelines 2.0 (section 5.9) put region areas, and their
+``AppliedToDimensions``, in the *stored* image: the pixels as the file holds
+them, before EXIF orientation. A reader turns them with the orientation
+(:func:`area_to_displayed`), a writer turns its displayed boxes back
+(:func:`area_to_stored`). facefile's boxes are pixels of the *displayed* frame.
+Older facefile wrote the displayed frame; :func:`is_displayed_frame` and
+the region's version marker (``xmp_read``) tell such areas apart.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from dataclasses import dataclass
 
 from facefile.errors import FacefileError
 from facefile.types import BBox
+
+_ASPECT_TOLERANCE = 0.01
 
 MAX_XMP_BYTES = 2 * 1024 * 1024
 """An embedded packet or sidecar larger than this is refused unread: real ones are a few KB."""
@@ -29,7 +35,10 @@ class MetadataError(FacefileError):
 
 @dataclass(frozen=True)
 class Area:
-    """MWG-style normalised area: centre x, centre y, width, height, all 0..1 of the displayed image."""
+    """MWG-style normalised area: centre x, centre y, width, height, all 0..1 of an image.
+
+    Which image (stored or displayed frame) is said where an area is kept.
+    """
 
     x: float
     y: float
@@ -83,6 +92,56 @@ def area_to_displayed(area: Area, orientation: int) -> Area:
     if orientation in (5, 6, 7, 8):
         return Area(x, y, area.h, area.w)
     return Area(x, y, area.w, area.h)
+
+
+def area_to_stored(area: Area, orientation: int) -> Area:
+    """An area given in the *displayed* frame, moved to the stored frame (the inverse of
+    :func:`area_to_displayed`).
+
+    Args:
+        area: normalised to the displayed (EXIF-oriented) image.
+        orientation: the EXIF Orientation tag; values outside 1..8 are treated as 1.
+
+    Returns:
+        The same rectangle normalised to the stored image, as MWG regions hold it.
+    """
+    # 1-5 and 7 are their own inverse; 6 and 8 are each other's.
+    inverse = {6: 8, 8: 6}.get(orientation, orientation)
+    return area_to_displayed(area, inverse)
+
+
+def stored_size(displayed_size: tuple[int, int], orientation: int) -> tuple[int, int]:
+    """``(width, height)`` of the stored image, from the displayed one: swapped for orientations 5-8."""
+    width, height = displayed_size
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def is_displayed_frame(
+    applied: tuple[int, int] | None, orientation: int, displayed_size: tuple[int, int] | None
+) -> bool:
+    """Whether a region list's ``AppliedToDimensions`` says its areas are in the displayed frame.
+
+    MWG puts areas in the stored frame, and so do digiKam, Lightroom, exiftool's
+    MWG tags and Immich. A few writers used the displayed frame; for a
+    90-degree orientation of a non-square photo their ``AppliedToDimensions``
+    then has the displayed aspect (width and height swapped from the stored
+    one), which is the only case that can be told apart. Aspects are compared,
+    not pixels, because tools often record the size of a preview.
+
+    Args:
+        applied: the list's ``AppliedToDimensions`` ``(w, h)``, or ``None`` when absent.
+        orientation: the photo's EXIF orientation.
+        displayed_size: ``(width, height)`` of the photo as displayed, or ``None`` when unknown.
+    """
+    if applied is None or displayed_size is None or orientation not in (5, 6, 7, 8):
+        return False
+    (aw, ah), (dw, dh) = applied, displayed_size
+    if aw == ah or dw == dh or dw <= 0 or dh <= 0:
+        return False
+    aspect = aw / ah
+    matches_stored = abs(aspect / (dh / dw) - 1.0) < _ASPECT_TOLERANCE
+    matches_displayed = abs(aspect / (dw / dh) - 1.0) < _ASPECT_TOLERANCE
+    return matches_displayed and not matches_stored
 
 
 @dataclass(frozen=True)

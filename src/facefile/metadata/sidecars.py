@@ -13,7 +13,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from facefile.metadata.embedded import embedded_xmp
+from facefile.metadata.embedded import embedded_xmp_packets
 from facefile.metadata.regions import MAX_XMP_BYTES, MetadataError, Region
 from facefile.metadata.xmp_read import parse_xmp, too_large
 
@@ -123,12 +123,13 @@ def read_photo_regions(
     if use_embedded:
         display = os.fsdecode(photo)
         try:
-            packet = embedded_xmp(photo)
+            embedded = embedded_xmp_packets(photo)
         except MetadataError as exc:
             out.problems.append((exc.path, exc.reason))
-            packet = None
-        if packet is not None:
-            found.extend(_parse(packet, display, orientation, displayed_size, out))
+        else:
+            out.problems.extend((display, reason) for reason in embedded.problems)
+            for packet in embedded.packets:
+                found.extend(_parse(packet, display, orientation, displayed_size, out))
     out.regions = _deduplicated(found)
     return out
 

@@ -7,6 +7,18 @@ three ways (``rdf:parseType="Resource"``, a nested ``rdf:Description``, or
 fields as attributes); :func:`struct_fields` reads all three, so the readers
 below never care which one a tool chose.
 
+Areas are read in the frame MWG guidelines 2.0 (section 5.9) give them: the
+stored image, turned here into the displayed frame with the photo's EXIF
+orientation (Microsoft's ``MP:RegionInfo`` rectangles likewise). Two
+exceptions, both in the displayed frame already: regions facefile wrote
+before it followed the guideline (they carry ``facefile:Face`` but no
+``facefile:Version``), and a list whose ``AppliedToDimensions`` has the
+displayed aspect of a photo turned by 90 degrees
+(:func:`~facefile.metadata.regions.is_displayed_frame`).
+
+Packets are read in UTF-8, UTF-16 or UTF-32 (the encodings XMP allows), told
+apart by their byte-order mark or the NULs around their first ``<``.
+
 Every packet is parsed by defusedxml with DTDs, entities and external
 references forbidden: an XMP packet never needs them, and they are how XML
 files expand to gigabytes or read other files.
@@ -14,14 +26,23 @@ files expand to gigabytes or read other files.
 
 from __future__ import annotations
 
+import codecs
 import math
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
 import defusedxml
 import defusedxml.ElementTree as DET
 
-from facefile.metadata.regions import MAX_XMP_BYTES, Area, MetadataError, Region, area_to_displayed
+from facefile.metadata.regions import (
+    MAX_XMP_BYTES,
+    Area,
+    MetadataError,
+    Region,
+    area_to_displayed,
+    is_displayed_frame,
+)
 
 NS_X = "adobe:ns:meta/"
 NS_RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
@@ -55,6 +76,12 @@ MWG_NAME = qname(NS_MWG_RS, "Name")
 MWG_TYPE = qname(NS_MWG_RS, "Type")
 FACEFILE_FACE = qname(NS_FACEFILE, "Face")
 FACEFILE_NAMES = qname(NS_FACEFILE, "Names")
+FACEFILE_VERSION = qname(NS_FACEFILE, "Version")
+REGION_VERSION = "2"
+"""``facefile:Version`` of the regions facefile writes now: areas in the stored frame, as MWG says.
+
+Regions with ``facefile:Face`` and no version were written in the displayed
+frame by older facefile; the next ``facefile xmp write`` rewrites them."""
 PERSON_IN_IMAGE = qname(NS_IPTC_EXT, "PersonInImage")
 DIGIKAM_TAGS = qname(NS_DIGIKAM, "TagsList")
 MP_REGION_INFO = qname(NS_MP, "RegionInfo")
@@ -63,7 +90,6 @@ MPREG_RECTANGLE = qname(NS_MPREG, "Rectangle")
 MPREG_NAME = qname(NS_MPREG, "PersonDisplayName")
 
 _TOLERANCE = 1e-6
-_ASPECT_TOLERANCE = 0.01
 
 Value = ET.Element | str
 """A struct field: an attribute's text, or a property element."""
@@ -98,9 +124,7 @@ def parse_packet(packet: bytes, source: str) -> ET.Element:
     """
     if len(packet) > MAX_XMP_BYTES:
         raise MetadataError(source, too_large("XMP", len(packet)))
-    text = packet.strip(b"\x00 \t\r\n")
-    if text.startswith(b"\xef\xbb\xbf"):
-        text = text[3:]
+    text = packet_text(packet, source).encode("utf-8")
     try:
         root = DET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except defusedxml.DTDForbidden:
@@ -114,6 +138,78 @@ def parse_packet(packet: bytes, source: str) -> ET.Element:
     if next(root.iter(RDF_RDF), None) is None:
         raise MetadataError(source, "no rdf:RDF element, so this is not XMP")
     return root
+
+
+_BOMS = (
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+    (b"\xfe\xff", "utf-16-be"),
+    (b"\xff\xfe", "utf-16-le"),
+)
+_ENCODING_DECLARATION = re.compile(r"""^(<\?xml[^>]*?)\s+encoding\s*=\s*["'][^"']*["']""")
+
+
+def packet_text(packet: bytes, source: str) -> str:
+    """A packet's text, decoded from UTF-8, UTF-16 or UTF-32, as its start says.
+
+    The encoding comes from a byte-order mark or else from the NUL bytes
+    around the first ``<``. Padding (whitespace and NULs) around the packet is
+    dropped, and so is an ``<?xml`` encoding declaration (the text is no
+    longer in that encoding). A packet that is not UTF-8 but declares a
+    single-byte encoding (``ISO-8859-1``, as some old tools wrote) is read in it.
+
+    Raises:
+        MetadataError: the bytes are not valid text in the encoding they start with.
+    """
+    encoding = next((enc for mark, enc in _BOMS if packet.startswith(mark)), None)
+    if encoding is None:
+        encoding = _encoding_around(packet, packet.find(b"<", 0, 1024))
+    width = {"utf-16-le": 2, "utf-16-be": 2, "utf-32-le": 4, "utf-32-be": 4}.get(encoding, 1)
+    body = packet[: len(packet) - len(packet) % width]  # a stray padding byte after the packet
+    try:
+        text = body.decode(encoding)
+    except UnicodeDecodeError as exc:
+        declared = _declared_single_byte(body) if encoding == "utf-8" else None
+        if declared is None:
+            name = encoding.upper().removesuffix("-SIG")
+            raise MetadataError(source, f"XMP is not valid {name} text (byte {exc.start})") from None
+        text = body.decode(declared, "replace")
+    text = text.strip("\x00 \t\r\n\ufeff")
+    return _ENCODING_DECLARATION.sub(r"\1", text, count=1)
+
+
+def _declared_single_byte(body: bytes) -> str | None:
+    """The single-byte encoding an ``<?xml`` declaration names (``latin-1``), or ``None``."""
+    m = re.match(rb"""\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._-]{1,40})["']""", body)
+    if m is None:
+        return None
+    try:
+        info = codecs.lookup(m.group(1).decode("ascii"))
+    except LookupError:
+        return None
+    # one byte per character: each byte decodes alone (UTF-8, UTF-16 and the CJK codecs do not)
+    return info.name if len("\u00e9".encode(info.name, "replace")) == 1 else None
+
+
+def _encoding_around(packet: bytes, at: int) -> str:
+    """The encoding a BOM-less packet is in, from the NULs around its first ``<`` (at ``at``).
+
+    In UTF-16 and UTF-32 an ASCII character is one byte and its NULs: before it
+    in big-endian, after it in little-endian, at an offset the width divides.
+    """
+    if at < 0:
+        return "utf-8"
+    before, after = packet[max(at - 3, 0) : at], packet[at + 1 : at + 4]
+    if before == b"\x00\x00\x00" and at % 4 == 3:
+        return "utf-32-be"
+    if after == b"\x00\x00\x00" and at % 4 == 0:
+        return "utf-32-le"
+    if before[-1:] == b"\x00" and at % 2 == 1:
+        return "utf-16-be"
+    if after[:1] == b"\x00" and at % 2 == 0:
+        return "utf-16-le"
+    return "utf-8"
 
 
 def parse_xmp(
@@ -130,7 +226,8 @@ def parse_xmp(
         source: the file it came from, used in :attr:`Region.source` and messages.
         orientation: the photo's EXIF orientation, 1..8.
         displayed_size: ``(width, height)`` of the photo as displayed (after
-            orientation), pixels; lets regions written in the stored frame be recognised.
+            orientation), pixels; lets the rare lists written in the displayed
+            frame be recognised (:func:`~facefile.metadata.regions.is_displayed_frame`).
 
     Returns:
         The face regions (areas in the displayed frame) and one problem line per region skipped.
@@ -147,7 +244,7 @@ def parse_xmp(
             _read_mwg(regions, source, orientation, displayed_size, out)
         info = fields.get(MP_REGION_INFO)
         if isinstance(info, ET.Element):
-            _read_mp(info, source, out)
+            _read_mp(info, source, orientation, out)
         people = fields.get(PERSON_IN_IMAGE)
         if isinstance(people, ET.Element):
             out.person_in_image.extend(n for n in (text_of(li).strip() for li in array_items(people)) if n)
@@ -207,10 +304,10 @@ def _read_mwg(
     out: ParsedRegions,
 ) -> None:
     fields = struct_fields(regions)
-    applied = _dimensions(fields.get(MWG_APPLIED), out.problems)
+    applied = read_dimensions(fields.get(MWG_APPLIED), out.problems)
     if out.applied_to is None:
         out.applied_to = applied
-    stored_frame = _is_stored_frame(applied, orientation, displayed_size)
+    is_displayed = is_displayed_frame(applied, orientation, displayed_size)
     region_list = fields.get(MWG_REGION_LIST)
     if not isinstance(region_list, ET.Element):
         return
@@ -236,13 +333,14 @@ def _read_mwg(
             out.problems.append(f"{label} {why}; skipped")
             continue
         is_facefile = FACEFILE_FACE in f
-        # facefile always writes the displayed frame, whatever other regions nearby do.
-        if stored_frame and not is_facefile:
+        # facefile's regions from before it followed MWG 5.9 carry no version: displayed frame.
+        is_legacy = is_facefile and FACEFILE_VERSION not in f
+        if not (is_displayed or is_legacy):
             area = area_to_displayed(area, orientation)
         out.regions.append(Region(name, area, "mwg", source, is_facefile))
 
 
-def _read_mp(info: ET.Element, source: str, out: ParsedRegions) -> None:
+def _read_mp(info: ET.Element, source: str, orientation: int, out: ParsedRegions) -> None:
     regions = struct_fields(info).get(MPRI_REGIONS)
     if not isinstance(regions, ET.Element):
         return
@@ -268,7 +366,8 @@ def _read_mp(info: ET.Element, source: str, out: ParsedRegions) -> None:
         if area is None:
             out.problems.append(f"{label} {why}; skipped")
             continue
-        out.regions.append(Region(name, area, "mp", source))
+        # Windows Photo Gallery draws on the stored image too (it has no AppliedToDimensions).
+        out.regions.append(Region(name, area_to_displayed(area, orientation), "mp", source))
 
 
 def checked_area(cx: float, cy: float, cw: float, ch: float) -> tuple[Area | None, str]:
@@ -311,7 +410,8 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _dimensions(value: Value | None, problems: list[str]) -> tuple[int, int] | None:
+def read_dimensions(value: Value | None, problems: list[str]) -> tuple[int, int] | None:
+    """``AppliedToDimensions`` as ``(w, h)`` pixels; ``None`` (and a problem line) when unusable."""
     if not isinstance(value, ET.Element):
         return None
     fields = struct_fields(value)
@@ -321,27 +421,6 @@ def _dimensions(value: Value | None, problems: list[str]) -> tuple[int, int] | N
         problems.append("AppliedToDimensions is not a positive width and height; ignored")
         return None
     return round(w), round(h)
-
-
-def _is_stored_frame(
-    applied: tuple[int, int] | None, orientation: int, displayed_size: tuple[int, int] | None
-) -> bool:
-    """Whether MWG areas were written in the stored (un-rotated) frame.
-
-    MWG says areas are in the displayed frame, but some writers use the stored
-    one; for a 90-degree orientation their AppliedToDimensions then has the
-    stored aspect (width and height swapped). Aspects are compared, not pixels,
-    because tools often record the size of a preview.
-    """
-    if applied is None or displayed_size is None or orientation not in (5, 6, 7, 8):
-        return False
-    (aw, ah), (dw, dh) = applied, displayed_size
-    if aw == ah or dw == dh or dw <= 0 or dh <= 0:
-        return False
-    aspect = aw / ah
-    matches_stored = abs(aspect / (dh / dw) - 1.0) < _ASPECT_TOLERANCE
-    matches_displayed = abs(aspect / (dw / dh) - 1.0) < _ASPECT_TOLERANCE
-    return matches_stored and not matches_displayed
 
 
 def _label(name: str | None, index: int) -> str:

@@ -6,6 +6,16 @@ names listed in ``facefile:Names``. Everything else in an existing sidecar
 Writing is planned first (:func:`plan_sidecar`, pure) and done second
 (:func:`write_sidecar`, atomic), so a dry run can list what would change.
 
+Areas and ``AppliedToDimensions`` are written in the photo's *stored* frame
+(before EXIF orientation), as MWG guidelines 2.0 section 5.9 say and as
+digiKam, Lightroom and Immich read them; each region carries
+``facefile:Version`` (:data:`~facefile.metadata.xmp_read.REGION_VERSION`).
+Regions facefile wrote earlier in the displayed frame are rewritten in the
+stored one (migrated) by the next write. A region list that already holds
+other tools' regions keeps its ``AppliedToDimensions``, and facefile's
+regions join it in the frame that list is in, so every region in it stays
+coherent with it.
+
 The output is deterministic: the same faces on the same sidecar give the same
 bytes, so an unchanged photo never has its sidecar rewritten.
 """
@@ -21,12 +31,13 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from facefile.metadata.regions import Area, MetadataError
+from facefile.metadata.regions import Area, MetadataError, area_to_stored, is_displayed_frame, stored_size
 from facefile.metadata.sidecars import read_sidecar_bytes, sidecar_path
 from facefile.metadata.xmp_read import (
     DIGIKAM_TAGS,
     FACEFILE_FACE,
     FACEFILE_NAMES,
+    FACEFILE_VERSION,
     MP_REGION_INFO,
     MPREG_NAME,
     MPRI_REGIONS,
@@ -36,13 +47,6 @@ from facefile.metadata.xmp_read import (
     MWG_REGION_LIST,
     MWG_REGIONS,
     MWG_TYPE,
-    NS_DIGIKAM,
-    NS_FACEFILE,
-    NS_IPTC_EXT,
-    NS_MP,
-    NS_MPREG,
-    NS_MPRI,
-    NS_MWG_RS,
     NS_RDF,
     NS_ST_AREA,
     NS_ST_DIM,
@@ -54,38 +58,26 @@ from facefile.metadata.xmp_read import (
     RDF_LI,
     RDF_PARSE_TYPE,
     RDF_RDF,
+    REGION_VERSION,
     array_items,
+    packet_text,
     parse_packet,
     qname,
+    read_dimensions,
     struct_fields,
     text_of,
     top_descriptions,
 )
+from facefile.metadata.xmp_serialise import declared_prefixes, serialise
 from facefile.types import BBox
 
 PEOPLE_TAG = "People/"
 """digiKam's tag root for people: ``People/Ana`` in ``digiKam:TagsList``."""
 
-_PREFIXES = {
-    NS_X: "x",
-    NS_RDF: "rdf",
-    NS_MWG_RS: "mwg-rs",
-    NS_ST_DIM: "stDim",
-    NS_ST_AREA: "stArea",
-    NS_IPTC_EXT: "Iptc4xmpExt",
-    NS_DIGIKAM: "digiKam",
-    NS_FACEFILE: "facefile",
-    NS_MP: "MP",
-    NS_MPRI: "MPRI",
-    NS_MPREG: "MPReg",
-}
-_XMLNS = re.compile(r"""xmlns:([A-Za-z_][\w.-]*)\s*=\s*["']([^"']*)["']""")
 # Characters XML 1.0 cannot hold; a name carrying one would make the sidecar unreadable.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 MAX_DEPTH = 100
 """Deeper sidecars are refused: real XMP nests under 20, and serialising is recursive."""
-_PACKET_BEGIN = '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
-_PACKET_END = '\n<?xpacket end="w"?>\n'
 
 
 @dataclass(frozen=True)
@@ -113,6 +105,8 @@ class SidecarPlan:
     """Names facefile writes now that it had not written before."""
     removed: tuple[str, ...] = ()
     """Names facefile wrote before and no longer writes."""
+    is_migrated: bool = False
+    """The sidecar held regions older facefile wrote in the displayed frame; they are rewritten."""
 
     @property
     def changed(self) -> bool:
@@ -127,6 +121,7 @@ def plan_sidecar(
     faces: Sequence[NamedFace],
     displayed_size: tuple[int, int],
     *,
+    orientation: int = 1,
     form: str = "photo.ext.xmp",
 ) -> SidecarPlan:
     """Plan the sidecar that names ``faces``, merged into the existing one if any.
@@ -138,6 +133,8 @@ def plan_sidecar(
         photo: the photo's path.
         faces: the named faces; boxes sticking out of the image are clipped to it.
         displayed_size: ``(width, height)`` of the displayed (EXIF-oriented) image, pixels.
+        orientation: the photo's EXIF orientation, 1..8; areas are written in
+            the stored frame it implies.
         form: one of ``SIDECAR_FORMS``.
 
     Returns:
@@ -167,15 +164,17 @@ def plan_sidecar(
         except MetadataError as exc:
             reason = f"the sidecar cannot be merged into ({exc.reason}); left as it is: fix or remove it"
             raise MetadataError(display, reason) from None
-        prefixes = _declared_prefixes(old)
+        prefixes = declared_prefixes(packet_text(old, display))
         if _is_too_deep(root):
             reason = f"the sidecar nests elements more than {MAX_DEPTH} deep; left as it is"
             raise MetadataError(display, reason)
-    old_names, new_names = _merge(root, cleaned, width, height)
-    new = _serialise(root, prefixes)
+    frame = _Frame(displayed_size, orientation if orientation in range(1, 9) else 1)
+    is_migrated = _has_older_regions(root)
+    old_names, new_names = _merge(root, cleaned, frame)
+    new = serialise(root, prefixes)
     added = tuple(n for n in new_names if n not in old_names)
     removed = tuple(n for n in old_names if n not in new_names)
-    return SidecarPlan(path, old, new, added, removed)
+    return SidecarPlan(path, old, new, added, removed, is_migrated and new != old)
 
 
 def write_sidecar(plan: SidecarPlan) -> None:
@@ -247,6 +246,16 @@ def _checked_face(face: NamedFace, width: int, height: int) -> NamedFace:
     return NamedFace(name, box, _NOT_XML.sub("", face.face_key))
 
 
+def _has_older_regions(root: ET.Element) -> bool:
+    """Whether the packet holds a region facefile wrote before it had a version (displayed frame)."""
+    for region_list in root.iter(MWG_REGION_LIST):
+        for li in array_items(region_list):
+            fields = struct_fields(li)
+            if FACEFILE_FACE in fields and FACEFILE_VERSION not in fields:
+                return True
+    return False
+
+
 def _is_too_deep(root: ET.Element) -> bool:
     stack = [(root, 1)]
     while stack:
@@ -264,7 +273,15 @@ def _new_packet() -> ET.Element:
     return root
 
 
-def _merge(root: ET.Element, faces: list[NamedFace], width: int, height: int) -> tuple[list[str], list[str]]:
+@dataclass(frozen=True)
+class _Frame:
+    """The photo a sidecar is for: its displayed size and EXIF orientation."""
+
+    displayed_size: tuple[int, int]
+    orientation: int
+
+
+def _merge(root: ET.Element, faces: list[NamedFace], frame: _Frame) -> tuple[list[str], list[str]]:
     """Put ``faces`` into the packet in place; returns facefile's earlier names and its names now."""
     descriptions = top_descriptions(root)
     if not descriptions:
@@ -274,7 +291,7 @@ def _merge(root: ET.Element, faces: list[NamedFace], width: int, height: int) ->
     home = found[0] if found else descriptions[0]
     old_names = [text_of(li).strip() for li in _all_items(descriptions, FACEFILE_NAMES)]
     new_names = list(dict.fromkeys(f.name for f in faces))
-    _merge_regions(home, found[1] if found else None, faces, width, height)
+    _merge_regions(home, found[1] if found else None, faces, frame)
     keep = set(new_names) | _foreign_names(descriptions)
     stale = {n for n in old_names if n not in keep}
     _merge_bag(descriptions, home, PERSON_IN_IMAGE, "Bag", stale, new_names)
@@ -285,7 +302,7 @@ def _merge(root: ET.Element, faces: list[NamedFace], width: int, height: int) ->
 
 
 def _merge_regions(
-    home: ET.Element, regions: ET.Element | None, faces: list[NamedFace], width: int, height: int
+    home: ET.Element, regions: ET.Element | None, faces: list[NamedFace], frame: _Frame
 ) -> None:
     if regions is None:
         if not faces:
@@ -301,13 +318,17 @@ def _merge_regions(
     for li in [li for li in bag if li.tag == RDF_LI and FACEFILE_FACE in struct_fields(li)]:
         bag.remove(li)
     n_foreign = len(bag)
-    bag.extend(_region_item(f, width, height) for f in faces)
-    # Areas are normalised, so they hold at any size; AppliedToDimensions only
-    # documents the size they were drawn on. Other tools' regions keep theirs
-    # (rewriting it could change how readers take their areas); when the list
-    # is facefile's alone it gets the photo's displayed size.
-    dims = _dimensions(width, height)
+    # Areas are normalised, so they hold at any size; AppliedToDimensions
+    # documents the size, and so the frame, they were drawn on. Other tools'
+    # regions keep theirs (rewriting it could change how readers take their
+    # areas), and facefile's join them in that frame: the stored one but for a
+    # list whose AppliedToDimensions shows the displayed aspect. A list that
+    # is facefile's alone gets the photo's stored size.
     holder = _holder_of(regions, MWG_APPLIED)
+    applied = read_dimensions(struct_fields(regions).get(MWG_APPLIED), []) if holder is not None else None
+    is_displayed = n_foreign > 0 and is_displayed_frame(applied, frame.orientation, frame.displayed_size)
+    bag.extend(_region_item(f, frame, is_displayed) for f in faces)
+    dims = _dimensions(*stored_size(frame.displayed_size, frame.orientation))
     if holder is None:
         if faces:
             body.insert(0, dims)
@@ -324,8 +345,10 @@ def _merge_regions(
             home.remove(regions)
 
 
-def _region_item(face: NamedFace, width: int, height: int) -> ET.Element:
-    area = Area.from_box(face.box, width, height)
+def _region_item(face: NamedFace, frame: _Frame, is_displayed: bool) -> ET.Element:
+    area = Area.from_box(face.box, *frame.displayed_size)
+    if not is_displayed:
+        area = area_to_stored(area, frame.orientation)
     li = ET.Element(RDF_LI, {RDF_PARSE_TYPE: "Resource"})
     area_el = ET.SubElement(li, MWG_AREA, {RDF_PARSE_TYPE: "Resource"})
     for key, value in (("x", area.x), ("y", area.y), ("w", area.w), ("h", area.h)):
@@ -335,6 +358,7 @@ def _region_item(face: NamedFace, width: int, height: int) -> ET.Element:
     ET.SubElement(li, MWG_NAME).text = face.name
     ET.SubElement(li, MWG_TYPE).text = "Face"
     ET.SubElement(li, FACEFILE_FACE).text = face.face_key
+    ET.SubElement(li, FACEFILE_VERSION).text = REGION_VERSION
     return li
 
 
@@ -461,56 +485,3 @@ def _struct_body(prop: ET.Element) -> ET.Element:
             ET.SubElement(prop, name).text = value
     prop.set(RDF_PARSE_TYPE, "Resource")
     return prop
-
-
-def _declared_prefixes(packet: bytes) -> dict[str, str]:
-    """URI -> prefix as the packet declares them, so rewriting keeps other tools' prefixes.
-
-    ElementTree forgets prefixes when parsing; this reads them back from the
-    ``xmlns:`` declarations. A stray match in text only matters for a URI the
-    tree uses, and then just names its prefix.
-    """
-    found: dict[str, str] = {}
-    for prefix, uri in _XMLNS.findall(packet.decode("utf-8", "replace")):
-        found.setdefault(uri, prefix)
-    return found
-
-
-def _serialise(root: ET.Element, declared: dict[str, str]) -> bytes:
-    """The packet as UTF-8 bytes with readable, stable prefixes, indented, ``<?xpacket``-wrapped.
-
-    ElementTree would name unknown namespaces ``ns0``, ``ns1`` (and only knows
-    others through a process-wide registry), so the tree is copied with
-    ``prefix:local`` names and its ``xmlns`` declarations put on the root.
-    """
-    prefixes: dict[str, str] = {}
-    taken = {"xml", "xmlns"}
-
-    def name(qualified: str) -> str:
-        if not qualified.startswith("{"):
-            return qualified
-        uri, local = qualified[1:].split("}", 1)
-        if uri == NS_XML:
-            return f"xml:{local}"
-        if uri not in prefixes:
-            candidates = [declared.get(uri), _PREFIXES.get(uri)]
-            prefix = next((p for p in candidates if p and p not in taken), None)
-            n = 0
-            while prefix is None or prefix in taken:
-                prefix, n = f"ns{n}", n + 1
-            prefixes[uri] = prefix
-            taken.add(prefix)
-        return f"{prefixes[uri]}:{local}"
-
-    def renamed(el: ET.Element) -> ET.Element:
-        out = ET.Element(name(el.tag), {name(k): v for k, v in el.attrib.items()})
-        out.text, out.tail = el.text, el.tail
-        out.extend(renamed(child) for child in el)
-        return out
-
-    top = renamed(root)
-    declarations = {f"xmlns:{p}": uri for uri, p in sorted(prefixes.items(), key=lambda item: item[1])}
-    top.attrib = {**declarations, **top.attrib}
-    ET.indent(top, space=" ")
-    body = ET.tostring(top, encoding="unicode")
-    return (_PACKET_BEGIN + body + _PACKET_END).encode("utf-8")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.errors import MediaError
 from facefile.media.files import display_path, load_image
+from facefile.media.raw import is_raw, raw_orientation
 from facefile.metadata.match import match_regions, region_boxes
 from facefile.metadata.regions import Region
 from facefile.metadata.sidecars import read_photo_regions, sidecar_signature
@@ -125,7 +126,7 @@ def analyze(job: Job) -> tuple[bytes, PhotoResult]:
 
 def _read_regions(job: Job, width: int, height: int) -> tuple[list[Region], list[tuple[str, str]], str]:
     """The named face regions of the photo and of its twins' sidecars, the problems met, the sidecar state."""
-    orientation = _orientation(job.path)
+    orientation = photo_orientation(job.path)
     regions: list[Region] = []
     problems: list[tuple[str, str]] = []
     for i, file in enumerate((job.path, *job.twins)):
@@ -142,10 +143,19 @@ def photo_sidecars(path: bytes, twins: tuple[bytes, ...] = ()) -> str:
     return "|".join(s for s in (sidecar_signature(p) for p in (path, *twins)) if s)
 
 
-def _orientation(path: bytes) -> int:
-    """The photo's EXIF orientation, 1..8 (1 where there is none or it cannot be read)."""
+def photo_orientation(path: bytes) -> int:
+    """The photo's EXIF orientation, 1..8 (1 where there is none or it cannot be read).
+
+    For a RAW file, the orientation LibRaw turns it by: the frame its faces
+    were found in (Pillow reads no orientation from most RAW formats).
+    """
     from PIL import Image
 
+    if is_raw(os.fsdecode(path)):
+        try:
+            return raw_orientation(path)
+        except MediaError:
+            return 1
     try:
         with Image.open(os.fsdecode(path)) as im:
             value = int(im.getexif().get(0x0112, 1))
