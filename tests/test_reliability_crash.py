@@ -38,11 +38,13 @@ from tests.hostile import (
 )
 
 SEED = 20240611
-SCAN_KILLS = 24
-DECISION_KILLS = 8
-REGROUP_KILLS = 8
-EXPORT_KILLS = 8
-N_PHOTOS, N_LATER = 300, 60
+# enough kills to strike every phase (mid-analysis, after it, between edits) at least
+# a few times; more only repeat the proof
+SCAN_KILLS = 10
+DECISION_KILLS = 5
+REGROUP_KILLS = 5
+EXPORT_KILLS = 5
+N_PHOTOS, N_LATER = 100, 30
 NAME = "Zoë Ñandú"
 MERGED = (4, 5)  # identities never drawn together, so the user can merge them
 # 10 ms of extra "detection" per photo stretches analysis over several kills
@@ -109,6 +111,8 @@ def kill_scans(
     log.kills = 0
     while log.kills < wanted:
         if run_and_kill(["scan", photos, "-L", library, "-q"], env, rng.uniform(0.7, 2.0)):
+            if not (library / "library.db").exists():
+                continue  # killed while starting up, before any work: proves nothing
             log.kills += 1
             log.photos_after_kill.append(photos_stored(library))
             assert integrity(library) == "ok", f"after kill {log.kills}"
@@ -119,7 +123,7 @@ def kill_scans(
                 f"scans finished before the kill window {log.runs_finished} times "
                 f"({log.kills} kills so far): slow them down (SLOW_ENV)"
             )
-    # up to 300 photos at 0.4 s each remain after the kills: 120 s is no margin on a busy machine
+    # up to 100 photos at 0.4 s each remain after the kills: 120 s is no margin on a busy machine
     done = run_cli("scan", photos, "-L", library, "-q", env=env, timeout=300)
     assert done.returncode == 0, done.stderr
 
@@ -248,7 +252,7 @@ def edited(scanned: Scanned, tmp_path_factory: pytest.TempPathFactory) -> Edited
 
 # -- scan -----------------------------------------------------------------------------
 def test_scan_killed_again_and_again_ends_like_an_uninterrupted_one(scanned: Scanned) -> None:
-    assert scanned.log.kills >= 20
+    assert scanned.log.kills >= SCAN_KILLS
     assert scanned.log.kills_mid_analysis >= 3, scanned.log.photos_after_kill
     after, reference = read_library(scanned.killed), read_library(scanned.reference)
     assert integrity(scanned.killed) == "ok"
