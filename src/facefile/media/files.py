@@ -48,6 +48,7 @@ _UNREADABLE = {
     ".emf": "Windows metafile (.emf): vector images are not read",
     ".wmf": "Windows metafile (.wmf): vector images are not read",
     ".eps": "PostScript (.eps): vector images are not read",
+    ".ps": "PostScript (.ps): vector images are not read",
     ".ico": "icon (.ico): icons are not read",
     ".cur": "cursor (.cur): icons are not read",
     ".icns": "icon (.icns): icons are not read",

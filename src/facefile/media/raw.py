@@ -154,6 +154,8 @@ def load_raw(path: str | os.PathLike[str], max_megapixels: float) -> RGBImage:
                 f"{max_megapixels:g} MP limit (raise --max-megapixels to scan it)",
             )
         pixels = _from_preview(raw, frame, max_megapixels)
+        if pixels is not None and int(pixels.min()) == int(pixels.max()):
+            pixels = None  # one flat colour: a placeholder, or a blank RAW; the RAW data decides
         if pixels is None:
             if missing:
                 raise MediaError(display, missing)
@@ -169,7 +171,7 @@ def _missing_data(raw: rawpy.RawPy, file_bytes: int) -> str | None:
         return None
     return (
         f"no image data in this RAW: its header describes a {width}x{height} image, which its "
-        f"{file_bytes:,} bytes cannot hold (a damaged header, or a sample with the pixels stripped)"
+        f"{file_bytes:,} bytes cannot hold (pixels stripped, the file cut short, or a damaged header)"
     )
 
 

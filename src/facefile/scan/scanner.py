@@ -167,8 +167,13 @@ def scan(
         planned = {t.raw for t in tasks}
         tasks += [t for t in _stale_tasks(store, model_id, ScanSummary()) if t.raw not in planned]
         progress("analyse", 0, len(tasks))
-        _run_tasks(store, tasks, analyzer, settings, model_id, seen, summary, problem, progress)
-        _record_twins(store, twins, found)
+        fallback: list[bytes] = []
+        _run_tasks(store, tasks, analyzer, settings, model_id, seen, summary, problem, progress, fallback)
+        own = _analyse_raws_alone(store, fallback, analyzer, settings, seen, summary, problem, progress)
+        for raw in own:
+            twins.pop(raw, None)
+        summary.raw_twins -= len(own)
+        _record_twins(store, twins, found + own)
         for root in roots:
             if os.path.isdir(root):
                 summary.photos_missing += store.mark_missing(path_bytes(root), seen)
@@ -266,6 +271,30 @@ def _twins(store: Store, found: list[str]) -> dict[str, str]:
     return pairs
 
 
+def _analyse_raws_alone(
+    store: Store,
+    raws: list[bytes],
+    analyzer: FaceAnalyzer,
+    settings: Settings,
+    seen: set[int],
+    summary: ScanSummary,
+    problem: ProblemFn,
+    progress: Callable[[str, int, int], None],
+) -> list[str]:
+    """Analyse, as photos of their own, RAWs whose rendered twin could not be read; their paths."""
+    paths = [os.fsdecode(raw) for raw in raws]
+    tasks = []
+    for path in paths:
+        task = _plan(store, path, analyzer.model_id, seen, summary, problem, settings)
+        if task is not None:
+            tasks.append(task)
+    summary.photos_found += len(paths)
+    if tasks:
+        progress("analyse", 0, len(tasks))
+        _run_tasks(store, tasks, analyzer, settings, analyzer.model_id, seen, summary, problem, progress)
+    return paths
+
+
 def _record_twins(store: Store, twins: dict[str, str], found: list[str]) -> None:
     """Pair each RAW with its photo's row; unpair RAWs now scanned on their own."""
     pairs = []
@@ -361,7 +390,14 @@ def _run_tasks(
     summary: ScanSummary,
     problem: ProblemFn,
     progress: Callable[[str, int, int], None],
+    fallback: list[bytes] | None = None,
 ) -> None:
+    """Analyse ``tasks`` and save each result.
+
+    With a ``fallback`` list, a photo that cannot be read hands its RAW
+    twins over: they are appended there (for the caller to analyse on
+    their own), and the photo's line says so.
+    """
     if not tasks:
         return
     workers = settings.scan.workers or os.cpu_count() or 1
@@ -374,7 +410,12 @@ def _run_tasks(
         raw, result = item
         task = by_path[raw]
         if result.error is not None:
-            problem(result.path, result.error)
+            reason = result.error
+            if fallback is not None and task.twins:
+                names = ", ".join(os.path.basename(display_path(t)) for t in task.twins)
+                reason = f"{reason}; its RAW twin {names} is analysed instead"
+                fallback.extend(task.twins)
+            problem(result.path, reason)
             store.save_error(task.raw, task.size, task.mtime_ns, result.error)
         else:
             photo_id, face_ids = store.save_photo(
