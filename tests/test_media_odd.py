@@ -219,3 +219,14 @@ def test_capture_leaves_python_output_of_other_threads_alone(capfd: pytest.Captu
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def test_heif_whose_last_box_claims_too_much_still_decodes(tmp_path: Path) -> None:
+    """Only missing item data means truncated: an over-long ``mdat`` size (a writer's slip) does not."""
+    import struct
+
+    for name, data in (("grid.heic", heic_grid()), ("x.avif", avif())):
+        longer = bytearray(data)
+        at = data.rfind(b"mdat") - 4
+        struct.pack_into(">I", longer, at, struct.unpack_from(">I", longer, at)[0] + 1000)
+        assert load_image(_write(tmp_path / name, bytes(longer))).shape[2] == 3, name

@@ -60,8 +60,11 @@ class HeifLayout:
 
     brand: str
     file_bytes: int
-    needed_bytes: int = 0
-    """Where the last box or item extent ends: more than ``file_bytes`` means cut short."""
+    boxes_end: int = 0
+    """Where the last top-level box ends, by the sizes the boxes declare."""
+    meta_end: int = 0
+    items_end: int = 0
+    """Where the last extent of an item stored in the file ends (``iloc``); 0 if unknown."""
     primary_id: int | None = None
     types_by_id: dict[int, str] = field(default_factory=dict)
     """Item id -> item type (``hvc1``, ``grid``, ``Exif``, ...)."""
@@ -69,6 +72,18 @@ class HeifLayout:
     @property
     def format_name(self) -> str:
         return "AVIF" if self.brand in ("avif", "avis") else "HEIF"
+
+    @property
+    def needed_bytes(self) -> int:
+        """The size the file must have: its item data decides, else its boxes.
+
+        A writer that declares its ``mdat`` box a little too long leaves a
+        complete picture, so the items' extents are trusted over the boxes'
+        sizes whenever the ``meta`` box that lists them is whole.
+        """
+        if self.items_end and self.meta_end <= self.file_bytes:
+            return max(self.items_end, self.meta_end)
+        return self.boxes_end
 
     @property
     def is_truncated(self) -> bool:
@@ -99,8 +114,9 @@ def heif_layout(path: str | os.PathLike[str]) -> HeifLayout | None:
                 return None
             layout = HeifLayout(head[8:12].decode("latin-1"), size)
             for kind, body_at, end in _top_level_boxes(f, size):
-                layout.needed_bytes = max(layout.needed_bytes, end)
+                layout.boxes_end = max(layout.boxes_end, end)
                 if kind == b"meta" and end - body_at <= _MAX_META_BYTES:
+                    layout.meta_end = end
                     f.seek(body_at)
                     _read_meta(f.read(min(end, size) - body_at), layout)
     except OSError:
@@ -157,7 +173,7 @@ def _read_meta(meta: bytes, layout: HeifLayout) -> None:
             elif kind == b"iinf":
                 layout.types_by_id = _item_types(body)
             elif kind == b"iloc":
-                layout.needed_bytes = max(layout.needed_bytes, _iloc_end(body))
+                layout.items_end = _iloc_end(body)
     except (struct.error, IndexError, ValueError):
         return
 

@@ -153,7 +153,7 @@ def load_raw(path: str | os.PathLike[str], max_megapixels: float) -> RGBImage:
                 f"RAW image is {width}x{height} ({width * height / 1e6:.0f} megapixels), above the "
                 f"{max_megapixels:g} MP limit (raise --max-megapixels to scan it)",
             )
-        pixels = _from_preview(raw, frame, max_megapixels)
+        pixels = _from_preview(raw, frame, max_megapixels, os.path.getsize(path))
         if pixels is not None and int(pixels.min()) == int(pixels.max()):
             pixels = None  # one flat colour: a placeholder, or a blank RAW; the RAW data decides
         if pixels is None:
@@ -236,7 +236,7 @@ def _frame(raw: rawpy.RawPy) -> _Frame:
     return _Frame(width, height, sizes.flip if sizes.flip in _FLIP_TO_EXIF else 0)
 
 
-def _from_preview(raw: rawpy.RawPy, frame: _Frame, max_megapixels: float) -> RGBImage | None:
+def _from_preview(raw: rawpy.RawPy, frame: _Frame, max_megapixels: float, file_bytes: int) -> RGBImage | None:
     """The embedded preview in the full frame, or None if there is no usable one."""
     import rawpy
     from PIL import Image
@@ -251,7 +251,15 @@ def _from_preview(raw: rawpy.RawPy, frame: _Frame, max_megapixels: float) -> RGB
             if thumb.format == rawpy.ThumbFormat.JPEG:
                 image = Image.open(io.BytesIO(thumb.data))
             else:
-                image = _bitmap(np.asarray(thumb.data))
+                data = np.asarray(thumb.data)
+                if data.nbytes > file_bytes or not _preview_fits(
+                    (data.shape[1], data.shape[0]), frame, max_megapixels
+                ):
+                    # An uncompressed preview is stored as is, so it cannot be bigger
+                    # than the file: LibRaw was handed damaged dimensions, and its
+                    # buffer is smaller than they say (reading it crashed the process).
+                    return None
+                image = _bitmap(data)
             if not _preview_fits(image.size, frame, max_megapixels):
                 return None
             image.load()
