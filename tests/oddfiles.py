@@ -160,7 +160,7 @@ def build_odd_corpus(root: Path) -> list[OddFile]:
     # 5. a big colour profile
     put("profile.png", png_with_profile(), OK)
     # 6. real causes
-    put("giant_header.dng", giant_header_dng(scratch), "no image data in this RAW: its header")
+    put("giant_header.dng", giant_header_dng(scratch), "no image data in this RAW (its header")
     put("vvc.heic", heif_with_codec(b"vvc1"), "HEIF with codec vvc1 (VVC) not supported by this decoder")
     put("webp.tif", tiff_with_compression(50001), "TIFF compression 50001 (WebP) not supported")
     put("lerc.tif", tiff_with_compression(34887), "TIFF compression 34887 (LERC) not supported")

@@ -48,7 +48,7 @@ def test_cut_tiled_heic_is_truncated_not_green(tmp_path: Path, share: int) -> No
     assert whole.shape == (768, 1024, 3)
     path = _write(tmp_path / "cut.heic", data[: len(data) // share])
     reason = _reason(path)
-    assert reason.startswith(f"truncated HEIF file: it holds {len(data) // share:,} bytes")
+    assert reason.startswith(f"truncated HEIF file (it holds {len(data) // share:,} bytes")
     assert f"need {len(data):,}" in reason
 
 
@@ -74,7 +74,7 @@ def test_raw_with_all_equal_sensor_values_has_no_image_data(tmp_path: Path) -> N
 @pytest.mark.parametrize("name", ["stripped.dng", "Panasonic.rw2"])
 def test_raw_with_its_pixels_stripped_has_no_image_data(tmp_path: Path, name: str) -> None:
     reason = _reason(_write(tmp_path / name, metadata_only_dng(tmp_path / "x.dng")))
-    assert reason.startswith("no image data in this RAW: its header describes a 600x400 image")
+    assert reason.startswith("no image data in this RAW (its header describes a 600x400 image")
 
 
 # -- 4. every extension -------------------------------------------------------------
@@ -144,7 +144,7 @@ def test_damaged_raw_header_is_not_called_too_large(tmp_path: Path) -> None:
     path = _write(tmp_path / "giant.dng", giant_header_dng(tmp_path / "x.dng"))
     for limit in (200, 10_000):  # refused by the size limit, or by LibRaw's allocator
         reason = _reason(path, limit)
-        assert reason.startswith("no image data in this RAW: its header describes a 40000x40000 image")
+        assert reason.startswith("no image data in this RAW (its header describes a 40000x40000 image")
         assert "megapixels" not in reason and "memory" not in reason
 
 

@@ -85,6 +85,11 @@ def test_every_odd_file_is_analysed_or_has_one_line_with_its_cause(odd_scan: Odd
             reported += 1
     assert len(_problem_lines(odd_scan.first)) == reported
     assert "skipped 1: JPEG XR (.jxr): no reader installed" in odd_scan.first.stdout
+    # the summary counts causes, not the numbers in each line
+    summary = odd_scan.first.stdout.splitlines()
+    causes = {"no image data in this RAW": 4, "truncated HEIF file": 2, "truncated AVIF file": 2}
+    for cause, count in causes.items():
+        assert f"  skipped {count}: {cause}" in summary, cause
 
 
 def test_raw_is_analysed_when_its_rendered_twin_cannot_be_read(odd_scan: OddScan) -> None:
@@ -93,7 +98,7 @@ def test_raw_is_analysed_when_its_rendered_twin_cannot_be_read(odd_scan: OddScan
         assert rows[f"{stem}.dng"] == ("ok", None)
         assert rows[f"{stem}.JPG"][0] == "error"
         [line] = _lines_about(odd_scan.first, odd_scan.photos, f"{stem}.JPG")
-        assert line.endswith(f"; its RAW twin {stem}.dng is analysed instead")
+        assert line.endswith(f"; its RAW twin is analysed instead ({stem}.dng)")
     # the next scan keeps the RAW as the photo, and does not analyse it again
     for stem in ("IMG_cut", "IMG_empty", "IMG_junk"):
         assert _lines_about(odd_scan.again, odd_scan.photos, f"{stem}.dng") == []

@@ -102,8 +102,8 @@ def _refuse_truncated_heif(path: str, display: str) -> None:
     if layout is not None and layout.is_truncated:
         raise MediaError(
             display,
-            f"truncated {layout.format_name} file: it holds {layout.file_bytes:,} bytes, its "
-            f"contents need {layout.needed_bytes:,} (the file was cut short; copy it again)",
+            f"truncated {layout.format_name} file (it holds {layout.file_bytes:,} bytes, its "
+            f"contents need {layout.needed_bytes:,}: the file was cut short; copy it again)",
         )
 
 

@@ -170,8 +170,8 @@ def _missing_data(raw: rawpy.RawPy, file_bytes: int) -> str | None:
     if file_bytes * 8 >= width * height * _MIN_BITS_PER_PIXEL:
         return None
     return (
-        f"no image data in this RAW: its header describes a {width}x{height} image, which its "
-        f"{file_bytes:,} bytes cannot hold (pixels stripped, the file cut short, or a damaged header)"
+        f"no image data in this RAW (its header describes a {width}x{height} image, which its "
+        f"{file_bytes:,} bytes cannot hold: pixels stripped, the file cut short, or a damaged header)"
     )
 
 

@@ -413,7 +413,7 @@ def _run_tasks(
             reason = result.error
             if fallback is not None and task.twins:
                 names = ", ".join(os.path.basename(display_path(t)) for t in task.twins)
-                reason = f"{reason}; its RAW twin {names} is analysed instead"
+                reason = f"{reason}; its RAW twin is analysed instead ({names})"
                 fallback.extend(task.twins)
             problem(result.path, reason)
             store.save_error(task.raw, task.size, task.mtime_ns, result.error)
