@@ -122,6 +122,8 @@ def test_a_file_named_on_the_command_line_is_never_passed_over(tmp_path: Path) -
     assert clip.problem == "video (.mp4): facefile reads photos only"
     [pipe] = iter_photo_files(tmp_path / "pipe.jpg")
     assert pipe.problem == "not a regular file (a pipe, device or socket)"
+    [gone] = iter_photo_files(tmp_path / "gone.jpg")
+    assert gone.problem == "cannot open (No such file or directory)"
 
 
 # -- 5. a big colour profile --------------------------------------------------------

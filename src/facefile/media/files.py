@@ -113,7 +113,7 @@ def iter_photo_files(root: str | os.PathLike[str]) -> Iterator[FoundFile]:
     try:
         st = os.stat(root_path)
     except OSError as exc:
-        yield FoundFile(root_path, f"cannot open folder ({exc.strerror or exc})")
+        yield FoundFile(root_path, f"cannot open ({exc.strerror or exc})")  # a folder or a photo
         return
     if not stat.S_ISDIR(st.st_mode):
         yield _named_file(root_path, st)
