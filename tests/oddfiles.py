@@ -19,6 +19,8 @@ write, then damages or relabels them the way real files are:
 from __future__ import annotations
 
 import io
+import os
+import signal
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +29,32 @@ import numpy as np
 import tifffile
 from PIL import Image
 
+from facefile.detect import DETECTORS
+from facefile.types import Detection, RGBImage
+from tests.fakes import FakeSquareDetector
 from tests.hostile import encode, sample_image
 from tests.rawfiles import make_dng, square_image
+
+CRASH_PIXEL = (7, 7, 7)
+
+
+class FakeCrashingDetector(FakeSquareDetector):
+    """Kills its own process on a photo whose top-left pixel is :data:`CRASH_PIXEL`.
+
+    A stand-in for a C decoder crashing on a hostile file (naming this module
+    in ``$FACEFILE_PLUGINS`` registers it as ``fake_crashing``).
+    """
+
+    name = "fake_crashing"
+
+    def detect(self, image: RGBImage) -> list[Detection]:
+        if tuple(int(v) for v in image[0, 0]) == CRASH_PIXEL:
+            os.kill(os.getpid(), signal.SIGSEGV)
+        return super().detect(image)
+
+
+if FakeCrashingDetector.name not in DETECTORS.names():
+    DETECTORS.register(FakeCrashingDetector.name, FakeCrashingDetector)
 
 # What a scan must do with a file: be analysed ("ok") or be reported with a reason containing this text.
 OK = "ok"

@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from tests.hostile import cli_env, run_cli
-from tests.oddfiles import OK, OddFile, build_odd_corpus
+from tests.hostile import cli_env, encode, make_collection, run_cli
+from tests.oddfiles import CRASH_PIXEL, OK, OddFile, build_odd_corpus
 
 # What third-party libraries print on their own when they meet these files.
 FOREIGN = ("Unexpected end of file", "compression support is not configured", "Corrupt EXIF", "Warning")
@@ -126,3 +128,29 @@ def test_files_named_on_the_command_line_are_scanned_or_reported(tmp_path: Path)
     assert f"skipped {named[1]}: JPEG XR (.jxr): no reader installed (export a JPEG or TIFF)" in lines
     assert f"skipped {named[2]}: not an image, or a format facefile cannot read" in lines
     assert len(lines) == 2
+
+
+def test_a_worker_that_crashes_takes_only_its_photo_down(tmp_path: Path) -> None:
+    """A decoder killing its process (LibRaw did, on a damaged RAW preview) costs one photo, not the scan.
+
+    Before, the photo in the dead worker never came back and the scan waited forever.
+    """
+    photos = tmp_path / "photos"
+    make_collection(photos, 8, seed=5)
+    pixels = np.zeros((64, 96, 3), np.uint8)
+    pixels[0, 0] = CRASH_PIXEL
+    (photos / "crashes.png").write_bytes(encode(Image.fromarray(pixels), "PNG"))
+    env = cli_env(
+        "fake_crashing",
+        FACEFILE_PLUGINS="tests.fakes,tests.hostile,tests.oddfiles",
+        FACEFILE_SCAN_WORKERS="2",
+    )
+    result = run_cli("scan", photos, "--library", tmp_path / "library", "-q", env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.splitlines() == [
+        f"skipped {photos / 'crashes.png'}: crashed while decoding or analysing (its worker process "
+        "died: most likely a decoder meeting a damaged file)"
+    ]
+    rows = _rows(tmp_path / "library")
+    assert rows.pop("crashes.png")[0] == "error"
+    assert len(rows) == 8 and {status for status, _ in rows.values()} == {"ok"}

@@ -1,7 +1,9 @@
 """The scan: folders of photos -> analysed faces in the store -> people.
 
-Photos are analysed in worker processes (or Ray tasks, :mod:`facefile.scan.on_ray`)
-and written one photo per transaction, so a scan interrupted at any moment
+Photos are analysed in worker processes (:mod:`facefile.scan.pool`: a worker
+that crashes takes only its own photo down) or Ray tasks
+(:mod:`facefile.scan.on_ray`), and written one photo per transaction, so a
+scan interrupted at any moment
 (Ctrl-C, ``kill -9``, power) loses at most the photos in flight, and the next
 scan picks them up without duplicating anything. One scan runs at a time
 (``Store.scan_lock``: on SQLite a second scan is refused, on PostgreSQL it
@@ -12,7 +14,6 @@ waits). Each photo's named XMP face regions are read with it
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import time
 from collections import Counter
@@ -25,15 +26,12 @@ from facefile.config import Settings
 from facefile.media.files import FoundFile, display_path, iter_photo_files, path_bytes
 from facefile.media.twins import pair_twins
 from facefile.scan.on_ray import analyse_on_ray, require_ray
+from facefile.scan.pool import analyse_in_processes
 from facefile.scan.worker import Job, analyse, init_worker, photo_sidecars
 from facefile.store.db import Store
 from facefile.store.names import apply_names
 from facefile.store.twins import drop_twins, save_twins, twin_paths
 from facefile.types import BBox, PhotoResult
-
-# Forking skips re-importing numpy, dlib and facefile in every worker (seconds
-# on a laptop); workers never touch the parent's database connection or console.
-_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 @dataclass(frozen=True)
@@ -367,19 +365,6 @@ def _plan(
     return _Task(raw, st.st_size, st.st_mtime_ns, digest, twins=twins)
 
 
-def _chunksize(n_tasks: int, workers: int) -> int:
-    """Photos handed to a worker at a time.
-
-    One at a time keeps every photo its own commit (an interrupted scan loses
-    at most one photo per worker); from 1,000 photos on, small chunks save
-    round trips (about 3% on small images) at the cost of redoing a few more
-    photos after a kill.
-    """
-    if n_tasks < 1000:
-        return 1
-    return max(1, min(8, n_tasks // (workers * 8)))
-
-
 def _run_tasks(
     store: Store,
     tasks: list[_Task],
@@ -450,17 +435,7 @@ def _run_tasks(
         for job in jobs:
             save(analyse(job))
         return
-    ctx = multiprocessing.get_context(_START_METHOD)
-    pool = ctx.Pool(workers, initializer=init_worker, initargs=(analyzer, *limits))
-    try:
-        for result in pool.imap_unordered(analyse, jobs, chunksize=_chunksize(len(jobs), workers)):
-            save(result)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
+    analyse_in_processes(jobs, analyzer, limits, workers, save)
 
 
 def _save_names(store: Store, photo_id: int, result: PhotoResult, summary: ScanSummary) -> None:
