@@ -12,7 +12,13 @@ with its reason, and every other photo is analysed as usual.
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, ProcessPoolExecutor, wait
@@ -33,6 +39,7 @@ CRASHED = (
 )
 
 Result = tuple[bytes, PhotoResult]
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def analyse_in_processes(
@@ -129,9 +136,41 @@ def _new_pool(analyzer: FaceAnalyzer, limits: tuple[float, float], workers: int)
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context(START_METHOD),
-        initializer=init_worker,
-        initargs=(analyzer, *limits),
+        initializer=_init_pool_worker,
+        initargs=(os.getpid(), analyzer, *limits),
     )
+
+
+def _init_pool_worker(parent: int, analyzer: FaceAnalyzer, max_megapixels: float, max_seconds: float) -> None:
+    """Set a worker up, and have it end with the scan that started it.
+
+    Forked workers hold the scan's open files, its library lock among them.
+    Killed (``kill -9``, a power cut of the terminal), the scan can close
+    nothing, and idle workers would wait for work forever, keeping the lock:
+    the next scan would be refused. (``multiprocessing.Pool`` workers noticed
+    through their task pipe; the executor's do not.)
+    """
+    init_worker(analyzer, max_megapixels, max_seconds)
+    _exit_with_parent(parent)
+
+
+def _exit_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # the kernel ends us with the parent
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before that was set up
+        os._exit(1)
+    watcher = threading.Thread(target=_watch_parent, args=(parent,), name="facefile-parent", daemon=True)
+    watcher.start()  # elsewhere, and as a fallback
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(1)
 
 
 def _stop(pool: ProcessPoolExecutor) -> None:
