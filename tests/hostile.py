@@ -77,7 +77,8 @@ def cli_env(detector: str = "fake_squares", **extra: str) -> dict[str, str]:
     env.update(
         {
             "FACEFILE_PLUGINS": "tests.fakes,tests.hostile",
-            "PYTHONPATH": str(REPO_ROOT),
+            # this checkout's code, not the one the virtual environment was installed from
+            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)]),
             "FACEFILE_ANALYZE_DETECTOR": detector,
             "FACEFILE_ANALYZE_EMBEDDER": "fake_squares",
             "FACEFILE_SCAN_WORKERS": "1",

@@ -323,3 +323,38 @@ def test_discovery_finds_every_format_and_reports_unsupported_ones_by_format(tmp
         assert load_image(found[name].path).shape[2] == 3
     with pytest.raises(MediaError, match=r"video \(\.mp4\)"):
         load_image(found["f.mp4"].path)
+
+
+def test_preview_with_damaged_dimensions_is_not_read_past_its_buffer(tmp_path: Path) -> None:
+    """LibRaw hands a bitmap preview over with the dimensions its header claims (50236 rows for 60).
+
+    Reading that many rows ran past LibRaw's buffer and killed the process
+    (found by fuzzing); the RAW data is decoded instead. In a child process,
+    so a crash fails this test instead of the test run.
+    """
+    import tifffile
+
+    make_dng(tmp_path / "ok.dng", square_image(120, 160), preview="half")
+    data = bytearray((tmp_path / "ok.dng").read_bytes())
+    with tifffile.TiffFile(tmp_path / "ok.dng") as tf:
+        tags, order = tf.pages[0].tags, tf.byteorder
+    for name, value in (("ImageLength", 50236), ("ImageWidth", 57936)):
+        bad = bytearray(data)
+        fmt = "H" if int(tags[name].dtype) == 3 else "I"
+        struct.pack_into(order + fmt, bad, tags[name].valueoffset, value)
+        (tmp_path / f"{name}.dng").write_bytes(bytes(bad))
+    script = textwrap.dedent(
+        """
+        import sys
+        from facefile.media.files import load_image
+        for _ in range(20):
+            for path in sys.argv[1:]:
+                print(load_image(path, 5).shape)
+        """
+    )
+    names = [str(tmp_path / n) for n in ("ok.dng", "ImageLength.dng", "ok.dng", "ImageWidth.dng")]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *names], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == ["(120, 160, 3)"] * 80

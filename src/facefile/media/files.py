@@ -8,24 +8,27 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import stat
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
 from facefile.errors import MediaError
+from facefile.media.capture import is_end_of_file, library_output
+from facefile.media.pillow import load_with_pillow, prepare_pillow
 from facefile.media.raw import RAW_EXTENSIONS, check_file, is_raw, load_raw, raw_size
 from facefile.types import RGBImage
 
-# Read by Pillow (HEIC/HEIF through pillow-heif, PSD: 8-bit composites only).
+# Read by Pillow (HEIC/HEIF through pillow-heif, PSD: 8-bit composites only):
+# every extension Pillow registers a reader for, except those in
+# _UNREADABLE and the scientific and video formats it only identifies.
 _PILLOW_EXTENSIONS = frozenset(
     {
-        ".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".heic", ".heif", ".hif", ".avif",
-        ".tif", ".tiff", ".bmp", ".gif", ".mpo", ".pgm", ".ppm", ".pbm", ".pnm", ".jp2", ".j2k",
-        ".jpf", ".jpx", ".psd",
+        ".jpg", ".jpeg", ".jpe", ".jfif", ".jps", ".png", ".apng", ".webp", ".heic", ".heif",
+        ".heics", ".heifs", ".hif", ".avif", ".avifs", ".tif", ".tiff", ".bmp", ".dib", ".gif",
+        ".mpo", ".pgm", ".ppm", ".pbm", ".pnm", ".pfm", ".jp2", ".j2k", ".j2c", ".jpc", ".jpf",
+        ".jpx", ".psd", ".qoi", ".tga", ".icb", ".vda", ".vst", ".pcx", ".dcx", ".pcd", ".sgi",
+        ".rgb", ".rgba", ".bw", ".ras", ".dds", ".blp", ".ftc", ".ftu", ".fits", ".fit", ".im",
+        ".iim", ".pxr", ".msp", ".xbm", ".xpm", ".gbr", ".fli", ".flc",
     }
 )  # fmt: skip
 PHOTO_EXTENSIONS = _PILLOW_EXTENSIONS | RAW_EXTENSIONS
@@ -38,13 +41,21 @@ _VIDEO_EXTENSIONS = frozenset(
 # why, as shown to the user (once per format, with a count).
 _UNREADABLE = {
     ".jxl": "JPEG XL (.jxl): no reader installed (Pillow here has no JPEG XL support)",
+    ".jxr": "JPEG XR (.jxr): no reader installed (export a JPEG or TIFF)",
+    ".wdp": "JPEG XR (.wdp): no reader installed (export a JPEG or TIFF)",
+    ".hdp": "JPEG XR (.hdp): no reader installed (export a JPEG or TIFF)",
     ".svg": "SVG drawing (.svg): vector images are not read",
+    ".emf": "Windows metafile (.emf): vector images are not read",
+    ".wmf": "Windows metafile (.wmf): vector images are not read",
+    ".eps": "PostScript (.eps): vector images are not read",
+    ".ps": "PostScript (.ps): vector images are not read",
+    ".ico": "icon (.ico): icons are not read",
+    ".cur": "cursor (.cur): icons are not read",
+    ".icns": "icon (.icns): icons are not read",
     ".xcf": "GIMP image (.xcf): no reader installed (export a JPEG or TIFF)",
     ".kra": "Krita image (.kra): no reader installed (export a JPEG or TIFF)",
 }
 DEFAULT_MAX_MEGAPIXELS = 200.0
-
-_heif_registered = False
 
 
 @dataclass(frozen=True)
@@ -87,7 +98,9 @@ def iter_photo_files(root: str | os.PathLike[str]) -> Iterator[FoundFile]:
 
     Image and video files facefile cannot read come as
     ``FoundFile(path, unsupported=reason)``; other files (sidecars such as
-    ``.xmp``, documents) are not photos and are passed over.
+    ``.xmp``, documents) are not photos and are passed over. A file named as
+    ``root`` itself is never passed over: it is a photo to decode (by its
+    content, whatever its extension) or a problem saying why not.
 
     Symbolic links to folders are followed once each; a link that leads back
     to a folder already visited is reported as a loop. Broken links and
@@ -100,11 +113,10 @@ def iter_photo_files(root: str | os.PathLike[str]) -> Iterator[FoundFile]:
     try:
         st = os.stat(root_path)
     except OSError as exc:
-        yield FoundFile(root_path, f"cannot open folder ({exc.strerror or exc})")
+        yield FoundFile(root_path, f"cannot open ({exc.strerror or exc})")  # a folder or a photo
         return
     if not stat.S_ISDIR(st.st_mode):
-        if _is_photo_name(root_path):
-            yield _file_entry(root_path)
+        yield _named_file(root_path, st)
         return
     seen_dirs.add((st.st_dev, st.st_ino))
     yield from _walk(root_path, seen_dirs)
@@ -139,6 +151,14 @@ def _walk(folder: str, seen_dirs: set[tuple[int, int]]) -> Iterator[FoundFile]:
             yield from _walk(path, seen_dirs)
         elif stat.S_ISREG(st.st_mode) and _is_photo_name(path):
             yield _file_entry(path)
+
+
+def _named_file(path: str, st: os.stat_result) -> FoundFile:
+    """A file the user named: decoded if it can be, else a problem with its reason (never silent)."""
+    if not stat.S_ISREG(st.st_mode):
+        return FoundFile(path, "not a regular file (a pipe, device or socket)")
+    reason = unsupported_reason(_extension(path))
+    return FoundFile(path) if reason is None else FoundFile(path, reason)
 
 
 def _link_problem(exc: OSError) -> str:
@@ -184,12 +204,8 @@ def _has_avif() -> bool:
 
 
 def _register_heif() -> None:
-    global _heif_registered
-    if not _heif_registered:
-        from pillow_heif import register_heif_opener
-
-        register_heif_opener()
-        _heif_registered = True
+    """Make Pillow read HEIF (and large PNG colour profiles); see :func:`prepare_pillow`."""
+    prepare_pillow()
 
 
 def load_image(path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> RGBImage:
@@ -198,7 +214,10 @@ def load_image(path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX
     GIFs and multi-page TIFFs give their first frame, Photoshop files their
     composite. Camera RAW files (:data:`RAW_EXTENSIONS`) go through
     :func:`facefile.media.raw.load_raw`: the oriented full image, from the
-    embedded preview when it is big enough.
+    embedded preview when it is big enough. What the decoders print or warn
+    meanwhile is taken in (:func:`facefile.media.capture.library_output`):
+    it becomes part of the reason when the file fails, and is dropped when
+    the file decodes (it then says nothing the result does not).
 
     Args:
         path: the file.
@@ -212,70 +231,21 @@ def load_image(path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX
         MediaError: the file is empty, unreadable, not an image, truncated,
             corrupt or too large; ``reason`` says which.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     p = os.fspath(path)
     display = os.fsdecode(p)
-    if is_raw(display):
-        return load_raw(p, max_megapixels)
     unsupported = unsupported_reason(_extension(display))
-    if unsupported is not None:
+    if unsupported is not None and not is_raw(display):
         raise MediaError(display, unsupported)
-    _register_heif()
     check_file(p)
-    max_pixels = int(max_megapixels * 1_000_000)
-    # Pillow's own guard (MAX_IMAGE_PIXELS, ~89 MP by default) would refuse
-    # photos our limit allows, with a wrong message. It is raised (never
-    # lowered) to our limit; our check below does the refusing, with the size.
-    if Image.MAX_IMAGE_PIXELS is not None and max_pixels > Image.MAX_IMAGE_PIXELS:
-        Image.MAX_IMAGE_PIXELS = max_pixels
-    try:
-        with warnings.catch_warnings():
-            # Decoders warn about damage they worked around (corrupt EXIF, ...);
-            # the file either decodes or fails with a reason, so stay quiet.
-            warnings.simplefilter("ignore")
-            with Image.open(p) as im:
-                width, height = im.size
-                if width * height > max_pixels:
-                    raise MediaError(
-                        display,
-                        f"image is {width}x{height} ({width * height / 1e6:.0f} megapixels), "
-                        f"above the {max_megapixels:g} MP limit (raise --max-megapixels "
-                        "to scan it)",
-                    )
-                # Image.open leaves every format at its first frame (a PSD at
-                # its composite, which seek(0) would refuse).
-                im.load()
-                oriented = ImageOps.exif_transpose(im)
-                rgb = _to_rgb(oriented if oriented is not None else im)
-    except MediaError:
-        raise
-    except PermissionError:
-        raise MediaError(display, "permission denied (check the file's read access)") from None
-    except UnidentifiedImageError:
-        if _extension(display) == ".psd":
-            raise MediaError(
-                display,
-                "Photoshop file Pillow cannot read (it reads 8-bit RGB, CMYK and grey "
-                "composites only; export a JPEG or TIFF)",
-            ) from None
-        raise MediaError(display, "not an image, or a format facefile cannot read") from None
-    except Image.DecompressionBombError as exc:
-        found = re.search(r"\((\d+) pixels\)", str(exc))
-        size_text = f"{int(found.group(1)) / 1e6:.0f} megapixels" if found else "too many pixels"
-        raise MediaError(
-            display,
-            f"image is {size_text}, above the {max_megapixels:g} MP limit (raise --max-megapixels "
-            "to scan it)",
-        ) from None
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError) as exc:
-        raise MediaError(display, f"corrupt or truncated image ({_short(exc)})") from None
-    except MemoryError:
-        raise MediaError(display, "image too large to decode in memory") from None
-    arr = np.asarray(rgb, dtype=np.uint8)
-    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise MediaError(display, f"unexpected pixel layout {arr.shape}")
-    return np.ascontiguousarray(arr)
+    with library_output() as out:
+        if not is_raw(display):
+            return load_with_pillow(p, display, max_megapixels, out)
+        pixels = load_raw(p, max_megapixels)
+        if is_end_of_file(out.lines()):
+            # LibRaw fills what it could not read and says so only on stderr
+            reason = "truncated RAW data (LibRaw: unexpected end of file; the file is cut short)"
+            raise MediaError(display, reason)
+        return pixels
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -290,36 +260,14 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     """
     from PIL import Image
 
-    if is_raw(path):
-        return raw_size(path)
-    _register_heif()
-    with Image.open(os.fspath(path)) as im:
-        width, height = im.size
-        orientation = im.getexif().get(0x0112, 1)
+    with library_output():
+        if is_raw(path):
+            return raw_size(path)
+        prepare_pillow()
+        with Image.open(os.fspath(path)) as im:
+            width, height = im.size
+            orientation = im.getexif().get(0x0112, 1)
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-
-
-def _to_rgb(im: object) -> object:
-    from PIL import Image
-
-    assert isinstance(im, Image.Image)
-    if im.mode == "RGB":
-        return im
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(im, dtype=np.float64)
-        top = arr.max() or 1.0
-        im = Image.fromarray((arr / top * 255).astype(np.uint8))
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return im.convert("RGB")
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:120]
 
 
 def path_bytes(path: str | os.PathLike[str]) -> bytes:

@@ -37,14 +37,24 @@ if TYPE_CHECKING:
     import rawpy
     from PIL import Image
 
-# Formats LibRaw 0.22 (inside rawpy 0.28's wheels) lists as supported.
+# Formats LibRaw 0.22 (inside rawpy 0.28's wheels) lists as supported, by the
+# extensions cameras give them (.raw: older Panasonic and Leica; .cap/.eip:
+# Phase One; .bay: Casio; .k25/.kc2/.dc2: Kodak; .gpr: GoPro). LibRaw reads
+# the content, not the name: a file that is no RAW gets its one-line reason.
 RAW_EXTENSIONS = frozenset(
     {
         ".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf",
-        ".rw2", ".rwl", ".pef", ".srw", ".3fr", ".fff", ".erf", ".kdc", ".dcr", ".mrw", ".mef",
-        ".mos", ".x3f", ".iiq",
+        ".rw2", ".rwl", ".raw", ".pef", ".ptx", ".srw", ".3fr", ".fff", ".erf", ".kdc", ".dcr",
+        ".k25", ".kc2", ".mrw", ".mef", ".mos", ".mdc", ".x3f", ".iiq", ".cap", ".bay", ".gpr",
+        ".ari", ".cs1", ".sti", ".pxn", ".qtk",
     }
 )  # fmt: skip
+
+# No camera stores fewer than this many bits per pixel of RAW data (lossy
+# compressed RAWs keep 4 or more): a file smaller than that for the image
+# its header describes holds no image data (a damaged header, or a metadata
+# sample with the pixels stripped).
+_MIN_BITS_PER_PIXEL = 1
 
 # A preview stands in for the RAW when its long side is at least this share of
 # the full image's, and its aspect ratio is within _ASPECT_TOLERANCE of it (a
@@ -144,17 +154,36 @@ def load_raw(path: str | os.PathLike[str], max_megapixels: float) -> RGBImage:
         frame = _frame(raw)
         width, height = frame.size
         if width <= 0 or height <= 0:
-            raise MediaError(display, "RAW file holds no image (LibRaw found no image data)")
+            raise MediaError(display, "no image data in this RAW (LibRaw found no image in it)")
+        missing = _missing_data(raw, os.path.getsize(path))
         if width * height > max_megapixels * 1_000_000:
+            if missing:
+                raise MediaError(display, missing)  # a damaged header, not a big photo
             raise MediaError(
                 display,
                 f"RAW image is {width}x{height} ({width * height / 1e6:.0f} megapixels), above the "
                 f"{max_megapixels:g} MP limit (raise --max-megapixels to scan it)",
             )
-        pixels = _from_preview(raw, frame, max_megapixels)
+        pixels = _from_preview(raw, frame, max_megapixels, os.path.getsize(path))
+        if pixels is not None and int(pixels.min()) == int(pixels.max()):
+            pixels = None  # one flat colour: a placeholder, or a blank RAW; the RAW data decides
         if pixels is None:
+            if missing:
+                raise MediaError(display, missing)
             pixels = _from_raw_data(raw, frame, display)
     return pixels
+
+
+def _missing_data(raw: rawpy.RawPy, file_bytes: int) -> str | None:
+    """Why the file cannot hold the RAW data its header describes, or None if it can."""
+    sizes = raw.sizes
+    width, height = max(sizes.raw_width, sizes.width), max(sizes.raw_height, sizes.height)
+    if file_bytes * 8 >= width * height * _MIN_BITS_PER_PIXEL:
+        return None
+    return (
+        f"no image data in this RAW (its header describes a {width}x{height} image, which its "
+        f"{file_bytes:,} bytes cannot hold: pixels stripped, the file cut short, or a damaged header)"
+    )
 
 
 def check_file(path: str | os.PathLike[str]) -> str:
@@ -218,7 +247,7 @@ def _frame(raw: rawpy.RawPy) -> _Frame:
     return _Frame(width, height, sizes.flip if sizes.flip in _FLIP_TO_EXIF else 0)
 
 
-def _from_preview(raw: rawpy.RawPy, frame: _Frame, max_megapixels: float) -> RGBImage | None:
+def _from_preview(raw: rawpy.RawPy, frame: _Frame, max_megapixels: float, file_bytes: int) -> RGBImage | None:
     """The embedded preview in the full frame, or None if there is no usable one."""
     import rawpy
     from PIL import Image
@@ -233,7 +262,15 @@ def _from_preview(raw: rawpy.RawPy, frame: _Frame, max_megapixels: float) -> RGB
             if thumb.format == rawpy.ThumbFormat.JPEG:
                 image = Image.open(io.BytesIO(thumb.data))
             else:
-                image = _bitmap(np.asarray(thumb.data))
+                data = np.asarray(thumb.data)
+                if data.nbytes > file_bytes or not _preview_fits(
+                    (data.shape[1], data.shape[0]), frame, max_megapixels
+                ):
+                    # An uncompressed preview is stored as is, so it cannot be bigger
+                    # than the file: LibRaw was handed damaged dimensions, and its
+                    # buffer is smaller than they say (reading it crashed the process).
+                    return None
+                image = _bitmap(data)
             if not _preview_fits(image.size, frame, max_megapixels):
                 return None
             image.load()
@@ -293,12 +330,18 @@ def _from_raw_data(raw: rawpy.RawPy, frame: _Frame, display: str) -> RGBImage:
     from PIL import Image
 
     try:
+        if _is_blank(raw):
+            raise MediaError(display, "no image data in this RAW (every sensor value is the same)")
         pixels = raw.postprocess(**_DECODE)
     except rawpy.LibRawIOError:
         raise MediaError(display, "truncated or unreadable RAW data (the file may be cut short)") from None
     except rawpy.LibRawDataError:
         raise MediaError(display, "corrupt RAW data") from None
-    except (rawpy.LibRawUnsufficientMemoryError, rawpy.LibRawTooBigError, MemoryError):
+    except rawpy.LibRawTooBigError:
+        # the image itself is within the megapixel limit (checked before): the
+        # sizes LibRaw refuses come from elsewhere in the header
+        raise MediaError(display, "damaged RAW header (LibRaw refuses the data size it describes)") from None
+    except (rawpy.LibRawUnsufficientMemoryError, MemoryError):
         raise MediaError(display, "RAW image too large to decode in memory") from None
     except rawpy.LibRawError as exc:
         raise MediaError(display, f"cannot decode RAW data ({_libraw_message(exc)})") from None
@@ -311,6 +354,20 @@ def _from_raw_data(raw: rawpy.RawPy, frame: _Frame, display: str) -> RGBImage:
     if pixels.shape[:2] != (height, width):  # half_size, or LibRaw's own geometry
         pixels = np.asarray(Image.fromarray(pixels).resize((width, height), Image.Resampling.BILINEAR))
     return np.ascontiguousarray(pixels)
+
+
+def _is_blank(raw: rawpy.RawPy) -> bool:
+    """Whether every sensor value is the same: no photo, even of black, comes out so (noise)."""
+    try:
+        values = raw.raw_image_visible
+    except (AttributeError, RuntimeError, ValueError):
+        return False  # not a mosaic LibRaw hands over (Foveon, linear DNG): no verdict
+    if values is None or values.size == 0:
+        return False
+    sample = values[::7, ::7]
+    if int(sample.min()) != int(sample.max()):
+        return False
+    return int(values.min()) == int(values.max())
 
 
 def _one_openmp_thread() -> None:

@@ -1,7 +1,9 @@
 """The scan: folders of photos -> analysed faces in the store -> people.
 
-Photos are analysed in worker processes (or Ray tasks, :mod:`facefile.scan.on_ray`)
-and written one photo per transaction, so a scan interrupted at any moment
+Photos are analysed in worker processes (:mod:`facefile.scan.pool`: a worker
+that crashes takes only its own photo down) or Ray tasks
+(:mod:`facefile.scan.on_ray`), and written one photo per transaction, so a
+scan interrupted at any moment
 (Ctrl-C, ``kill -9``, power) loses at most the photos in flight, and the next
 scan picks them up without duplicating anything. One scan runs at a time
 (``Store.scan_lock``: on SQLite a second scan is refused, on PostgreSQL it
@@ -12,7 +14,6 @@ waits). Each photo's named XMP face regions are read with it
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import time
 from collections import Counter
@@ -25,15 +26,12 @@ from facefile.config import Settings
 from facefile.media.files import FoundFile, display_path, iter_photo_files, path_bytes
 from facefile.media.twins import pair_twins
 from facefile.scan.on_ray import analyze_on_ray, require_ray
+from facefile.scan.pool import analyze_in_processes
 from facefile.scan.worker import Job, analyze, init_worker, photo_sidecars
 from facefile.store.db import Store
 from facefile.store.names import apply_names
 from facefile.store.twins import drop_twins, save_twins, twin_paths
 from facefile.types import BBox, PhotoResult
-
-# Forking skips re-importing numpy, dlib and facefile in every worker (seconds
-# on a laptop); workers never touch the parent's database connection or console.
-_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
 @dataclass(frozen=True)
@@ -167,8 +165,13 @@ def scan(
         planned = {t.path_b for t in tasks}
         tasks += [t for t in _stale_tasks(store, model_id, ScanSummary()) if t.path_b not in planned]
         progress("analyze", 0, len(tasks))
-        _run_tasks(store, tasks, analyzer, settings, model_id, seen, summary, problem, progress)
-        _record_twins(store, twins, found)
+        fallback: list[bytes] = []
+        _run_tasks(store, tasks, analyzer, settings, model_id, seen, summary, problem, progress, fallback)
+        own = _analyze_raws_alone(store, fallback, analyzer, settings, seen, summary, problem, progress)
+        for raw in own:
+            twins.pop(raw, None)
+        summary.raw_twins -= len(own)
+        _record_twins(store, twins, found + own)
         for root in roots:
             if os.path.isdir(root):
                 summary.photos_missing += store.mark_missing(path_bytes(root), seen)
@@ -266,6 +269,30 @@ def _twins(store: Store, found: list[str]) -> dict[str, str]:
     return pairs
 
 
+def _analyze_raws_alone(
+    store: Store,
+    raws: list[bytes],
+    analyzer: FaceAnalyzer,
+    settings: Settings,
+    seen: set[int],
+    summary: ScanSummary,
+    problem: ProblemFn,
+    progress: Callable[[str, int, int], None],
+) -> list[str]:
+    """Analyse, as photos of their own, RAWs whose rendered twin could not be read; their paths."""
+    paths = [os.fsdecode(raw) for raw in raws]
+    tasks = []
+    for path in paths:
+        task = _plan(store, path, analyzer.model_id, seen, summary, problem, settings)
+        if task is not None:
+            tasks.append(task)
+    summary.photos_found += len(paths)
+    if tasks:
+        progress("analyze", 0, len(tasks))
+        _run_tasks(store, tasks, analyzer, settings, analyzer.model_id, seen, summary, problem, progress)
+    return paths
+
+
 def _record_twins(store: Store, twins: dict[str, str], found: list[str]) -> None:
     """Pair each RAW with its photo's row; unpair RAWs now scanned on their own."""
     pairs = []
@@ -338,19 +365,6 @@ def _plan(
     return _Task(path_b, st.st_size, st.st_mtime_ns, digest, twins=twins)
 
 
-def _chunksize(n_tasks: int, workers: int) -> int:
-    """Photos handed to a worker at a time.
-
-    One at a time keeps every photo its own commit (an interrupted scan loses
-    at most one photo per worker); from 1,000 photos on, small chunks save
-    round trips (about 3% on small images) at the cost of redoing a few more
-    photos after a kill.
-    """
-    if n_tasks < 1000:
-        return 1
-    return max(1, min(8, n_tasks // (workers * 8)))
-
-
 def _run_tasks(
     store: Store,
     tasks: list[_Task],
@@ -361,7 +375,14 @@ def _run_tasks(
     summary: ScanSummary,
     problem: ProblemFn,
     progress: Callable[[str, int, int], None],
+    fallback: list[bytes] | None = None,
 ) -> None:
+    """Analyse ``tasks`` and save each result.
+
+    With a ``fallback`` list, a photo that cannot be read hands its RAW
+    twins over: they are appended there (for the caller to analyse on
+    their own), and the photo's line says so.
+    """
     if not tasks:
         return
     workers = settings.scan.workers or os.cpu_count() or 1
@@ -374,7 +395,12 @@ def _run_tasks(
         path_b, result = item
         task = by_path[path_b]
         if result.error is not None:
-            problem(result.path, result.error)
+            reason = result.error
+            if fallback is not None and task.twins:
+                names = ", ".join(os.path.basename(display_path(t)) for t in task.twins)
+                reason = f"{reason}; its RAW twin is analysed instead ({names})"
+                fallback.extend(task.twins)
+            problem(result.path, reason)
             store.save_error(task.path_b, task.size, task.mtime_ns, result.error)
         else:
             photo_id, face_ids = store.save_photo(
@@ -409,17 +435,7 @@ def _run_tasks(
         for job in jobs:
             save(analyze(job))
         return
-    ctx = multiprocessing.get_context(_START_METHOD)
-    pool = ctx.Pool(workers, initializer=init_worker, initargs=(analyzer, *limits))
-    try:
-        for result in pool.imap_unordered(analyze, jobs, chunksize=_chunksize(len(jobs), workers)):
-            save(result)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
+    analyze_in_processes(jobs, analyzer, limits, workers, save)
 
 
 def _save_names(store: Store, photo_id: int, result: PhotoResult, summary: ScanSummary) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 
 from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.errors import MediaError
+from facefile.media.capture import library_output
 from facefile.media.files import display_path, load_image
 from facefile.media.raw import is_raw, raw_orientation
 from facefile.metadata.match import match_regions, region_boxes
@@ -97,7 +98,10 @@ def analyze(job: Job) -> tuple[bytes, PhotoResult]:
             problems: list[tuple[str, str]] = []
             sidecars = None
             if job.read_metadata:
-                regions, problems, sidecars = _read_regions(job, width, height)
+                # Pillow warns about damaged EXIF it reads around ("Corrupt EXIF data");
+                # what matters reaches the user as the photo's metadata problems
+                with library_output():
+                    regions, problems, sidecars = _read_regions(job, width, height)
             try:
                 faces = _ANALYZER.analyze(image, job.keep_boxes, region_boxes(regions, width, height))
             except (RuntimeError, ValueError, MemoryError) as exc:  # a model refusing odd pixels
