@@ -14,8 +14,7 @@ orientations 1-8:
   digiKam does, digiKam's own reading of them is checked, and then
   ``facefile scan`` must put each name on the right face.
 
-Skipped where digiKam or xvfb-run is missing; ``.ci/run`` installs both when
-``FACEFILE_CI_DIGIKAM=1``.
+Skipped where digiKam or xvfb-run is missing; ``.ci/run`` installs both.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ pytestmark = [
     pytest.mark.skipif(
         DIGIKAM is None or XVFB_RUN is None,
         reason="digiKam or xvfb-run is not installed (Debian: digikam, xvfb); "
-        ".ci/run installs them with FACEFILE_CI_DIGIKAM=1",
+        ".ci/run installs them",
     ),
 ]
 

@@ -225,6 +225,7 @@ def test_a_raw_file_is_scanned_and_its_sidecar_written_and_read(
 
 
 @pytest.mark.slow
+@pytest.mark.long
 @needs_exiftool
 def test_round_trip_on_200_lfw_photos(tmp_path: Path, lfw_dir: Path) -> None:
     """Scan, name, write, forget everything, scan again: every named face comes back named."""
