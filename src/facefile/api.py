@@ -222,6 +222,12 @@ class Library:
 
     # -- the user's edits ------------------------------------------------------------
     def name(self, person: PersonRef, name: str | None) -> Person:
+        """Name a person (``None`` or ``""`` clears the name).
+
+        Naming confirms the faces the person holds now, as moving them there
+        would: no regrouping takes them from the name, unless the user
+        later moves, unassigns, excludes or marks one "not this person".
+        """
         pid = self.person_id(person)
         edits.rename(self.store, pid, name or None)
         return self.store.person(pid)

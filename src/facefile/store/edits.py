@@ -57,13 +57,33 @@ def new_person(store: Store, c: Connection, name: str | None = None) -> int:
     return person_id
 
 
-def rename(store: Store, person_id: int, name: str | None) -> None:
+def rename(store: Store, person_id: int, name: str | None) -> int:
+    """Name a person (``None`` clears the name), confirming the faces it holds now.
+
+    A name is the user's word about the faces they looked at: each face the
+    person holds at this moment becomes a user assignment, as if moved
+    there, so no regrouping takes it from the name. A later move, unassign,
+    "not this person" or exclude of one of them still wins, as with any
+    user placement. Clearing a name confirms nothing and undoes nothing.
+
+    Returns:
+        The number of faces confirmed now (those the grouping had placed).
+    """
     clean = name.strip() if name else None
     if clean is not None and not clean:
         raise ConstraintError("A name cannot be empty; use 'facefile name PERSON \"\"' to clear it.")
     with store.transaction() as c:
         _require_person(c, person_id)
         c.execute("UPDATE people SET name = ? WHERE id = ?", (clean, person_id))
+        if clean is None:
+            return 0
+        return int(
+            c.execute(
+                "UPDATE assignments SET source = 'user', confidence = 1.0, updated_at = ? "
+                "WHERE person_id = ? AND source = 'auto'",
+                (now(), person_id),
+            ).rowcount
+        )
 
 
 def set_hidden(store: Store, person_id: int, is_hidden: bool) -> None:

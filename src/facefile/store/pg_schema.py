@@ -139,6 +139,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX twins_photo ON twins(photo_id);
         """,
     ),
+    (
+        "0004_named_faces_confirmed",
+        """
+        UPDATE assignments SET source = 'user', confidence = 1.0
+        WHERE source = 'auto' AND person_id IN (SELECT id FROM people WHERE name IS NOT NULL);
+        """,
+    ),
 ]
 
 TABLES = (

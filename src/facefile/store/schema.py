@@ -128,6 +128,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX twins_photo ON twins(photo_id);
         """,
     ),
+    (
+        "0004_named_faces_confirmed",
+        """
+        -- Naming a person confirms the faces it holds (facefile.store.edits.rename);
+        -- before, only moves and merges did, and a regroup could take a named
+        -- person's faces from the name. The faces a named person holds when
+        -- the library is upgraded are what its user saw: they become the user's.
+        UPDATE assignments SET source = 'user', confidence = 1.0
+        WHERE source = 'auto' AND person_id IN (SELECT id FROM people WHERE name IS NOT NULL);
+        """,
+    ),
 ]
 
 
