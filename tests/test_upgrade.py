@@ -8,7 +8,7 @@ first scan or regroup re-embeds every face with the new model and that
 face ids, names, merges, moves, "not this person", hidden people and
 excluded faces all survive, also when the upgrade is interrupted. Naming
 did not confirm faces in 0.1.0; opening the library does (migration
-``0004_named_faces_confirmed``), so a named person's faces stay with the
+``0004_named_and_hidden_faces_confirmed``), so a named person's faces stay with the
 name whatever the new model makes of them.
 """
 
@@ -42,14 +42,14 @@ SETTINGS = {"scan.workers": 1}  # one process: deterministic order, and fast on 
 OLD_FACES = {f["id"]: (name, f) for name, p in EXPECTED["photos"].items() for f in p["faces"]}
 USER_FACES = {fid: f["person"] for fid, (_, f) in OLD_FACES.items() if f["source"] == "user"}
 PEOPLE = {int(k): (v["name"], v["hidden"]) for k, v in EXPECTED["people"].items()}
-# faces 0.1.0 grouped into a named person: the user saw them when naming it
+# faces 0.1.0 grouped into a named (or hidden) person: the user saw them when naming it
 NAMED_FACES = {
     fid: f["person"]
     for fid, (_, f) in OLD_FACES.items()
-    if f["source"] == "auto" and PEOPLE[f["person"]][0] is not None
+    if f["source"] == "auto" and (PEOPLE[f["person"]][0] is not None or PEOPLE[f["person"]][1])
 }
 CONFIRMED = USER_FACES | NAMED_FACES
-"""What the user's word is after the upgrade: moves, merges and named people's faces."""
+"""What the user's word is after the upgrade: moves, merges and named or hidden people's faces."""
 EXCLUDED = {fid for fid, (_, f) in OLD_FACES.items() if f["excluded"]}
 CONSTRAINTS = {tuple(c) for c in EXPECTED["constraints"]}
 N_PHOTOS = len(EXPECTED["photos"])

@@ -258,6 +258,11 @@ class Library:
         edits.set_excluded(self.store, self.face_id(face), is_excluded)
 
     def hide(self, person: PersonRef, *, is_hidden: bool = True) -> None:
+        """Hide a person (``is_hidden=False`` shows it again).
+
+        Like naming, hiding confirms the faces the person holds now, so no
+        regrouping brings them back as a visible person.
+        """
         edits.set_hidden(self.store, self.person_id(person), is_hidden)
 
     def forget(self, person: PersonRef, *, on_problem: ProblemFn | None = None) -> int:

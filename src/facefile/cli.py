@@ -221,7 +221,14 @@ def people(
         rows = lib.people(include_hidden=all_)
     if json_:
         out = [
-            {"person": p.key, "name": p.name, "faces": p.n_faces, "photos": p.n_photos, "hidden": p.is_hidden}
+            {
+                "person": p.key,
+                "name": p.name,
+                "faces": p.n_faces,
+                "photos": p.n_photos,
+                "hidden": p.is_hidden,
+                "confirmed": p.n_confirmed,
+            }
             for p in rows
         ]
         sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
@@ -259,10 +266,16 @@ def name(
     new_name: Annotated[str, typer.Argument(metavar="NAME", help="The name ('' clears it).")],
     library: LibraryOpt = None,
 ) -> None:
-    """Name a person."""
+    """Name a person; its faces now are confirmed as that person (kept through every regroup)."""
     with _open(library) as lib:
         p = lib.name(person, new_name)
-    console.print(f"{p.key} is now {_safe(p.name or '(no name)')}.")
+    if not p.name:
+        console.print(f"{p.key} has no name now.")
+        return
+    console.print(
+        f"{p.key} is now {_safe(p.name)}: naming confirmed its {p.n_confirmed} faces, "
+        "which stay with the name through every regroup (move or unassign one to change that)."
+    )
 
 
 @app.command()

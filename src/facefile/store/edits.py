@@ -75,21 +75,34 @@ def rename(store: Store, person_id: int, name: str | None) -> int:
     with store.transaction() as c:
         _require_person(c, person_id)
         c.execute("UPDATE people SET name = ? WHERE id = ?", (clean, person_id))
-        if clean is None:
-            return 0
-        return int(
-            c.execute(
-                "UPDATE assignments SET source = 'user', confidence = 1.0, updated_at = ? "
-                "WHERE person_id = ? AND source = 'auto'",
-                (now(), person_id),
-            ).rowcount
-        )
+        return 0 if clean is None else _confirm_faces(c, person_id)
 
 
-def set_hidden(store: Store, person_id: int, is_hidden: bool) -> None:
+def set_hidden(store: Store, person_id: int, is_hidden: bool) -> int:
+    """Hide a person (or show it again).
+
+    Hiding is the user's word about the faces they looked at, as naming is:
+    the faces the person holds now are confirmed, so no regrouping brings
+    them back as a visible person. Showing it again undoes nothing.
+
+    Returns:
+        The number of faces confirmed now.
+    """
     with store.transaction() as c:
         _require_person(c, person_id)
         c.execute("UPDATE people SET is_hidden = ? WHERE id = ?", (int(is_hidden), person_id))
+        return _confirm_faces(c, person_id) if is_hidden else 0
+
+
+def _confirm_faces(c: Connection, person_id: int) -> int:
+    """Make the faces a person holds the user's placements (inside the caller's transaction)."""
+    return int(
+        c.execute(
+            "UPDATE assignments SET source = 'user', confidence = 1.0, updated_at = ? "
+            "WHERE person_id = ? AND source = 'auto'",
+            (now(), person_id),
+        ).rowcount
+    )
 
 
 def merge(store: Store, source_id: int, target_id: int) -> int:

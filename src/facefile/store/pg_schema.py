@@ -140,10 +140,11 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0004_named_faces_confirmed",
+        "0004_named_and_hidden_faces_confirmed",
         """
         UPDATE assignments SET source = 'user', confidence = 1.0
-        WHERE source = 'auto' AND person_id IN (SELECT id FROM people WHERE name IS NOT NULL);
+        WHERE source = 'auto'
+        AND person_id IN (SELECT id FROM people WHERE name IS NOT NULL OR is_hidden = 1);
         """,
     ),
 ]

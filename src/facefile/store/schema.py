@@ -129,14 +129,16 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "0004_named_faces_confirmed",
+        "0004_named_and_hidden_faces_confirmed",
         """
-        -- Naming a person confirms the faces it holds (facefile.store.edits.rename);
-        -- before, only moves and merges did, and a regroup could take a named
-        -- person's faces from the name. The faces a named person holds when
-        -- the library is upgraded are what its user saw: they become the user's.
+        -- Naming or hiding a person confirms the faces it holds
+        -- (facefile.store.edits.rename, set_hidden); before, only moves and
+        -- merges did, and a regroup could take a named person's faces from
+        -- the name. The faces a named or hidden person holds when the library
+        -- is upgraded are what its user saw: they become the user's.
         UPDATE assignments SET source = 'user', confidence = 1.0
-        WHERE source = 'auto' AND person_id IN (SELECT id FROM people WHERE name IS NOT NULL);
+        WHERE source = 'auto'
+        AND person_id IN (SELECT id FROM people WHERE name IS NOT NULL OR is_hidden = 1);
         """,
     ),
 ]
