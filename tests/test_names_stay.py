@@ -64,12 +64,12 @@ def test_issue_sequence_with_fake_faces(
     before = faces_json(runner, lib)
     assert {fid for fid, r in before.items() if r["person"] == "person-0001"} == {1, 2, 3, 4}
     assert before[24]["person"] not in (None, "person-0001")  # someone else
-    out = run(runner, "name", "person-0001", "Alpha", "-L", lib)
-    assert "naming confirmed its 4 faces" in " ".join(out.split())
+    said = run(runner, "name", "person-0001", "Alpha", "-L", lib)
     run(runner, "move", "face-24", "person-0001", "-L", lib)
     run(runner, "regroup", "-L", lib, "-q")
     after = faces_json(runner, lib)
     assert {fid for fid, r in after.items() if r["person"] == "person-0001"} == {1, 2, 3, 4, 24}
+    assert "naming confirmed its 4 faces" in " ".join(said.split())
     assert "Alpha" in run(runner, "show", "Alpha", "-L", lib)
     why = " ".join(run(runner, "why", "face-2", "-L", lib).split())
     assert "face-2 is in Alpha (person-0001): your word" in why
