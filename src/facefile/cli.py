@@ -329,10 +329,10 @@ def include(face: str, library: LibraryOpt = None) -> None:
 
 @app.command()
 def hide(person: str, library: LibraryOpt = None) -> None:
-    """Hide a person from lists (faces stay grouped)."""
+    """Hide a person from lists; its faces now stay with it (kept through every regroup)."""
     with _open(library) as lib:
         lib.hide(person)
-    console.print(f"{person} is hidden; 'facefile people --all' shows it.")
+    console.print(f"{person} is hidden with its faces; 'facefile people --all' shows it.")
 
 
 @app.command()
