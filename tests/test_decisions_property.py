@@ -319,13 +319,13 @@ def postgres_copies(photos: Path, pg_server: object) -> Iterator[Callable[[], Se
     shutil.rmtree(cache, ignore_errors=True)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS)
 def test_decisions_hold_through_regroups_sqlite(sqlite_copies: Callable[[], Session], steps) -> None:  # type: ignore[no-untyped-def]
     run_sequence(sqlite_copies(), steps)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=STEPS)
 def test_decisions_hold_through_regroups_postgres(postgres_copies: Callable[[], Session], steps) -> None:  # type: ignore[no-untyped-def]
     run_sequence(postgres_copies(), steps)

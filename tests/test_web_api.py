@@ -383,6 +383,7 @@ def test_name_form_says_what_naming_does_and_faces_say_whose_word(client: TestCl
         mine = lib.faces(pid)[0].id
         assert {f.source for f in lib.faces(pid)} == {"user"}
     assert "you: your word" in client.get(f"/face/{mine}").text
-    assert "your word (you named, moved or merged it there)" in client.get(f"/face/{mine}/why").text
+    assert "Ana (person-" in client.get(f"/face/{mine}/why").text
+    assert "your word (you named or hid the person with it" in client.get(f"/face/{mine}/why").text
     assert "grouping, which a regroup may change" in client.get(f"/face/{other}").text
     assert "grouping (confidence" in client.get(f"/face/{other}/why").text

@@ -99,7 +99,8 @@ def _placement(store: Store, face_id: int, person_id: int | None, source: str | 
     where = f"face-{face_id} is in {_label(store, person_id)}"
     if source == "user":
         return (
-            f"{where}: your word (you named, moved or merged it there), so no regrouping or re-scan moves it."
+            f"{where}: your word (you named or hid the person with it, moved it or merged it "
+            "there), so no regrouping or re-scan moves it."
         )
     return (
         f"{where}: the model's grouping (confidence {conf:.2f}), which a regroup may change; "
