@@ -64,3 +64,36 @@ def test_regrouping_twice_gives_identical_ids_and_new_faces_keep_them():
     ids3, _ = assign_person_ids(g3.labels, prev, more.user_person, 1 + len(new1))
     for p in range(6):
         assert set(ids3[truth2 == p].tolist()) == set(ids1[truth == p].tolist())
+
+
+def test_confirmed_faces_in_two_clusters_stay_one_person():
+    # the user put rows 0, 2 and 4 in person 5 (a name, a move); the model splits them in
+    # two clusters and leaves row 4 alone: all stay person 5, with their clusters' faces
+    ids, new = _ids([0, 0, 1, 1, -1], [5, 5, 5, 5, 5], user=[5, NONE, 5, NONE, 5])
+    assert ids.tolist() == [5, 5, 5, 5, 5] and new == []
+
+
+def test_one_confirmed_face_does_not_take_the_name_from_the_others():
+    # person 5 was named holding rows 0-2 (confirmed) and the user moved row 3 in;
+    # the model cannot link row 3: the rest keep person 5 and no new person takes them
+    ids, new = _ids([0, 0, 0, 1], [5, 5, 5, 5], user=[5, 5, 5, 5])
+    assert ids.tolist() == [5, 5, 5, 5] and new == []
+
+
+def test_each_confirmed_face_keeps_its_person_in_a_mixed_cluster():
+    ids, _ = _ids([0, 0, 0], [NONE] * 3, user=[5, 5, 6])
+    assert ids.tolist() == [5, 5, 6]
+
+
+def test_a_face_never_gets_a_person_it_refused():
+    # a clusterer put row 1 with the user's person 7 although the user said "not 7"
+    ids, _ = _ids([0, 0], [NONE, NONE], user=[7, NONE], not_person=[(1, 7)])
+    assert ids.tolist() == [7, NONE]
+
+
+def test_a_person_over_two_clusters_keeps_one_face_per_photo():
+    labels = np.array([0, 0, 1, 1], dtype=np.int64)
+    user = np.array([5, NONE, 5, NONE], dtype=np.int64)
+    photos = np.array([10, 11, 12, 11], dtype=np.int64)  # rows 1 and 3 share photo 11
+    ids, _ = assign_person_ids(labels, np.full(4, NONE), user, 100, photo_ids=photos)
+    assert ids.tolist() == [5, 5, 5, NONE]

@@ -6,7 +6,10 @@ dlib descriptors and were found by the old cascade detector. These tests
 open a copy with the current facefile and check, as a user would, that the
 first scan or regroup re-embeds every face with the new model and that
 face ids, names, merges, moves, "not this person", hidden people and
-excluded faces all survive, also when the upgrade is interrupted.
+excluded faces all survive, also when the upgrade is interrupted. Naming
+did not confirm faces in 0.1.0; opening the library does (migration
+``0004_named_and_hidden_faces_confirmed``), so a named person's faces stay with the
+name whatever the new model makes of them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import facefile
 from facefile.cli import app
 from facefile.scan.scanner import ScanProgress
 from facefile.types import BBox
+from tests.clusterers import TIGHT
 
 FIXTURE = Path(__file__).resolve().parent / "data" / "library-0.1.0"
 EXPECTED = json.loads((FIXTURE / "expected.json").read_text(encoding="utf-8"))
@@ -37,9 +41,17 @@ SETTINGS = {"scan.workers": 1}  # one process: deterministic order, and fast on 
 # what 0.1.0 left, per face id
 OLD_FACES = {f["id"]: (name, f) for name, p in EXPECTED["photos"].items() for f in p["faces"]}
 USER_FACES = {fid: f["person"] for fid, (_, f) in OLD_FACES.items() if f["source"] == "user"}
+PEOPLE = {int(k): (v["name"], v["hidden"]) for k, v in EXPECTED["people"].items()}
+# faces 0.1.0 grouped into a named (or hidden) person: the user saw them when naming it
+NAMED_FACES = {
+    fid: f["person"]
+    for fid, (_, f) in OLD_FACES.items()
+    if f["source"] == "auto" and (PEOPLE[f["person"]][0] is not None or PEOPLE[f["person"]][1])
+}
+CONFIRMED = USER_FACES | NAMED_FACES
+"""What the user's word is after the upgrade: moves, merges and named or hidden people's faces."""
 EXCLUDED = {fid for fid, (_, f) in OLD_FACES.items() if f["excluded"]}
 CONSTRAINTS = {tuple(c) for c in EXPECTED["constraints"]}
-PEOPLE = {int(k): (v["name"], v["hidden"]) for k, v in EXPECTED["people"].items()}
 N_PHOTOS = len(EXPECTED["photos"])
 
 
@@ -92,8 +104,12 @@ def _embedding_models(lib: Path) -> dict[int, set[str]]:
     return out
 
 
-def _assert_decisions_kept(lib: Path) -> None:
-    """Every face and every decision of the 0.1.0 library, whatever the models."""
+def _assert_decisions_kept(lib: Path, confirmed: dict[int, int] = CONFIRMED) -> None:
+    """Every face and every decision of the 0.1.0 library, whatever the models.
+
+    ``confirmed``: face -> person of every user assignment (``USER_FACES``
+    before this facefile opened the library, ``CONFIRMED`` after).
+    """
     faces = {
         int(r[0]): r[1:]  # type: ignore[arg-type]
         for r in _rows(
@@ -110,7 +126,7 @@ def _assert_decisions_kept(lib: Path) -> None:
         assert box.iou(BBox(*old["box"])) >= 0.3, (fid, box, old["box"])
         assert bool(excluded) == old["excluded"], fid
     assigned = dict(_rows(lib, "SELECT face_id, person_id FROM assignments WHERE source = 'user'"))
-    assert assigned == USER_FACES  # moves and merges
+    assert assigned == confirmed  # moves, merges and named people's faces
     people = {int(i): (n, bool(h)) for i, n, h in _rows(lib, "SELECT id, name, is_hidden FROM people")}  # type: ignore[arg-type]
     for pid, kept in PEOPLE.items():
         assert people.get(pid) == kept  # names and hidden
@@ -133,7 +149,7 @@ def _assert_upgraded(lib: Path) -> None:
         assert hidden[0].id not in {p.id for p in library.people()}
         listed = {f.id: f for f in library.faces()}
         assert set(listed) == set(OLD_FACES) - EXCLUDED
-        for fid, pid in USER_FACES.items():
+        for fid, pid in CONFIRMED.items():
             assert listed[fid].person_id == pid and listed[fid].source == "user"
         # "not this person" is honoured by the new grouping
         for kind, fid, pid, _ in CONSTRAINTS:
@@ -155,7 +171,8 @@ def test_fixture_is_what_0_1_0_left(old_library: tuple[Path, Path]) -> None:
     assert len(set(USER_FACES.values())) >= 3  # named, merged and hidden people
     lib, _ = old_library
     assert _rows(lib, "SELECT DISTINCT model_id FROM embeddings") == [(OLD_MODEL,)]
-    _assert_decisions_kept(lib)  # expected.json describes library.db
+    _assert_decisions_kept(lib, USER_FACES)  # expected.json describes library.db
+    assert NAMED_FACES  # named people with faces 0.1.0 grouped there (the upgrade confirms them)
 
 
 def test_scan_after_upgrade_reembeds_moved_photos_and_keeps_every_decision(
@@ -200,7 +217,10 @@ def test_regroup_after_upgrade_reembeds_in_place_and_keeps_every_decision(
 def test_interrupted_upgrade_resumes_without_losing_or_duplicating(old_library: tuple[Path, Path]) -> None:
     lib, photos = old_library
     _point_at(lib, photos)
-    assignments = _rows(lib, "SELECT face_id, person_id, source FROM assignments ORDER BY face_id")
+    assignments = sorted(
+        (fid, pid, "user" if fid in NAMED_FACES else source)  # opening confirms named people's faces
+        for fid, pid, source in _rows(lib, "SELECT face_id, person_id, source FROM assignments")
+    )
 
     def stop_after_first(p: ScanProgress) -> None:
         if p.phase == "analyze" and p.done >= 1:
@@ -257,3 +277,24 @@ def test_photo_resaved_since_0_1_0_is_still_known_after_a_move(old_library: tupl
         assert face.photo == str(photos / "album" / "small.jpg")
         assert (face.person_id, face.source) == (USER_FACES[fid], "user")
     _assert_upgraded(lib)
+
+
+def test_named_people_keep_their_faces_under_any_grouping_after_upgrade(
+    old_library: tuple[Path, Path],
+) -> None:
+    # 0.1.0 grouped faces 6, 7 and 8 into the named people without the user
+    # moving them; the user named those people while looking at them
+    lib, photos = old_library
+    _point_at(lib, photos)
+    with facefile.Library(lib, create=False, settings=SETTINGS) as library:
+        library.regroup()
+    # a grouping that links no two of these faces (as a new model or setting may)
+    with facefile.Library(lib, create=False, settings={**SETTINGS, "group.clusterer": TIGHT}) as library:
+        library.regroup()
+        for fid, pid in CONFIRMED.items():
+            face = library.face(fid)
+            assert (face.person_id, face.source) == (pid, "user"), fid
+        names = {pid: library.person(pid).name for pid in set(NAMED_FACES.values())}
+        assert names == {pid: PEOPLE[pid][0] for pid in names}
+        assert "your word" in library.why(next(iter(NAMED_FACES))).text
+    _assert_decisions_kept(lib)

@@ -361,3 +361,24 @@ def test_person_page_writes_names_to_xmp_sidecars(client: TestClient, library: s
     written = {p.with_name(p.name[: -len(".xmp")]) for p in tmp_path.glob("photos/*.xmp")}
     assert written == photos
     assert all(b"Ana" in Path(f"{p}.xmp").read_bytes() for p in photos)
+
+
+def test_name_form_says_what_naming_does_and_faces_say_whose_word(client: TestClient, library: str) -> None:
+    pid = first_person(library)
+    with Library(library, settings=FAKE_SETTINGS) as lib:
+        n = lib.person(pid).n_faces
+        other = next(f.id for f in lib.faces() if f.person_id not in (pid, None))
+    page = client.get(f"/person/{pid}").text
+    assert f"Naming confirms these {n} faces" in page
+    r = client.post(f"/person/{pid}/name", data={"name": "Ana", "csrf": csrf(client)}, follow_redirects=False)
+    page = client.get(r.headers["location"]).text
+    assert f"naming confirmed its {n} faces" in page
+    assert f"All {n} faces are confirmed as Ana" in page
+    with Library(library, settings=FAKE_SETTINGS) as lib:
+        mine = lib.faces(pid)[0].id
+        assert {f.source for f in lib.faces(pid)} == {"user"}
+    assert "you: your word" in client.get(f"/face/{mine}").text
+    assert "Ana (person-" in client.get(f"/face/{mine}/why").text
+    assert "your word (you named or hid the person with it" in client.get(f"/face/{mine}/why").text
+    assert "grouping, which a regroup may change" in client.get(f"/face/{other}").text
+    assert "grouping (confidence" in client.get(f"/face/{other}/why").text

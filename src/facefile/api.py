@@ -221,6 +221,12 @@ class Library:
 
     # -- the user's edits ------------------------------------------------------------
     def name(self, person: PersonRef, name: str | None) -> Person:
+        """Name a person (``None`` or ``""`` clears the name).
+
+        Naming confirms the faces the person holds now, as moving them there
+        would: no regrouping takes them from the name, unless the user
+        later moves, unassigns, excludes or marks one "not this person".
+        """
         pid = self.person_id(person)
         edits.rename(self.store, pid, name or None)
         return self.store.person(pid)
@@ -251,6 +257,11 @@ class Library:
         edits.set_excluded(self.store, self.face_id(face), is_excluded)
 
     def hide(self, person: PersonRef, *, is_hidden: bool = True) -> None:
+        """Hide a person (``is_hidden=False`` shows it again).
+
+        Like naming, hiding confirms the faces the person holds now, so no
+        regrouping brings them back as a visible person.
+        """
         edits.set_hidden(self.store, self.person_id(person), is_hidden)
 
     def forget(self, person: PersonRef, *, on_problem: ProblemFn | None = None) -> int:

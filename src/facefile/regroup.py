@@ -81,9 +81,11 @@ class StoreNeighbours:
 def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupSummary:
     """Group the library's faces under the user's constraints.
 
-    A full regroup reconsiders every face: user-placed faces keep their
-    person; other people keep their ids while most of their faces stay
-    together; new people get new ids. With ``is_full=False`` and a library
+    A full regroup reconsiders every face: user-placed faces (moved,
+    merged, or held by a person when it was named) keep their person, and a
+    person whose confirmed faces the model splits stays one person; other
+    people keep their ids while most of their faces stay together; new
+    people get new ids. With ``is_full=False`` and a library
     above ``group.incremental_above`` faces, only faces added since the last
     grouping are placed (into existing people, or new ones among themselves),
     which costs seconds instead of minutes on a million faces.
@@ -117,6 +119,7 @@ def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupS
         data.user_person,
         store.next_person_id(),
         not_person=not_person,
+        photo_ids=data.photo_ids,
     )
     assignment = {
         int(m.face_ids[i]): (int(person_ids[i]), float(grouping.confidence[i]))

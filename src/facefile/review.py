@@ -65,12 +65,11 @@ def explain(store: Store, settings: Settings, face_id: int) -> Explanation:
     nearest = tuple(Neighbour(n.face_id, face.person_id, n.similarity) for n in w.nearest_in_person)
     other = w.closest_other_label if w.closest_other_label >= 0 else None
     other_sim = None if other is None else float(w.other_similarity)
-    lines = []
-    if face.person_id is None:
-        lines.append(f"face-{face_id} belongs to nobody yet.")
-    else:
-        how = "you placed it there" if face.source == "user" else f"confidence {face.confidence:.2f}"
-        lines.append(f"face-{face_id} is in {_label(store, face.person_id)} ({how}).")
+    row = int(rows[0])
+    refused = tuple(sorted({pid for r, pid in data.not_person if r == row}))
+    lines = [_placement(store, face_id, face.person_id, face.source, face.confidence)]
+    if refused:
+        lines.append(f"You said it is not {', '.join(_label(store, p) for p in refused)}.")
     if nearest:
         best = ", ".join(f"face-{n.face_id} ({n.similarity:.2f})" for n in nearest)
         lines.append(f"Most similar faces there: {best}; mean similarity {w.person_similarity:.2f}.")
@@ -80,7 +79,33 @@ def explain(store: Store, settings: Settings, face_id: int) -> Explanation:
         f"Similarity runs from 0 to 1; two photos of one person usually score above "
         f"{SAME_PERSON_SIMILARITY:.2f}."
     )
-    return Explanation(face_id, face.person_id, face.confidence, nearest, other, other_sim, " ".join(lines))
+    return Explanation(
+        face_id,
+        face.person_id,
+        face.confidence,
+        nearest,
+        other,
+        other_sim,
+        " ".join(lines),
+        face.source if face.person_id is not None else None,
+        refused,
+    )
+
+
+def _placement(store: Store, face_id: int, person_id: int | None, source: str | None, conf: float) -> str:
+    """Where the face is, and whether that is the user's word or the model's."""
+    if person_id is None:
+        return f"face-{face_id} belongs to nobody yet."
+    where = f"face-{face_id} is in {_label(store, person_id)}"
+    if source == "user":
+        return (
+            f"{where}: your word (you named or hid the person with it, moved it or merged it "
+            "there), so no regrouping or re-scan moves it."
+        )
+    return (
+        f"{where}: the model's grouping (confidence {conf:.2f}), which a regroup may change; "
+        "name the person or move the face to make it your word."
+    )
 
 
 def _label(store: Store, pid: int) -> str:

@@ -244,6 +244,8 @@ class Person:
     n_faces: int
     n_photos: int
     cover_face_id: int | None = None
+    n_confirmed: int = 0
+    """Faces whose place here is the user's word (named, moved or merged here)."""
 
     @property
     def key(self) -> str:
@@ -320,3 +322,9 @@ class Explanation:
     closest_other_person: int | None
     closest_other_similarity: float | None
     text: str
+    source: str | None = None
+    """Whose word the face's place is: ``"user"`` (moved, merged, or held by
+    a person when the user named it; no regrouping moves it), ``"auto"``
+    (the model's grouping; a regroup may move it), ``None`` (nobody's face)."""
+    not_people: tuple[int, ...] = ()
+    """People the user said this face is not ("not this person", unassign)."""

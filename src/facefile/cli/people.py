@@ -27,7 +27,14 @@ def people(
         rows = lib.people(include_hidden=all_)
     if json_:
         out = [
-            {"person": p.key, "name": p.name, "faces": p.n_faces, "photos": p.n_photos, "hidden": p.is_hidden}
+            {
+                "person": p.key,
+                "name": p.name,
+                "faces": p.n_faces,
+                "photos": p.n_photos,
+                "hidden": p.is_hidden,
+                "confirmed": p.n_confirmed,
+            }
             for p in rows
         ]
         sys.stdout.write(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
@@ -61,10 +68,16 @@ def name(
     new_name: Annotated[str, typer.Argument(metavar="NAME", help="The name ('' clears it).")],
     library: LibraryOpt = None,
 ) -> None:
-    """Name a person."""
+    """Name a person; its faces now are confirmed as that person (kept through every regroup)."""
     with open_library(library) as lib:
         p = lib.name(person, new_name)
-    console.print(f"{p.key} is now {safe(p.name or '(no name)')}.")
+    if not p.name:
+        console.print(f"{p.key} has no name now.")
+        return
+    console.print(
+        f"{p.key} is now {safe(p.name)}: naming confirmed its {p.n_confirmed} faces, "
+        "which stay with the name through every regroup (move or unassign one to change that)."
+    )
 
 
 def merge(
@@ -134,9 +147,9 @@ include = one_edit(
 )
 hide = one_edit(
     "person",
-    "Hide a person from lists (faces stay grouped).",
+    "Hide a person from lists; its faces now stay with it (kept through every regroup).",
     lambda lib, person: lib.hide(person),
-    "{ref} is hidden; 'facefile people --all' shows it.",
+    "{ref} is hidden with its faces; 'facefile people --all' shows it.",
 )
 unhide = one_edit(
     "person",

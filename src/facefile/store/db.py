@@ -515,7 +515,8 @@ class Store:
             "SELECT p.id, p.name, p.is_hidden, COUNT(f.id), COUNT(DISTINCT f.photo_id), "
             "(SELECT a2.face_id FROM assignments a2 JOIN faces f2 ON f2.id = a2.face_id "
             " WHERE a2.person_id = p.id AND f2.is_excluded = 0 "
-            " ORDER BY f2.quality DESC, f2.id LIMIT 1) "
+            " ORDER BY f2.quality DESC, f2.id LIMIT 1), "
+            "SUM(CASE WHEN a.source = 'user' AND f.id IS NOT NULL THEN 1 ELSE 0 END) "
             "FROM people p LEFT JOIN assignments a ON a.person_id = p.id "
             "LEFT JOIN faces f ON f.id = a.face_id AND f.is_excluded = 0 "
         )
@@ -524,8 +525,8 @@ class Store:
         # an unnamed person with no face left is kept only to remember "not this person"
         sql += "GROUP BY p.id HAVING COUNT(f.id) > 0 OR p.name IS NOT NULL ORDER BY COUNT(f.id) DESC, p.id"
         return [
-            Person(int(i), n, bool(h), int(nf), int(np_), None if c is None else int(c))
-            for i, n, h, nf, np_, c in self.conn.execute(sql)
+            Person(int(i), n, bool(h), int(nf), int(np_), None if c is None else int(c), int(nu or 0))
+            for i, n, h, nf, np_, c, nu in self.conn.execute(sql)
         ]
 
     def person(self, person_id: int) -> Person:
@@ -536,13 +537,15 @@ class Store:
             "(SELECT COUNT(DISTINCT f.photo_id) FROM assignments a JOIN faces f ON f.id = a.face_id "
             " WHERE a.person_id = p.id AND f.is_excluded = 0), "
             "(SELECT a2.face_id FROM assignments a2 JOIN faces f2 ON f2.id = a2.face_id "
-            " WHERE a2.person_id = p.id AND f2.is_excluded = 0 ORDER BY f2.quality DESC, f2.id LIMIT 1) "
+            " WHERE a2.person_id = p.id AND f2.is_excluded = 0 ORDER BY f2.quality DESC, f2.id LIMIT 1), "
+            "(SELECT COUNT(*) FROM assignments a JOIN faces f ON f.id = a.face_id "
+            " WHERE a.person_id = p.id AND f.is_excluded = 0 AND a.source = 'user') "
             "FROM people p WHERE p.id = ?",
             (person_id,),
         ).fetchone()
         if row is not None:
-            i, n, h, nf, np_, c = row
-            return Person(int(i), n, bool(h), int(nf), int(np_), None if c is None else int(c))
+            i, n, h, nf, np_, c, nu = row
+            return Person(int(i), n, bool(h), int(nf), int(np_), None if c is None else int(c), int(nu))
         raise NotFoundError(
             f"No person person-{person_id:04d} in this library; 'facefile people' lists them."
         )

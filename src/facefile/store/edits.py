@@ -57,19 +57,52 @@ def new_person(store: Store, c: Connection, name: str | None = None) -> int:
     return person_id
 
 
-def rename(store: Store, person_id: int, name: str | None) -> None:
+def rename(store: Store, person_id: int, name: str | None) -> int:
+    """Name a person (``None`` clears the name), confirming the faces it holds now.
+
+    A name is the user's word about the faces they looked at: each face the
+    person holds at this moment becomes a user assignment, as if moved
+    there, so no regrouping takes it from the name. A later move, unassign,
+    "not this person" or exclude of one of them still wins, as with any
+    user placement. Clearing a name confirms nothing and undoes nothing.
+
+    Returns:
+        The number of faces confirmed now (those the grouping had placed).
+    """
     clean = name.strip() if name else None
     if clean is not None and not clean:
         raise ConstraintError("A name cannot be empty; use 'facefile name PERSON \"\"' to clear it.")
     with store.transaction() as c:
         _require_person(c, person_id)
         c.execute("UPDATE people SET name = ? WHERE id = ?", (clean, person_id))
+        return 0 if clean is None else _confirm_faces(c, person_id)
 
 
-def set_hidden(store: Store, person_id: int, is_hidden: bool) -> None:
+def set_hidden(store: Store, person_id: int, is_hidden: bool) -> int:
+    """Hide a person (or show it again).
+
+    Hiding is the user's word about the faces they looked at, as naming is:
+    the faces the person holds now are confirmed, so no regrouping brings
+    them back as a visible person. Showing it again undoes nothing.
+
+    Returns:
+        The number of faces confirmed now.
+    """
     with store.transaction() as c:
         _require_person(c, person_id)
         c.execute("UPDATE people SET is_hidden = ? WHERE id = ?", (int(is_hidden), person_id))
+        return _confirm_faces(c, person_id) if is_hidden else 0
+
+
+def _confirm_faces(c: Connection, person_id: int) -> int:
+    """Make the faces a person holds the user's placements (inside the caller's transaction)."""
+    return int(
+        c.execute(
+            "UPDATE assignments SET source = 'user', confidence = 1.0, updated_at = ? "
+            "WHERE person_id = ? AND source = 'auto'",
+            (now(), person_id),
+        ).rowcount
+    )
 
 
 def merge(store: Store, source_id: int, target_id: int) -> int:

@@ -279,6 +279,19 @@ MIGRATIONS: list[Migration] = [
         CREATE INDEX twins_photo ON twins(photo_id);
         """,
     ),
+    Migration(
+        "0004_named_and_hidden_faces_confirmed",
+        sqlite="""
+        -- Naming or hiding a person confirms the faces it holds
+        -- (facefile.store.edits.rename, set_hidden); before, only moves and
+        -- merges did, and a regroup could take a named person's faces from
+        -- the name. The faces a named or hidden person holds when the library
+        -- is upgraded are what its user saw: they become the user's.
+        UPDATE assignments SET source = 'user', confidence = 1.0
+        WHERE source = 'auto'
+        AND person_id IN (SELECT id FROM people WHERE name IS NOT NULL OR is_hidden = 1);
+        """,
+    ),
 ]
 
 TABLES = (

@@ -116,7 +116,9 @@ async def rename(request: Request, person_id: int) -> RedirectResponse:
         p = state(request).write(lambda lib: lib.name(person_id, new or None))
     except FacefileError as exc:
         return back(request, url, str(exc), "error")
-    return back(request, url, f"{p.key} is now {p.name}." if p.name else f"{p.key} has no name now.")
+    if not p.name:
+        return back(request, url, f"{p.key} has no name now.")
+    return back(request, url, f"{p.key} is now {p.name}: naming confirmed its {p.n_confirmed} faces.")
 
 
 @router.post("/person/{person_id}/merge")
