@@ -1,0 +1,115 @@
+"""Is facefile's same-person probability honest? Fit on some collections, check on another.
+
+Each detected face of a labelled collection asks the rest of it, with the
+labels as people, which person it is (:meth:`PeopleIndex.faces`, the code the
+library runs). Its :data:`TOP` most likely candidates are the pairs a user
+could be shown; each is "same" when the candidate is the face's own
+identity (a face whose identity has no other image has none).
+:func:`rotate` fits the logistic of :mod:`facefile.cluster.calibration` on all
+collections but one and tabulates predicted against observed same-person
+rates on the one left out, for each in turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facefile.cluster import calibration
+from facefile_bench.embedcache import EmbeddedSet
+
+TOP = 3
+"""Candidates per face in the reliability population."""
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """(face, candidate) pairs of one collection.
+
+    Attributes:
+        name: the collection.
+        evidence, rival: ``float64 (m,)`` the two features of each pair.
+        is_same: ``bool (m,)`` the candidate is the face's own identity.
+        is_top: ``bool (m,)`` the candidate was the face's most likely one.
+    """
+
+    name: str
+    evidence: NDArray[np.float64]
+    rival: NDArray[np.float64]
+    is_same: NDArray[np.bool_]
+    is_top: NDArray[np.bool_]
+
+
+def pairs(name: str, es: EmbeddedSet) -> Pairs:
+    """The top :data:`TOP` candidates of every detected face of ``es``."""
+    det = es.is_detected
+    _, labels = np.unique(np.array(es.identities)[det], return_inverse=True)
+    index = calibration.PeopleIndex(es.embeddings["full"][det], labels.astype(np.int64))
+    ev, rv, same, top = [], [], [], []
+    for i, found in enumerate(index.faces()):
+        for j, m in enumerate(found[:TOP]):
+            ev.append(m.evidence)
+            rv.append(m.rival)
+            same.append(m.person == labels[i])
+            top.append(j == 0)
+    return Pairs(name, np.array(ev), np.array(rv), np.array(same, bool), np.array(top, bool))
+
+
+def fit(sets: Sequence[Pairs]) -> tuple[float, float, float]:
+    """``(INTERCEPT, COEF_EVIDENCE, COEF_MARGIN)`` by logistic regression on ``sets``."""
+    from sklearn.linear_model import LogisticRegression
+
+    e = np.concatenate([s.evidence for s in sets])
+    r = np.concatenate([s.rival for s in sets])
+    y = np.concatenate([s.is_same for s in sets])
+    model = LogisticRegression(C=1e4, max_iter=5000).fit(np.c_[e, e - r], y)
+    return float(model.intercept_[0]), float(model.coef_[0, 0]), float(model.coef_[0, 1])
+
+
+def predict(params: tuple[float, float, float], s: Pairs) -> NDArray[np.float64]:
+    a, b, c = params
+    z = a + b * s.evidence + c * (s.evidence - s.rival)
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def reliability(p: NDArray[np.float64], y: NDArray[np.bool_], equal_count: bool) -> list[dict]:
+    """Predicted against observed same-person rate per bin.
+
+    Args:
+        p, y: predictions and outcomes.
+        equal_count: ten bins of equal size by ``p`` (deciles); otherwise ten
+            bins of width 0.1.
+    """
+    order = np.argsort(p, kind="stable")
+    if equal_count:
+        bins = np.array_split(order, 10)
+    else:
+        which = np.minimum((p * 10).astype(int), 9)
+        bins = [np.flatnonzero(which == b) for b in range(10)]
+    rows = []
+    for b, sel in enumerate(bins):
+        if sel.size == 0:
+            continue
+        pred, obs = float(p[sel].mean()), float(y[sel].mean())
+        rows.append({"bin": b + 1, "pairs": int(sel.size), "predicted": pred, "observed": obs,
+                     "gap": abs(pred - obs), "low": float(p[sel].min()),
+                     "high": float(p[sel].max())})  # fmt: skip
+    return rows
+
+
+def rotate(sets: Sequence[Pairs]) -> list[dict]:
+    """Fit on all but one, check on that one, for each in turn."""
+    out = []
+    for held in sets:
+        params = fit([s for s in sets if s is not held])
+        p = predict(params, held)
+        out.append({
+            "held_out": held.name, "params": params, "pairs": int(p.size),
+            "deciles": reliability(p, held.is_same, True),
+            "bins": reliability(p, held.is_same, False),
+            "top_deciles": reliability(p[held.is_top], held.is_same[held.is_top], True),
+        })  # fmt: skip
+    return out

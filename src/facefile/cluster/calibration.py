@@ -1,0 +1,239 @@
+"""How likely a face (or a group of faces) is a given person: one calibrated number.
+
+Every number the user sees (merge suggestions, "looks like", review
+questions, ``why``, a face's confidence) is :func:`probability`: the chance
+that the face is that person, read off two features of its nearest faces:
+
+* ``evidence``: the mean cosine similarity of the face to that person's
+  ``TOP_K`` most similar faces (fewer when the person has fewer), so a big
+  person does not win on its size alone;
+* ``rival``: the same for the best *other* candidate (a person, or a lone
+  unassigned face), so the bar follows how crowded the face's neighbourhood
+  is: the same similarity means less where another person is as close.
+
+The three constants are a logistic fit on every (face, nearest candidate)
+pair of the dev collections (lfw-dev, celeb17, rmfrd-dev; each face asks the
+rest of its collection, with the labels as people). Refit and check them with
+``facefile bench calibration`` (BENCHMARKS.md has its reliability table).
+Nothing is fitted on the user's library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+TOP_K = 3
+"""Faces of a person that a face is compared with (its most similar ones)."""
+NEIGHBOURS = 30
+"""Nearest faces searched per face; farther people are out of reach."""
+INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -3.11, 4.17, 20.32
+"""``logit p = INTERCEPT + COEF_EVIDENCE * evidence + COEF_MARGIN * (evidence - rival)``."""
+SUGGEST_ABOVE = 0.2
+"""Candidates less likely than this are not shown (merge suggestions, review)."""
+RIVAL_NONE = 0.2
+"""Rival evidence at most, when no other candidate is within reach."""
+PREFILL_ABOVE = 0.5
+"""A person is proposed (pre-filled) only when more likely than not."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """A candidate person for a face or a group of faces.
+
+    Attributes:
+        person: person id (negative: ``-2 - row``, a face that is in no person).
+        probability: calibrated chance it is that person, in ``[0, 1]``.
+        evidence: mean similarity to that person's nearest ``TOP_K`` faces.
+        rival: the best other candidate's evidence.
+    """
+
+    person: int
+    probability: float
+    evidence: float
+    rival: float
+
+
+def probability(
+    evidence: NDArray[np.float64] | float, rival: NDArray[np.float64] | float
+) -> NDArray[np.float64]:
+    """Chance that a face is a person, from its evidence and its best rival's (cosines)."""
+    e = np.asarray(evidence, dtype=np.float64)
+    z = INTERCEPT + COEF_EVIDENCE * e + COEF_MARGIN * (e - np.asarray(rival, dtype=np.float64))
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+def candidates(
+    sims: NDArray[np.floating], nb_people: NDArray[np.int64], own_people: NDArray[np.int64], sizes_of
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Evidence for every candidate person of each query, from its nearest faces.
+
+    Args:
+        sims: ``(q, L)`` cosine similarity of each query to its nearest faces,
+            most similar first; NaN where missing.
+        nb_people: ``(q, L)`` person of each of those faces (unique negative
+            ids for faces in no person).
+        own_people: ``(q,)`` the person each query is in (it is not among
+            its own neighbours, so that person counts one face fewer), or -1.
+        sizes_of: function mapping ``int64`` person ids to their face counts.
+
+    Returns:
+        ``(query, person, evidence)``: flat arrays, one entry per pair found.
+        A person with fewer listed faces than ``TOP_K`` (but more in the
+        library) is padded with the query's farthest listed similarity.
+    """
+    q, width = sims.shape
+    row = np.repeat(np.arange(q), width)
+    s, p = sims.ravel().astype(np.float64), nb_people.ravel()
+    ok = np.isfinite(s)
+    row, s, p = row[ok], s[ok], p[ok]
+    order = np.lexsort((-s, p, row))
+    row, s, p = row[order], s[order], p[order]
+    new = np.r_[True, (row[1:] != row[:-1]) | (p[1:] != p[:-1])]
+    start = np.flatnonzero(new)
+    rank = np.arange(row.size) - np.repeat(start, np.diff(np.r_[start, row.size]))
+    keep = rank < TOP_K
+    grp = np.cumsum(new) - 1
+    total = np.bincount(grp[keep], weights=s[keep], minlength=start.size)
+    found = np.bincount(grp[keep], minlength=start.size)
+    qr, pp = row[start], p[start]
+    size = np.where(pp >= 0, sizes_of(pp), 1) - (pp == own_people[qr])
+    want = np.clip(size, 1, TOP_K)
+    pad = farthest(sims)
+    ev = (total + np.maximum(want - found, 0) * pad[qr]) / np.maximum(want, found)
+    return qr, pp, ev
+
+
+def farthest(sims: NDArray[np.floating]) -> NDArray[np.float64]:
+    """Each row's smallest finite similarity (0 where it has none)."""
+    finite = np.isfinite(sims)
+    low = np.where(finite, sims, np.inf).min(axis=1) if sims.size else np.zeros(len(sims))
+    return np.where(finite.any(axis=1), low, 0.0).astype(np.float64) if sims.size else low
+
+
+def score(
+    query: NDArray[np.int64],
+    person: NDArray[np.int64],
+    evidence: NDArray[np.float64],
+    fallback: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``(rival, probability)`` of each candidate of :func:`candidates`.
+
+    A candidate's rival is its query's best other candidate; when there is
+    none, :data:`RIVAL_NONE`, or the query's farthest listed similarity
+    ``fallback[query]`` if lower (no unlisted person is closer).
+    """
+    n_queries = fallback.size
+    best = np.full(n_queries, -np.inf)
+    np.maximum.at(best, query, evidence)
+    is_best = evidence == best[query]
+    second = np.full(n_queries, -np.inf)
+    np.maximum.at(second, query[~is_best], evidence[~is_best])
+    n_best = np.bincount(query[is_best], minlength=n_queries)
+    second = np.where(n_best > 1, best, second)  # a tie: each is the other's rival
+    rival = np.where(is_best, second[query], best[query])
+    rival = np.where(np.isfinite(rival), rival, np.minimum(fallback[query], RIVAL_NONE))
+    return rival, probability(evidence, rival)
+
+
+def rank(
+    query: NDArray[np.int64],
+    person: NDArray[np.int64],
+    evidence: NDArray[np.float64],
+    fallback: NDArray[np.float64],
+) -> list[list[Match]]:
+    """Each query's candidates as :class:`Match`, most likely first (see :func:`score`)."""
+    rival, p = score(query, person, evidence, fallback)
+    out: list[list[Match]] = [[] for _ in range(fallback.size)]
+    for i in np.lexsort((person, -p, query)):
+        out[query[i]].append(Match(int(person[i]), float(p[i]), float(evidence[i]), float(rival[i])))
+    return out
+
+
+class PeopleIndex:
+    """The library's faces and people, asked which person a face or a group is.
+
+    Args:
+        vectors: ``float32 (n, d)`` descriptors (normalised here); NaN rows
+            are never neighbours.
+        people: ``int64 (n,)`` person of each face, ``-1`` for none (each such
+            face is a candidate of its own, as a one-face stranger).
+    """
+
+    def __init__(self, vectors: NDArray[np.floating], people: NDArray[np.int64]) -> None:
+        x = np.asarray(vectors, dtype=np.float32)
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        self.x = np.ascontiguousarray(x / np.where(norms > 0, norms, 1.0))
+        people = np.asarray(people, dtype=np.int64)
+        self.people = np.where(people >= 0, people, -2 - np.arange(people.size))
+        ids, sizes = np.unique(self.people, return_counts=True)
+        self._ids, self._sizes = np.r_[ids, np.iinfo(np.int64).max], np.r_[sizes, 1]
+
+    def sizes_of(self, person: NDArray[np.int64]) -> NDArray[np.int64]:
+        """Faces of each person id (1 for an unknown id)."""
+        where = np.searchsorted(self._ids, person)
+        return np.where(self._ids[where] == person, self._sizes[where], 1)
+
+    def _near(self, rows: NDArray[np.int64] | None, base_rows: NDArray[np.int64] | None = None):  # type: ignore[no-untyped-def]
+        from facefile.cluster.knn import knn_graph, knn_query
+
+        if rows is None:
+            idx, dist = knn_graph(self.x, NEIGHBOURS)
+        else:
+            idx, dist = knn_query(self.x, self.x[rows], NEIGHBOURS + 1, base_rows=base_rows)
+            idx = np.where(idx == rows[:, None], -1, idx)
+        sims = 1.0 - dist.astype(np.float64) ** 2 / 2.0
+        sims[idx < 0] = np.nan
+        return sims, self.people[np.maximum(idx, 0)]
+
+    def faces(self, rows: NDArray[np.int64] | None = None) -> list[list[Match]]:
+        """Candidates of each face (all faces when ``rows`` is None), most likely first.
+
+        Its own person counts without the face. With ``rows`` the search is
+        exact (``len(rows) * n * d``); ``None`` runs one neighbour search for
+        all faces (approximate above ``knn.EXACT_MAX_N`` faces).
+        """
+        picked = None if rows is None else np.asarray(rows, dtype=np.int64)
+        sims, nb = self._near(picked)
+        own = self.people if picked is None else self.people[picked]
+        q, p, ev = candidates(sims, nb, own, self.sizes_of)
+        return rank(q, p, ev, farthest(sims))
+
+    def confidence(self, rows: NDArray[np.int64] | None = None) -> NDArray[np.float32]:
+        """``float32 (q,)``: each face's chance of being its person (all faces when ``rows`` is None).
+
+        For a face in no person, or alone in its person, the chance that it is
+        none of the people within reach. Vectorised: fit for a million faces.
+        """
+        picked = None if rows is None else np.asarray(rows, dtype=np.int64)
+        sims, nb = self._near(picked)
+        own = self.people if picked is None else self.people[picked]
+        q, p, ev = candidates(sims, nb, own, self.sizes_of)
+        _, prob = score(q, p, ev, farthest(sims))
+        mine = p == own[q]
+        result, other = np.zeros(own.size), np.zeros(own.size)
+        result[q[mine]] = prob[mine]
+        np.maximum.at(other, q[~mine & (p >= 0)], prob[~mine & (p >= 0)])
+        alone = (own < 0) | (self.sizes_of(own) <= 1)
+        return np.where(alone, 1.0 - other, result).astype(np.float32)
+
+    def group(self, rows: NDArray[np.int64], exclude: tuple[int, ...] = ()) -> list[Match]:
+        """Candidates for several faces together (one person), most likely first.
+
+        Each candidate's evidence is its mean over the faces; the faces' own
+        people and ``exclude`` are not candidates.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size == 0:
+            return []
+        banned = np.r_[self.people[rows], np.asarray(exclude, dtype=np.int64)]
+        sims, nb = self._near(rows, np.flatnonzero(~np.isin(self.people, banned)))
+        q, p, ev = candidates(sims, nb, np.full(rows.size, -1), self.sizes_of)
+        if p.size == 0:
+            return []
+        persons, inv = np.unique(p, return_inverse=True)
+        pad = farthest(sims)
+        total = np.bincount(inv, weights=ev - pad[q], minlength=persons.size) + pad.sum()
+        return rank(np.zeros(persons.size, np.int64), persons, total / rows.size, np.array([pad.mean()]))[0]
