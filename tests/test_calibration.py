@@ -9,7 +9,9 @@ from facefile.cluster.calibration import PREFILL_ABOVE, SUGGEST_ABOVE, PeopleInd
 DIM = 128
 
 
-def faces_of(n_people: int, per_person: int, *, seed: int, to_centre: float = 0.85) -> tuple[np.ndarray, np.ndarray]:
+def faces_of(
+    n_people: int, per_person: int, *, seed: int, to_centre: float = 0.85
+) -> tuple[np.ndarray, np.ndarray]:
     """Unit descriptors whose cosine to their person's centre is ``to_centre`` (two faces of one
     person then score about ``to_centre ** 2``, two people about 0), and their identities."""
     rng = np.random.default_rng(seed)
@@ -27,7 +29,7 @@ def test_chance_rises_with_evidence_and_falls_when_a_rival_is_as_close() -> None
     assert probability(0.7, 0.1) > probability(0.5, 0.1) > probability(0.3, 0.1)
     assert probability(0.7, 0.1) > 0.9 and probability(0.7, 0.65) < probability(0.7, 0.1)
     assert probability(0.1, 0.1) < SUGGEST_ABOVE
-    assert 0.0 <= float(probability(-1.0, 1.0)) and float(probability(1.0, -1.0)) <= 1.0
+    assert float(probability(-1.0, 1.0)) >= 0.0 and float(probability(1.0, -1.0)) <= 1.0
 
 
 def test_members_are_sure_and_a_misplaced_face_is_not() -> None:
@@ -47,7 +49,6 @@ def test_members_are_sure_and_a_misplaced_face_is_not() -> None:
 def test_a_stranger_is_sure_to_be_nobody_else() -> None:
     x, who = faces_of(5, 6, seed=2)
     people = np.where(who == 4, -1, who)  # person 4's faces are in no person: strangers here
-    people[who == 4] = -1
     lone = np.flatnonzero(who == 4)[0]
     idx = PeopleIndex(x[np.r_[np.flatnonzero(who != 4), lone]], np.r_[people[who != 4], -1])
     conf = idx.confidence()
@@ -79,5 +80,7 @@ def test_a_person_is_judged_by_its_nearest_faces_not_its_size() -> None:
     q, p, ev = candidates(sims, nb, np.array([-1]), lambda ids: np.array([sizes.get(int(i), 1) for i in ids]))
     got = dict(zip(p.tolist(), ev.tolist(), strict=True))
     assert got[6] == 0.6  # its three nearest faces
-    assert abs(got[5] - (0.9 + 0.3 + 0.3) / 3) < 1e-12  # the unlisted faces are no nearer than the farthest listed
+    assert (
+        abs(got[5] - (0.9 + 0.3 + 0.3) / 3) < 1e-12
+    )  # the unlisted faces are no nearer than the farthest listed
     assert got[-9] == 0.3 and (q == 0).all()

@@ -58,20 +58,42 @@ def pairs(name: str, es: EmbeddedSet) -> Pairs:
     return Pairs(name, np.array(ev), np.array(rv), np.array(same, bool), np.array(top, bool))
 
 
-def fit(sets: Sequence[Pairs]) -> tuple[float, float, float]:
-    """``(INTERCEPT, COEF_EVIDENCE, COEF_MARGIN)`` by logistic regression on ``sets``."""
+STRANGERS = np.round(np.arange(0.0, 0.61, 0.05), 2)
+"""Values of ``STRANGER`` (the least rival) tried by :func:`fit`."""
+
+
+def fit(sets: Sequence[Pairs]) -> tuple[float, float, float, float]:
+    """``(INTERCEPT, COEF_EVIDENCE, COEF_MARGIN, STRANGER)`` fitted on ``sets``.
+
+    A logistic regression for each ``STRANGER`` of :data:`STRANGERS`; the one
+    with the least log loss wins.
+    """
     from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
 
     e = np.concatenate([s.evidence for s in sets])
     r = np.concatenate([s.rival for s in sets])
     y = np.concatenate([s.is_same for s in sets])
-    model = LogisticRegression(C=1e4, max_iter=5000).fit(np.c_[e, e - r], y)
-    return float(model.intercept_[0]), float(model.coef_[0, 0]), float(model.coef_[0, 1])
+    best: tuple[float, tuple[float, float, float, float]] | None = None
+    for stranger in STRANGERS:
+        x = np.c_[e, e - np.fmax(r, stranger)]
+        model = LogisticRegression(C=1e4, max_iter=5000).fit(x, y)
+        loss = log_loss(y, model.predict_proba(x)[:, 1])
+        params = (
+            float(model.intercept_[0]),
+            float(model.coef_[0, 0]),
+            float(model.coef_[0, 1]),
+            float(stranger),
+        )
+        if best is None or loss < best[0]:
+            best = (loss, params)
+    assert best is not None
+    return best[1]
 
 
-def predict(params: tuple[float, float, float], s: Pairs) -> NDArray[np.float64]:
-    a, b, c = params
-    z = a + b * s.evidence + c * (s.evidence - s.rival)
+def predict(params: tuple[float, float, float, float], s: Pairs) -> NDArray[np.float64]:
+    a, b, c, stranger = params
+    z = a + b * s.evidence + c * (s.evidence - np.fmax(s.rival, stranger))
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
 
 

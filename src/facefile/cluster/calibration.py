@@ -8,14 +8,16 @@ that the face is that person, read off two features of its nearest faces:
   ``TOP_K`` most similar faces (fewer when the person has fewer), so a big
   person does not win on its size alone;
 * ``rival``: the same for the best *other* candidate (a person, or a lone
-  unassigned face), so the bar follows how crowded the face's neighbourhood
-  is: the same similarity means less where another person is as close.
+  unassigned face), but never less than :data:`STRANGER` (someone not in the
+  library yet), so the bar follows how crowded the face's neighbourhood is.
 
-The three constants are a logistic fit on every (face, nearest candidate)
-pair of the dev collections (lfw-dev, celeb17, rmfrd-dev; each face asks the
-rest of its collection, with the labels as people). Refit and check them with
-``facefile bench calibration`` (BENCHMARKS.md has its reliability table).
-Nothing is fitted on the user's library.
+The four constants are a logistic fit (``STRANGER`` on a grid, by log loss)
+on the three most likely candidates of every face of the dev collections
+(lfw-dev, celeb17, rmfrd-dev: each face asks the rest of its collection, with
+the labels as people; 21,609 pairs), with MobileFaceNet's full-view
+descriptors. Refit and check them with ``facefile bench calibration``
+(BENCHMARKS.md: a collection left out of the fit is off by up to 0.21 in a
+decile). Nothing is fitted on the user's library.
 """
 
 from __future__ import annotations
@@ -29,12 +31,14 @@ TOP_K = 3
 """Faces of a person that a face is compared with (its most similar ones)."""
 NEIGHBOURS = 30
 """Nearest faces searched per face; farther people are out of reach."""
-INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -3.11, 4.17, 20.32
-"""``logit p = INTERCEPT + COEF_EVIDENCE * evidence + COEF_MARGIN * (evidence - rival)``."""
+INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -6.57, 7.97, 28.54
+"""``logit p = INTERCEPT + COEF_EVIDENCE * e + COEF_MARGIN * (e - max(rival, STRANGER))``."""
 SUGGEST_ABOVE = 0.2
 """Candidates less likely than this are not shown (merge suggestions, review)."""
-RIVAL_NONE = 0.2
-"""Rival evidence at most, when no other candidate is within reach."""
+STRANGER = 0.50
+"""The least rival evidence: a person not yet in the library (a stranger) is
+always a rival, so in a small library a face merely nearest a person is not
+taken for them."""
 PREFILL_ABOVE = 0.5
 """A person is proposed (pre-filled) only when more likely than not."""
 
@@ -114,18 +118,13 @@ def farthest(sims: NDArray[np.floating]) -> NDArray[np.float64]:
 
 
 def score(
-    query: NDArray[np.int64],
-    person: NDArray[np.int64],
-    evidence: NDArray[np.float64],
-    fallback: NDArray[np.float64],
+    query: NDArray[np.int64], evidence: NDArray[np.float64]
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``(rival, probability)`` of each candidate of :func:`candidates`.
 
-    A candidate's rival is its query's best other candidate; when there is
-    none, :data:`RIVAL_NONE`, or the query's farthest listed similarity
-    ``fallback[query]`` if lower (no unlisted person is closer).
+    A candidate's rival is its query's best other candidate (NaN: none).
     """
-    n_queries = fallback.size
+    n_queries = int(query.max()) + 1 if query.size else 0
     best = np.full(n_queries, -np.inf)
     np.maximum.at(best, query, evidence)
     is_best = evidence == best[query]
@@ -134,19 +133,16 @@ def score(
     n_best = np.bincount(query[is_best], minlength=n_queries)
     second = np.where(n_best > 1, best, second)  # a tie: each is the other's rival
     rival = np.where(is_best, second[query], best[query])
-    rival = np.where(np.isfinite(rival), rival, np.minimum(fallback[query], RIVAL_NONE))
+    rival = np.where(np.isfinite(rival), rival, np.nan)
     return rival, probability(evidence, rival)
 
 
 def rank(
-    query: NDArray[np.int64],
-    person: NDArray[np.int64],
-    evidence: NDArray[np.float64],
-    fallback: NDArray[np.float64],
+    query: NDArray[np.int64], person: NDArray[np.int64], evidence: NDArray[np.float64], n_queries: int
 ) -> list[list[Match]]:
     """Each query's candidates as :class:`Match`, most likely first (see :func:`score`)."""
-    rival, p = score(query, person, evidence, fallback)
-    out: list[list[Match]] = [[] for _ in range(fallback.size)]
+    rival, p = score(query, evidence)
+    out: list[list[Match]] = [[] for _ in range(n_queries)]
     for i in np.lexsort((person, -p, query)):
         out[query[i]].append(Match(int(person[i]), float(p[i]), float(evidence[i]), float(rival[i])))
     return out
@@ -199,7 +195,7 @@ class PeopleIndex:
         sims, nb = self._near(picked)
         own = self.people if picked is None else self.people[picked]
         q, p, ev = candidates(sims, nb, own, self.sizes_of)
-        return rank(q, p, ev, farthest(sims))
+        return rank(q, p, ev, len(own))
 
     def confidence(self, rows: NDArray[np.int64] | None = None) -> NDArray[np.float32]:
         """``float32 (q,)``: each face's chance of being its person (all faces when ``rows`` is None).
@@ -211,7 +207,7 @@ class PeopleIndex:
         sims, nb = self._near(picked)
         own = self.people if picked is None else self.people[picked]
         q, p, ev = candidates(sims, nb, own, self.sizes_of)
-        _, prob = score(q, p, ev, farthest(sims))
+        _, prob = score(q, ev)
         mine = p == own[q]
         result, other = np.zeros(own.size), np.zeros(own.size)
         result[q[mine]] = prob[mine]
@@ -236,4 +232,4 @@ class PeopleIndex:
         persons, inv = np.unique(p, return_inverse=True)
         pad = farthest(sims)
         total = np.bincount(inv, weights=ev - pad[q], minlength=persons.size) + pad.sum()
-        return rank(np.zeros(persons.size, np.int64), persons, total / rows.size, np.array([pad.mean()]))[0]
+        return rank(np.zeros(persons.size, np.int64), persons, total / rows.size, 1)[0]
