@@ -233,6 +233,7 @@ def test_review_answers_are_kept(client: TestClient, library: str) -> None:
 def _group_section(page: str, face_id: int) -> str:
     """The unassigned page's section that shows ``face_id``."""
     for section in page.split("<section")[1:]:
+        section = section.split("</section>")[0]
         if f"/crop/{face_id}.jpg" in section:
             return section
     raise AssertionError(f"face-{face_id} is in no group")

@@ -118,7 +118,7 @@ def explain(store: Store, settings: Settings, face_id: int) -> Explanation:
     if other is not None and other_p is not None:
         closest = "Closest other person" if face.person_id is not None else "Closest person"
         lines.append(f"{closest}: {_label(store, other)}, {other_p:.0%} likely.")
-    lines.append("Chances are calibrated: of faces given 70%, about 7 in 10 are that person.")
+    lines.append("Chances are estimates learnt on labelled photo collections, not on yours.")
     return Explanation(face_id, face.person_id, face.confidence, nearest, other, other_p, " ".join(lines))
 
 
