@@ -66,7 +66,8 @@ def fit(sets: Sequence[Pairs]) -> tuple[float, float, float, float]:
     """``(INTERCEPT, COEF_EVIDENCE, COEF_MARGIN, STRANGER)`` fitted on ``sets``.
 
     A logistic regression for each ``STRANGER`` of :data:`STRANGERS`; the one
-    with the least log loss wins.
+    with the least log loss wins. Each set weighs the same, whatever its
+    number of pairs, so one big collection does not set the scale alone.
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import log_loss
@@ -74,11 +75,12 @@ def fit(sets: Sequence[Pairs]) -> tuple[float, float, float, float]:
     e = np.concatenate([s.evidence for s in sets])
     r = np.concatenate([s.rival for s in sets])
     y = np.concatenate([s.is_same for s in sets])
+    w = np.concatenate([np.full(s.evidence.size, y.size / (len(sets) * s.evidence.size)) for s in sets])
     best: tuple[float, tuple[float, float, float, float]] | None = None
     for stranger in STRANGERS:
         x = np.c_[e, e - np.fmax(r, stranger)]
-        model = LogisticRegression(C=1e4, max_iter=5000).fit(x, y)
-        loss = log_loss(y, model.predict_proba(x)[:, 1])
+        model = LogisticRegression(C=1e4, max_iter=5000).fit(x, y, sample_weight=w)
+        loss = log_loss(y, model.predict_proba(x)[:, 1], sample_weight=w)
         params = (
             float(model.intercept_[0]),
             float(model.coef_[0, 0]),
@@ -122,6 +124,24 @@ def reliability(p: NDArray[np.float64], y: NDArray[np.bool_], equal_count: bool)
     return rows
 
 
+def shown(p: NDArray[np.float64], y: NDArray[np.bool_], top: NDArray[np.bool_]) -> dict:
+    """What the floor and the pre-fill bar do to each face's most likely person.
+
+    Returns:
+        Counts and observed same-person rates of the top candidates under the
+        floor (hidden), between the floor and the pre-fill bar (shown as
+        "maybe") and above it (pre-filled).
+    """
+    p, y = p[top], y[top]
+    out: dict = {}
+    for name, sel in (("hidden", p < calibration.SUGGEST_ABOVE),
+                      ("maybe", (p >= calibration.SUGGEST_ABOVE) & (p <= calibration.PREFILL_ABOVE)),
+                      ("prefilled", p > calibration.PREFILL_ABOVE)):  # fmt: skip
+        out[name] = int(sel.sum())
+        out[f"{name}_same"] = float(y[sel].mean()) if sel.any() else float("nan")
+    return out
+
+
 def rotate(sets: Sequence[Pairs]) -> list[dict]:
     """Fit on all but one, check on that one, for each in turn."""
     out = []
@@ -130,6 +150,7 @@ def rotate(sets: Sequence[Pairs]) -> list[dict]:
         p = predict(params, held)
         out.append({
             "held_out": held.name, "params": params, "pairs": int(p.size),
+            "shown": shown(p, held.is_same, held.is_top),
             "deciles": reliability(p, held.is_same, True),
             "bins": reliability(p, held.is_same, False),
             "top_deciles": reliability(p[held.is_top], held.is_same[held.is_top], True),

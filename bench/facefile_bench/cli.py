@@ -530,12 +530,23 @@ def calibration(
     for r in rotated:
         worst = max(b["gap"] for b in r["deciles"])
         params = ", ".join(f"{v:.2f}" for v in r["params"])
-        summary.append(f"| {r['held_out']} | {params} | {r['pairs']} | {worst:.3f} |")
+        sh = r["shown"]
+        cells = " | ".join(f"{sh[k]}, {sh[k + '_same']:.2f}" for k in ("hidden", "maybe", "prefilled"))
+        summary.append(f"| {r['held_out']} | {params} | {r['pairs']} | {worst:.3f} | {cells} |")
         sections[f"{r['held_out']} left out: deciles of the prediction"] = table(r["deciles"], cols)
         sections[f"{r['held_out']} left out: bins of width 0.1"] = table(r["bins"], cols)
         sections[f"{r['held_out']} left out: each face's most likely person only"] = table(
             r["top_deciles"], cols
         )
+    summary += ["", "With the constants fitted on all (not held out):", "",
+                "| collection | worst decile gap | top candidate hidden: n, same | maybe: n, same "
+                "| pre-filled: n, same |", "|---|---|---|---|---|"]  # fmt: skip
+    for s in sets:
+        p = cal.predict(fitted, s)
+        worst = max(b["gap"] for b in cal.reliability(p, s.is_same, True))
+        sh = cal.shown(p, s.is_same, s.is_top)
+        cells = " | ".join(f"{sh[k]}, {sh[k + '_same']:.2f}" for k in ("hidden", "maybe", "prefilled"))
+        summary.append(f"| {s.name} | {worst:.3f} | {cells} |")
     shipped_now = (shipped.INTERCEPT, shipped.COEF_EVIDENCE, shipped.COEF_MARGIN, shipped.STRANGER)
     summary.append(
         f"\nFitted on all: {names} = {', '.join(f'{v:.2f}' for v in fitted)} "

@@ -13,11 +13,11 @@ that the face is that person, read off two features of its nearest faces:
 
 The four constants are a logistic fit (``STRANGER`` on a grid, by log loss)
 on the three most likely candidates of every face of the dev collections
-(lfw-dev, celeb17, rmfrd-dev: each face asks the rest of its collection, with
-the labels as people; 21,609 pairs), with MobileFaceNet's full-view
-descriptors. Refit and check them with ``facefile bench calibration``
-(BENCHMARKS.md: a collection left out of the fit is off by up to 0.21 in a
-decile). Nothing is fitted on the user's library.
+(lfw-dev, celeb17, rmfrd-dev, each weighing the same: each face asks the rest
+of its collection, with the labels as people; 21,609 pairs), with
+MobileFaceNet's full-view descriptors. Refit and check them with
+``facefile bench calibration`` (BENCHMARKS.md: a collection left out of the
+fit is off by up to 0.20 in a decile). Nothing is fitted on the user's library.
 """
 
 from __future__ import annotations
@@ -31,11 +31,11 @@ TOP_K = 3
 """Faces of a person that a face is compared with (its most similar ones)."""
 NEIGHBOURS = 30
 """Nearest faces searched per face; farther people are out of reach."""
-INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -6.57, 7.97, 28.54
+INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -4.94, 5.46, 24.99
 """``logit p = INTERCEPT + COEF_EVIDENCE * e + COEF_MARGIN * (e - max(rival, STRANGER))``."""
 SUGGEST_ABOVE = 0.2
 """Candidates less likely than this are not shown (merge suggestions, review)."""
-STRANGER = 0.50
+STRANGER = 0.30
 """The least rival evidence: a person not yet in the library (a stranger) is
 always a rival, so in a small library a face merely nearest a person is not
 taken for them."""
