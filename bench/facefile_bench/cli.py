@@ -524,8 +524,9 @@ def calibration(
     sections: dict[str, str] = {}
     names = "INTERCEPT, COEF_EVIDENCE, COEF_MARGIN, STRANGER"
     summary = [
-        f"| left out | fitted on the others ({names}) | pairs | worst decile gap |",
-        "|---|---|---|---|",
+        f"| left out | fitted on the others ({names}) | pairs | worst decile gap "
+        "| top candidate hidden (<20%): n, same | maybe (20-50%): n, same | pre-filled (>50%): n, same |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rotated:
         worst = max(b["gap"] for b in r["deciles"])
