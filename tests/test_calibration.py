@@ -29,6 +29,8 @@ def test_chance_rises_with_evidence_and_falls_when_a_rival_is_as_close() -> None
     assert probability(0.7, 0.1) > probability(0.5, 0.1) > probability(0.3, 0.1)
     assert probability(0.7, 0.1) > 0.9 and probability(0.7, 0.65) < probability(0.7, 0.1)
     assert probability(0.1, 0.1) < SUGGEST_ABOVE
+    # alone in a small library, merely nearest a person is not enough: a stranger is always a rival
+    assert probability(0.35, np.nan) < SUGGEST_ABOVE < PREFILL_ABOVE < probability(0.8, np.nan)
     assert float(probability(-1.0, 1.0)) >= 0.0 and float(probability(1.0, -1.0)) <= 1.0
 
 

@@ -539,11 +539,11 @@ def calibration(
         sections[f"{r['held_out']} left out: each face's most likely person only"] = table(
             r["top_deciles"], cols
         )
-    summary += ["", "With the constants fitted on all (not held out):", "",
+    summary += ["", "With the shipped constants (facefile.cluster.calibration; not held out):", "",
                 "| collection | worst decile gap | top candidate hidden: n, same | maybe: n, same "
                 "| pre-filled: n, same |", "|---|---|---|---|---|"]  # fmt: skip
     for s in sets:
-        p = cal.predict(fitted, s)
+        p = shipped.probability(s.evidence, s.rival)
         worst = max(b["gap"] for b in cal.reliability(p, s.is_same, True))
         sh = cal.shown(p, s.is_same, s.is_top)
         cells = " | ".join(f"{sh[k]}, {sh[k + '_same']:.2f}" for k in ("hidden", "maybe", "prefilled"))
