@@ -36,9 +36,7 @@ INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -4.94, 5.46, 24.99
 SUGGEST_ABOVE = 0.2
 """Candidates less likely than this are not shown (merge suggestions, review)."""
 STRANGER = 0.30
-"""The least rival evidence: a person not yet in the library (a stranger) is
-always a rival, so in a small library a face merely nearest a person is not
-taken for them."""
+"""The least rival evidence: someone not in the library yet is always a rival."""
 PREFILL_ABOVE = 0.5
 """A person is proposed (pre-filled) only when more likely than not."""
 
@@ -76,18 +74,14 @@ def candidates(
     """Evidence for every candidate person of each query, from its nearest faces.
 
     Args:
-        sims: ``(q, L)`` cosine similarity of each query to its nearest faces,
-            most similar first; NaN where missing.
-        nb_people: ``(q, L)`` person of each of those faces (unique negative
-            ids for faces in no person).
-        own_people: ``(q,)`` the person each query is in (it is not among
-            its own neighbours, so that person counts one face fewer), or -1.
-        sizes_of: function mapping ``int64`` person ids to their face counts.
+        sims: ``(q, L)`` cosine similarity to each query's nearest faces; NaN where missing.
+        nb_people: ``(q, L)`` their people (unique negative ids for faces in no person).
+        own_people: ``(q,)`` each query's own person (one face fewer there: itself), or -1.
+        sizes_of: maps ``int64`` person ids to their face counts.
 
     Returns:
-        ``(query, person, evidence)``: flat arrays, one entry per pair found.
-        A person with fewer listed faces than ``TOP_K`` (but more in the
-        library) is padded with the query's farthest listed similarity.
+        ``(query, person, evidence)``, flat, one entry per pair found. A
+        person's unlisted faces count as the query's farthest listed similarity.
     """
     q, width = sims.shape
     row = np.repeat(np.arange(q), width)
@@ -170,7 +164,6 @@ class PeopleIndex:
         self._ids, self._sizes = np.r_[ids, np.iinfo(np.int64).max], np.r_[sizes, 1]
 
     def sizes_of(self, person: NDArray[np.int64]) -> NDArray[np.int64]:
-        """Faces of each person id (1 for an unknown id)."""
         where = np.searchsorted(self._ids, person)
         return np.where(self._ids[where] == person, self._sizes[where], 1)
 
@@ -189,12 +182,7 @@ class PeopleIndex:
         return sims, self.people[np.maximum(idx, 0)]
 
     def faces(self, rows: NDArray[np.int64] | None = None) -> list[list[Match]]:
-        """Candidates of each face (all faces when ``rows`` is None), most likely first.
-
-        Its own person counts without the face. With ``rows`` the search is
-        exact (``len(rows) * n * d``); ``None`` runs one neighbour search for
-        all faces (approximate above ``knn.EXACT_MAX_N`` faces).
-        """
+        """Candidates of each face (all when ``rows`` is None; exact search otherwise), best first."""
         picked = None if rows is None else np.asarray(rows, dtype=np.int64)
         sims, nb = self._near(picked)
         own = self.people if picked is None else self.people[picked]
