@@ -75,14 +75,13 @@ def test_an_unassigned_group_finds_its_person_and_strangers_find_nobody() -> Non
 
 
 def test_a_person_is_judged_by_its_nearest_faces_not_its_size() -> None:
-    # query 0 lists: person 5 (one face at 0.9, four more unlisted), person 6 (three faces at 0.6)
-    sims = np.array([[0.9, 0.6, 0.6, 0.6, 0.3]])
-    nb = np.array([[5, 6, 6, 6, -9]])
-    sizes = {5: 5, 6: 3}
-    q, p, ev = candidates(sims, nb, np.array([-1]), lambda ids: np.array([sizes.get(int(i), 1) for i in ids]))
+    # one query's neighbours: person 5 (one face listed of five), person 7 (its only face),
+    # person 6 (three faces), a face in no person
+    sims = np.array([[0.9, 0.8, 0.6, 0.6, 0.6, 0.3]])
+    nb = np.array([[5, 7, 6, 6, 6, -9]])
+    q, p, ev = candidates(sims, nb)
     got = dict(zip(p.tolist(), ev.tolist(), strict=True))
     assert got[6] == 0.6  # its three nearest faces
-    assert (
-        abs(got[5] - (0.9 + 0.3 + 0.3) / 3) < 1e-12
-    )  # the unlisted faces are no nearer than the farthest listed
-    assert got[-9] == 0.3 and (q == 0).all()
+    # missing faces count as the farthest listed: one lucky face is weaker evidence than three
+    assert abs(got[5] - (0.9 + 0.3 + 0.3) / 3) < 1e-12 and abs(got[7] - (0.8 + 0.3 + 0.3) / 3) < 1e-12
+    assert got[7] < got[6] and got[-9] == 0.3 and (q == 0).all()

@@ -5,8 +5,9 @@ questions, ``why``, a face's confidence) is :func:`probability`: the chance
 that the face is that person, read off two features of its nearest faces:
 
 * ``evidence``: the mean cosine similarity of the face to that person's
-  ``TOP_K`` most similar faces (fewer when the person has fewer), so a big
-  person does not win on its size alone;
+  ``TOP_K`` most similar faces (a person with fewer counts the missing ones
+  at the farthest neighbour's similarity), so neither a big person nor one
+  lucky face wins on its own;
 * ``rival``: the same for the best *other* candidate (a person, or a lone
   unassigned face), but never less than :data:`STRANGER` (someone not in the
   library yet), so the bar follows how crowded the face's neighbourhood is.
@@ -17,7 +18,7 @@ on the three most likely candidates of every face of the dev collections
 of its collection, with the labels as people; 21,609 pairs), with
 MobileFaceNet's full-view descriptors. Refit and check them with
 ``facefile bench calibration`` (BENCHMARKS.md: a collection left out of the
-fit is off by up to 0.20 in a decile). Nothing is fitted on the user's library.
+fit is off by up to 0.17 in a decile). Nothing is fitted on the user's library.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ TOP_K = 3
 """Faces of a person that a face is compared with (its most similar ones)."""
 NEIGHBOURS = 30
 """Nearest faces searched per face; farther people are out of reach."""
-INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -4.94, 5.46, 24.99
+INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -4.24, 4.49, 28.24
 """``logit p = INTERCEPT + COEF_EVIDENCE * e + COEF_MARGIN * (e - max(rival, STRANGER))``."""
 SUGGEST_ABOVE = 0.2
 """Candidates less likely than this are not shown (merge suggestions, review)."""
-STRANGER = 0.30
+STRANGER = 0.35
 """The least rival evidence: someone not in the library yet is always a rival."""
 PREFILL_ABOVE = 0.5
 """A person is proposed (pre-filled) only when more likely than not."""
@@ -69,19 +70,19 @@ def probability(
 
 
 def candidates(
-    sims: NDArray[np.floating], nb_people: NDArray[np.int64], own_people: NDArray[np.int64], sizes_of
+    sims: NDArray[np.floating], nb_people: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
     """Evidence for every candidate person of each query, from its nearest faces.
 
     Args:
         sims: ``(q, L)`` cosine similarity to each query's nearest faces; NaN where missing.
         nb_people: ``(q, L)`` their people (unique negative ids for faces in no person).
-        own_people: ``(q,)`` each query's own person (one face fewer there: itself), or -1.
-        sizes_of: maps ``int64`` person ids to their face counts.
 
     Returns:
-        ``(query, person, evidence)``, flat, one entry per pair found. A
-        person's unlisted faces count as the query's farthest listed similarity.
+        ``(query, person, evidence)``, flat, one entry per pair found. Fewer
+        than ``TOP_K`` listed faces (a small person, or one mostly out of
+        reach) count the missing ones at the query's farthest listed
+        similarity: one lucky face is weaker evidence than three.
     """
     q, width = sims.shape
     row = np.repeat(np.arange(q), width)
@@ -97,12 +98,8 @@ def candidates(
     grp = np.cumsum(new) - 1
     total = np.bincount(grp[keep], weights=s[keep], minlength=start.size)
     found = np.bincount(grp[keep], minlength=start.size)
-    qr, pp = row[start], p[start]
-    size = np.where(pp >= 0, sizes_of(pp), 1) - (pp == own_people[qr])
-    want = np.clip(size, 1, TOP_K)
-    pad = farthest(sims)
-    ev = (total + np.maximum(want - found, 0) * pad[qr]) / np.maximum(want, found)
-    return qr, pp, ev
+    qr = row[start]
+    return qr, p[start], (total + (TOP_K - found) * farthest(sims)[qr]) / TOP_K
 
 
 def farthest(sims: NDArray[np.floating]) -> NDArray[np.float64]:
@@ -186,7 +183,7 @@ class PeopleIndex:
         picked = None if rows is None else np.asarray(rows, dtype=np.int64)
         sims, nb = self._near(picked)
         own = self.people if picked is None else self.people[picked]
-        q, p, ev = candidates(sims, nb, own, self.sizes_of)
+        q, p, ev = candidates(sims, nb)
         return rank(q, p, ev, len(own))
 
     def confidence(
@@ -205,7 +202,7 @@ class PeopleIndex:
         picked = None if rows is None else np.asarray(rows, dtype=np.int64)
         sims, nb = self._near(picked, near=near)
         own = self.people if picked is None else self.people[picked]
-        q, p, ev = candidates(sims, nb, own, self.sizes_of)
+        q, p, ev = candidates(sims, nb)
         _, prob = score(q, ev)
         mine = p == own[q]
         result, other = np.zeros(own.size), np.zeros(own.size)
@@ -225,7 +222,7 @@ class PeopleIndex:
             return []
         banned = np.r_[self.people[rows], np.asarray(exclude, dtype=np.int64)]
         sims, nb = self._near(rows, np.flatnonzero(~np.isin(self.people, banned)))
-        q, p, ev = candidates(sims, nb, np.full(rows.size, -1), self.sizes_of)
+        q, p, ev = candidates(sims, nb)
         if p.size == 0:
             return []
         persons, inv = np.unique(p, return_inverse=True)
