@@ -160,11 +160,17 @@ class PeopleIndex:
         ids, sizes = np.unique(self.people, return_counts=True)
         self._ids, self._sizes = np.r_[ids, np.iinfo(np.int64).max], np.r_[sizes, 1]
 
-    def sizes_of(self, person: NDArray[np.int64]) -> NDArray[np.int64]:
+    def _size_of(self, person: NDArray[np.int64]) -> NDArray[np.int64]:
         where = np.searchsorted(self._ids, person)
         return np.where(self._ids[where] == person, self._sizes[where], 1)
 
-    def _near(self, rows, base_rows=None, near=None):  # type: ignore[no-untyped-def]
+    def _near(
+        self,
+        rows: NDArray[np.int64] | None,
+        base_rows: NDArray[np.int64] | None = None,
+        near: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None,
+    ) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """``(q, NEIGHBOURS)`` similarities (NaN: none) and people of each query's nearest other faces."""
         from facefile.cluster.knn import knn_graph, knn_query
 
         if near is not None:
@@ -174,6 +180,8 @@ class PeopleIndex:
         else:
             idx, dist = knn_query(self.x, self.x[rows], NEIGHBOURS + 1, base_rows=base_rows)
             idx = np.where(idx == rows[:, None], -1, idx)
+            keep = np.argsort(idx < 0, axis=1, kind="stable")[:, :NEIGHBOURS]  # itself out, 30 left
+            idx, dist = np.take_along_axis(idx, keep, 1), np.take_along_axis(dist, keep, 1)
         sims = 1.0 - dist.astype(np.float64) ** 2 / 2.0
         sims[idx < 0] = np.nan
         return sims, self.people[np.maximum(idx, 0)]
@@ -208,7 +216,7 @@ class PeopleIndex:
         result, other = np.zeros(own.size), np.zeros(own.size)
         result[q[mine]] = prob[mine]
         np.maximum.at(other, q[~mine & (p >= 0)], prob[~mine & (p >= 0)])
-        alone = (own < 0) | (self.sizes_of(own) <= 1)
+        alone = (own < 0) | (self._size_of(own) <= 1)
         return np.where(alone, 1.0 - other, result).astype(np.float32)
 
     def group(self, rows: NDArray[np.int64], exclude: tuple[int, ...] = ()) -> list[Match]:
