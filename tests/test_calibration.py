@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from facefile.cluster.calibration import PREFILL_ABOVE, SUGGEST_ABOVE, PeopleIndex, candidates, probability
+from facefile.cluster.calibration import (
+    PREFILL_ABOVE,
+    STRANGER,
+    SUGGEST_ABOVE,
+    PeopleIndex,
+    candidates,
+    probability,
+)
 
 DIM = 128
 
@@ -75,13 +82,15 @@ def test_an_unassigned_group_finds_its_person_and_strangers_find_nobody() -> Non
 
 
 def test_a_person_is_judged_by_its_nearest_faces_not_its_size() -> None:
-    # one query's neighbours: person 5 (one face listed of five), person 7 (its only face),
-    # person 6 (three faces), a face in no person
-    sims = np.array([[0.9, 0.8, 0.6, 0.6, 0.6, 0.3]])
-    nb = np.array([[5, 7, 6, 6, 6, -9]])
+    # query 0's neighbours: person 5 (one face listed of five), person 7 (its only face),
+    # person 6 (three faces), a face in no person; query 1 is in a small library (far strangers)
+    sims = np.array([[0.9, 0.8, 0.6, 0.6, 0.6, 0.4], [0.9, 0.1, np.nan, np.nan, np.nan, np.nan]])
+    nb = np.array([[5, 7, 6, 6, 6, -9], [5, -9, -9, -9, -9, -9]])
     q, p, ev = candidates(sims, nb)
-    got = dict(zip(p.tolist(), ev.tolist(), strict=True))
-    assert got[6] == 0.6  # its three nearest faces
+    got = {(int(a), int(b)): e for a, b, e in zip(q, p, ev, strict=True)}
+    assert got[0, 6] == 0.6  # its three nearest faces
     # missing faces count as the farthest listed: one lucky face is weaker evidence than three
-    assert abs(got[5] - (0.9 + 0.3 + 0.3) / 3) < 1e-12 and abs(got[7] - (0.8 + 0.3 + 0.3) / 3) < 1e-12
-    assert got[7] < got[6] and got[-9] == 0.3 and (q == 0).all()
+    assert abs(got[0, 5] - (0.9 + 0.4 + 0.4) / 3) < 1e-12 and abs(got[0, 7] - (0.8 + 0.4 + 0.4) / 3) < 1e-12
+    assert got[0, 7] < got[0, 6] and abs(got[0, -9] - 0.4) < 1e-12
+    # ... but never as less than a stranger: far strangers do not sink a small person
+    assert abs(got[1, 5] - (0.9 + 2 * STRANGER) / 3) < 1e-12

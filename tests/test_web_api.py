@@ -272,6 +272,10 @@ def test_merge_suggestions_show_likely_people_only(client: TestClient, library: 
     assert all(f'/person/{p.id}"' not in found for p in others)  # strangers under the floor are not shown
     alone = client.get(f"/person/{others[0].id}/similar").text
     assert "No likely same people." in alone
+    with Library(library, settings=FAKE_SETTINGS) as lib:
+        member = lib.faces(others[0].id)[0]
+    chance = f"{100 * member.confidence:.0f}% likely the same person"
+    assert member.confidence > 0.5 and chance in client.get(f"/face/{member.id}").text
 
 
 def build_big_library(path: Path, n_faces: int, n_people: int, *, seed: int = 0) -> None:

@@ -6,8 +6,8 @@ that the face is that person, read off two features of its nearest faces:
 
 * ``evidence``: the mean cosine similarity of the face to that person's
   ``TOP_K`` most similar faces (a person with fewer counts the missing ones
-  at the farthest neighbour's similarity), so neither a big person nor one
-  lucky face wins on its own;
+  at the farthest neighbour's similarity, or :data:`STRANGER` if higher), so
+  neither a big person nor one lucky face wins on its own;
 * ``rival``: the same for the best *other* candidate (a person, or a lone
   unassigned face), but never less than :data:`STRANGER` (someone not in the
   library yet), so the bar follows how crowded the face's neighbourhood is.
@@ -18,7 +18,7 @@ on the three most likely candidates of every face of the dev collections
 of its collection, with the labels as people; 21,609 pairs), with
 MobileFaceNet's full-view descriptors. Refit and check them with
 ``facefile bench calibration`` (BENCHMARKS.md: a collection left out of the
-fit is off by up to 0.17 in a decile). Nothing is fitted on the user's library.
+fit is off by up to 0.18 in a decile). Nothing is fitted on the user's library.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ TOP_K = 3
 """Faces of a person that a face is compared with (its most similar ones)."""
 NEIGHBOURS = 30
 """Nearest faces searched per face; farther people are out of reach."""
-INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -4.24, 4.49, 28.24
+INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -4.21, 4.43, 28.71
 """``logit p = INTERCEPT + COEF_EVIDENCE * e + COEF_MARGIN * (e - max(rival, STRANGER))``."""
 SUGGEST_ABOVE = 0.2
 """Candidates less likely than this are not shown (merge suggestions, review)."""
@@ -81,8 +81,8 @@ def candidates(
     Returns:
         ``(query, person, evidence)``, flat, one entry per pair found. Fewer
         than ``TOP_K`` listed faces (a small person, or one mostly out of
-        reach) count the missing ones at the query's farthest listed
-        similarity: one lucky face is weaker evidence than three.
+        reach) count the missing ones as :func:`padding`: one lucky face is
+        weaker evidence than three.
     """
     q, width = sims.shape
     row = np.repeat(np.arange(q), width)
@@ -99,15 +99,20 @@ def candidates(
     total = np.bincount(grp[keep], weights=s[keep], minlength=start.size)
     found = np.bincount(grp[keep], minlength=start.size)
     qr = row[start]
-    return qr, p[start], (total + (TOP_K - found) * farthest(sims)[qr]) / TOP_K
+    return qr, p[start], (total + (TOP_K - found) * padding(sims)[qr]) / TOP_K
 
 
-def farthest(sims: NDArray[np.floating]) -> NDArray[np.float64]:
-    """Each row's smallest finite similarity (0 where it has none)."""
+def padding(sims: NDArray[np.floating]) -> NDArray[np.float64]:
+    """What a face missing from each row's list counts as: its farthest listed similarity.
+
+    Never under :data:`STRANGER`: in a small library the farthest face is a
+    stranger far away, and a person with one or two faces would never be sure.
+    """
     finite = np.isfinite(sims)
     if sims.size == 0:
         return np.zeros(len(sims))
-    return np.where(finite.any(axis=1), np.where(finite, sims, np.inf).min(axis=1), 0.0)
+    low = np.where(finite.any(axis=1), np.where(finite, sims, np.inf).min(axis=1), STRANGER)
+    return np.maximum(low, STRANGER)
 
 
 def score(
@@ -234,6 +239,6 @@ class PeopleIndex:
         if p.size == 0:
             return []
         persons, inv = np.unique(p, return_inverse=True)
-        pad = farthest(sims)
+        pad = padding(sims)
         total = np.bincount(inv, weights=ev - pad[q], minlength=persons.size) + pad.sum()
         return rank(np.zeros(persons.size, np.int64), persons, total / rows.size, 1)[0]
