@@ -43,17 +43,39 @@ class Pairs:
     is_top: NDArray[np.bool_]
 
 
-def pairs(name: str, es: EmbeddedSet) -> Pairs:
-    """The top :data:`TOP` candidates of every detected face of ``es``."""
+def pairs(name: str, es: EmbeddedSet, people: str = "labels") -> Pairs:
+    """The top :data:`TOP` candidates of every detected face of ``es``.
+
+    Args:
+        name: the collection's name, for the report.
+        es: its embedded faces.
+        people: ``"labels"`` (each identity is a person) or ``"grouping"``
+            (facefile's default grouping makes the people, as a user's
+            library has them; a candidate is "same" when most of its faces
+            are the face's identity).
+    """
     det = es.is_detected
-    _, labels = np.unique(np.array(es.identities)[det], return_inverse=True)
-    index = calibration.PeopleIndex(es.embeddings["full"][det], labels.astype(np.int64))
+    truth = np.unique(np.array(es.identities)[det], return_inverse=True)[1].astype(np.int64)
+    if people == "labels":
+        groups = truth
+    else:
+        from facefile_bench.facefile_column import facefile_grouper
+
+        views = {k: v[det] for k, v in es.embeddings.items()}
+        groups = facefile_grouper().group(
+            views, np.flatnonzero(det), es.quality[det], es.size_px[det], occlusion=es.occlusion[det]
+        )
+    index = calibration.PeopleIndex(es.embeddings["full"][det], groups)
+    identity_of = {
+        int(g): int(np.bincount(truth[groups == g]).argmax()) for g in np.unique(groups[groups >= 0])
+    }
     ev, rv, same, top = [], [], [], []
     for i, found in enumerate(index.faces()):
         for j, m in enumerate(found[:TOP]):
+            who = identity_of[m.person] if m.person >= 0 else int(truth[-2 - m.person])
             ev.append(m.evidence)
             rv.append(m.rival)
-            same.append(m.person == labels[i])
+            same.append(who == truth[i])
             top.append(j == 0)
     return Pairs(name, np.array(ev), np.array(rv), np.array(same, bool), np.array(top, bool))
 

@@ -499,6 +499,9 @@ def calibration(
             "--data", help="Labelled sets to fit on and check (repeatable; default the three dev sets)."
         ),
     ] = None,
+    people: Annotated[
+        str, typer.Option(help="labels: each identity is a person; grouping: facefile's default grouping.")
+    ] = "labels",
     cache: CacheOpt = None,
     out: OutOpt = Path("bench-results"),
     workers: WorkersOpt = 2,
@@ -516,7 +519,10 @@ def calibration(
     sets = []
     for path in data or CALIBRATION_DATA:
         es = _embed(_load(path, None, 0), "clean", 0, cache, workers)
-        sets.append(cal.pairs(path.name, es))
+        if people not in ("labels", "grouping"):
+            err.print(f"[red]Unknown --people {people!r}; use labels or grouping.[/]")
+            raise typer.Exit(1)
+        sets.append(cal.pairs(path.name, es, people))
     rotated = cal.rotate(sets)
     fitted = cal.fit(sets)
     cols = [("bin", "decile"), ("pairs", "pairs"), ("low", "from"), ("high", "to"),
