@@ -35,11 +35,11 @@ NEIGHBOURS = 30
 INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -4.21, 4.43, 28.71
 """``logit p = INTERCEPT + COEF_EVIDENCE * e + COEF_MARGIN * (e - max(rival, STRANGER))``."""
 SUGGEST_ABOVE = 0.2
-"""Candidates less likely than this are not shown (merge suggestions, review)."""
+"""Candidates less likely than this are not shown ("maybe" hints, review questions)."""
 STRANGER = 0.35
 """The least rival evidence: someone not in the library yet is always a rival."""
 PREFILL_ABOVE = 0.5
-"""A person is proposed (pre-filled) only when more likely than not."""
+"""A person is proposed (pre-filled, or as a merge) only when more likely than not."""
 
 
 @dataclass(frozen=True)

@@ -81,8 +81,10 @@ class SimilarityIndex:
 
         ``person_id``'s best faces ask who else they could be
         (:meth:`PeopleIndex.group`); people seen in a photo together with
-        ``person_id`` cannot be the same and are left out, and so is anyone
-        less likely than :data:`SUGGEST_ABOVE`.
+        ``person_id`` cannot be the same and are left out. A merge is
+        proposed only when more likely than not (:data:`PREFILL_ABOVE`): on
+        facefile's own grouping of the dev collections, every merge between
+        20% and 50% was wrong (57 of 57; BENCHMARKS.md, section 8).
 
         Returns:
             ``(person_id, probability)``, most likely first.
@@ -98,7 +100,7 @@ class SimilarityIndex:
             reach = set(self.person[near].tolist())
             together |= set(self.people.tolist()) - reach
         found = self._index().group(best, exclude=tuple(sorted(together)))
-        out = [(m.person, m.probability) for m in found if m.person >= 0 and m.probability >= SUGGEST_ABOVE]
+        out = [(m.person, m.probability) for m in found if m.person >= 0 and m.probability > PREFILL_ABOVE]
         return out[:k]
 
     def looks_like(self, group: FaceGroup) -> LooksLike | None:
