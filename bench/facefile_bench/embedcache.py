@@ -100,27 +100,20 @@ def _analysis_code_version() -> str:
     ones; comments and layout (a formatter's work) do not.
     """
     import facefile
+    import facefile_bench
 
     root = Path(facefile.__file__).parent
-    names = (
-        "analyze/analyzer.py",
-        "analyze/quality.py",
-        "align/keypoints.py",
-        "align/dlib.py",
-        "media/files.py",
-        "models/onnx_runtime.py",
-    )
-    files = sorted(
-        [
-            *(root / n for n in names),
-            Path(__file__).with_name("conditions.py"),
-            *root.glob("detect/*.py"),
-            *root.glob("embed/*.py"),
-        ]
-    )
+    folders = ("analyze", "align", "detect", "embed")
+    files = [
+        *(f for d in folders for f in (root / d).glob("*.py")),
+        root / "media" / "files.py",
+        root / "models" / "onnx_runtime.py",
+        Path(facefile_bench.__file__).parent / "conditions.py",
+    ]
+    files.sort(key=lambda f: (f.parent.name, f.name))
     h = hashlib.sha256()
     for f in files:
-        h.update(f.name.encode())
+        h.update(f"{f.parent.name}/{f.name}".encode())
         h.update(ast.dump(ast.parse(f.read_text(encoding="utf-8"))).encode())
     return h.hexdigest()[:16]
 
