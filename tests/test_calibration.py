@@ -8,10 +8,10 @@ from facefile.cluster.calibration import (
     PREFILL_ABOVE,
     STRANGER,
     SUGGEST_ABOVE,
-    PeopleIndex,
     candidates,
     probability,
 )
+from facefile.people_index import PeopleIndex
 
 DIM = 128
 

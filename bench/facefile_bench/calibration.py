@@ -1,7 +1,7 @@
 """Is facefile's same-person probability honest? Fit on some collections, check on another.
 
 Each detected face of a labelled collection asks the rest of it, with the
-labels as people, which person it is (:meth:`PeopleIndex.faces`, the code the
+labels as people, which person it is (:meth:`facefile.people_index.PeopleIndex.faces`, the code the
 library runs). Its :data:`TOP` most likely candidates are the pairs a user
 could be shown; each is "same" when the candidate is the face's own
 identity (a face whose identity has no other image has none).
@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from facefile.cluster import calibration
+from facefile.people_index import PeopleIndex
 from facefile_bench.embedcache import EmbeddedSet
 
 TOP = 3
@@ -65,7 +66,7 @@ def pairs(name: str, es: EmbeddedSet, people: str = "labels") -> Pairs:
         groups = facefile_grouper().group(
             views, np.flatnonzero(det), es.quality[det], es.size_px[det], occlusion=es.occlusion[det]
         )
-    index = calibration.PeopleIndex(es.embeddings["full"][det], groups)
+    index = PeopleIndex(es.embeddings["full"][det], groups)
     identity_of = {
         int(g): int(np.bincount(truth[groups == g]).argmax()) for g in np.unique(groups[groups >= 0])
     }

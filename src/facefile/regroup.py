@@ -10,10 +10,10 @@ from numpy.typing import NDArray
 from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.cluster import create_clusterer
 from facefile.cluster.base import GroupingInput
-from facefile.cluster.calibration import PeopleIndex
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.incremental import assign_new
 from facefile.config import Settings
+from facefile.people_index import PeopleIndex
 from facefile.store.db import FaceMatrix, Store
 from facefile.store.edits import add_assignments, write_grouping
 

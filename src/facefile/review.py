@@ -12,10 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from facefile.cluster.base import Grouping
-from facefile.cluster.calibration import SUGGEST_ABOVE, Match, PeopleIndex
+from facefile.cluster.calibration import SUGGEST_ABOVE, Match
 from facefile.cluster.explain import review, why
 from facefile.config import Settings
 from facefile.errors import NotFoundError
+from facefile.people_index import PeopleIndex
 from facefile.regroup import load_grouping_input
 from facefile.store.db import Store
 from facefile.types import Explanation, Neighbour, ReviewItem, person_key

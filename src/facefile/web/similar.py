@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facefile.cluster.calibration import PREFILL_ABOVE, SUGGEST_ABOVE, Match, PeopleIndex
+from facefile.cluster.calibration import PREFILL_ABOVE, SUGGEST_ABOVE, Match
+from facefile.people_index import PeopleIndex
 from facefile.regroup import StoreNeighbours
 from facefile.store.db import Store
 
