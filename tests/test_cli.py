@@ -68,6 +68,16 @@ def test_faces_json_contract(runner: CliRunner, scanned: str, tmp_path: Path) ->
         assert 0.0 <= float(row["confidence"]) <= 1.0  # type: ignore[arg-type]
 
 
+def test_faces_confidence_is_the_chance_why_gives(runner: CliRunner, scanned: str) -> None:
+    rows = faces_json(runner, scanned)
+    grouped = [r for r in rows if r["person"]]
+    assert grouped and all(0.5 < float(r["confidence"]) <= 1.0 for r in grouped)  # type: ignore[arg-type]
+    for r in grouped[:2]:
+        out = " ".join(run(runner, "why", str(r["face"]), "-L", str(scanned)).split())
+        chance = f"{float(r['confidence']):.0%}"  # type: ignore[arg-type]
+        assert f"confidence {chance}" in out and f"by its faces, {chance} likely the same person" in out
+
+
 def test_people_name_show_merge_move(runner: CliRunner, scanned: str) -> None:
     people = json.loads(run(runner, "people", "--json", "-L", str(scanned)))
     assert len(people) == 4

@@ -230,6 +230,54 @@ def test_review_answers_are_kept(client: TestClient, library: str) -> None:
             assert item.other_person_id not in {p.id for p in lib.people(include_hidden=True)}
 
 
+def _group_section(page: str, face_id: int) -> str:
+    """The unassigned page's section that shows ``face_id``."""
+    for section in page.split("<section")[1:]:
+        section = section.split("</section>")[0]
+        if f"/crop/{face_id}.jpg" in section:
+            return section
+    raise AssertionError(f"face-{face_id} is in no group")
+
+
+def test_unassigned_page_proposes_a_person_only_when_likely(
+    client: TestClient, library: str, tmp_path: Path
+) -> None:
+    from facefile.store import edits
+
+    draw_photo(tmp_path / "photos" / "stranger.png", [9], size=(400, 300), face_px=90)
+    with Library(library, settings=FAKE_SETTINGS) as lib:
+        lib.scan(tmp_path / "photos")
+        stranger = next(f for f in lib.faces() if Path(f.photo).name == "stranger.png")
+        a = lib.people()[0]
+        member = lib.faces(a.id)[0]
+        # the grouper left one of a's faces unassigned
+        keep = {f.id: (f.person_id, f.confidence) for f in lib.store.faces() if f.source == "auto"}
+        keep.pop(member.id)
+        edits.write_grouping(lib.store, keep, [])
+        assert lib.face(stranger.id).person_id is None and lib.face(member.id).person_id is None
+    page = client.get("/unassigned").text
+    mine = _group_section(page, member.id)
+    assert f'value="{a.key}"' in mine and re.search(rf"likely {a.key} \((9\d|100)% same person\)", mine)
+    theirs = _group_section(page, stranger.id)
+    assert 'value="person-' not in theirs and "same person" not in theirs  # a stranger is never proposed
+
+
+def test_merge_suggestions_show_likely_people_only(client: TestClient, library: str) -> None:
+    with Library(library, settings=FAKE_SETTINGS) as lib:
+        a = lib.people()[0]
+        part = split_person(lib, [lib.faces(a.id)[0].id])
+        others = [p for p in lib.people() if p.id not in (a.id, part)]
+    found = client.get(f"/person/{part}/similar").text
+    assert f'/person/{a.id}"' in found and re.search(r"(9\d|100)% same person", found)
+    assert all(f'/person/{p.id}"' not in found for p in others)  # strangers under the floor are not shown
+    alone = client.get(f"/person/{others[0].id}/similar").text
+    assert "No likely same people." in alone
+    with Library(library, settings=FAKE_SETTINGS) as lib:
+        member = lib.faces(others[0].id)[0]
+    chance = f"{100 * member.confidence:.0f}% likely the same person"
+    assert member.confidence > 0.5 and chance in client.get(f"/face/{member.id}").text
+
+
 def build_big_library(path: Path, n_faces: int, n_people: int, *, seed: int = 0) -> None:
     """A synthetic library: ``n_faces`` faces (two per photo) in ``n_people`` people, 10% unassigned.
 

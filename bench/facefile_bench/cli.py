@@ -482,3 +482,84 @@ def run_all(
 
 if __name__ == "__main__":
     bench_app()
+
+
+CALIBRATION_DATA = [
+    Path("../shared/data/lfw-dev"),
+    Path("../shared/data/celeb17"),
+    Path("../shared/data/rmfrd-dev"),
+]
+
+
+@bench_app.command()
+def calibration(
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data", help="Labelled sets to fit on and check (repeatable; default the three dev sets)."
+        ),
+    ] = None,
+    people: Annotated[
+        str, typer.Option(help="labels: each identity is a person; grouping: facefile's default grouping.")
+    ] = "labels",
+    cache: CacheOpt = None,
+    out: OutOpt = Path("bench-results"),
+    workers: WorkersOpt = 2,
+) -> None:
+    """Is the same-person chance honest? Fit on all sets but one, check on that one, in turn.
+
+    Prints, per set left out, predicted against observed same-person rates
+    in deciles of the prediction, and the constants fitted on all sets
+    (those of ``facefile.cluster.calibration``).
+    """
+    from facefile.cluster import calibration as shipped
+    from facefile_bench import calibration as cal
+    from facefile_bench.report import table, write_run
+
+    sets = []
+    for path in data or CALIBRATION_DATA:
+        es = _embed(_load(path, None, 0), "clean", 0, cache, workers)
+        if people not in ("labels", "grouping"):
+            err.print(f"[red]Unknown --people {people!r}; use labels or grouping.[/]")
+            raise typer.Exit(1)
+        sets.append(cal.pairs(path.name, es, people))
+    rotated = cal.rotate(sets)
+    fitted = cal.fit(sets)
+    cols = [("bin", "decile"), ("pairs", "pairs"), ("low", "from"), ("high", "to"),
+            ("predicted", "predicted"), ("observed", "observed"), ("gap", "gap")]  # fmt: skip
+    sections: dict[str, str] = {}
+    names = "INTERCEPT, COEF_EVIDENCE, COEF_MARGIN, STRANGER"
+    summary = [
+        f"| left out | fitted on the others ({names}) | pairs | worst decile gap "
+        "| top candidate hidden (<20%): n, same | maybe (20-50%): n, same | pre-filled (>50%): n, same |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rotated:
+        worst = max(b["gap"] for b in r["deciles"])
+        params = ", ".join(f"{v:.2f}" for v in r["params"])
+        sh = r["shown"]
+        cells = " | ".join(f"{sh[k]}, {sh[k + '_same']:.2f}" for k in ("hidden", "maybe", "prefilled"))
+        summary.append(f"| {r['held_out']} | {params} | {r['pairs']} | {worst:.3f} | {cells} |")
+        sections[f"{r['held_out']} left out: deciles of the prediction"] = table(r["deciles"], cols)
+        sections[f"{r['held_out']} left out: bins of width 0.1"] = table(r["bins"], cols)
+        sections[f"{r['held_out']} left out: each face's most likely person only"] = table(
+            r["top_deciles"], cols
+        )
+    summary += ["", "With the shipped constants (facefile.cluster.calibration; not held out):", "",
+                "| collection | worst decile gap | top candidate hidden: n, same | maybe: n, same "
+                "| pre-filled: n, same |", "|---|---|---|---|---|"]  # fmt: skip
+    for s in sets:
+        p = shipped.probability(s.evidence, s.rival)
+        worst = max(b["gap"] for b in cal.reliability(p, s.is_same, True))
+        sh = cal.shown(p, s.is_same, s.is_top)
+        cells = " | ".join(f"{sh[k]}, {sh[k + '_same']:.2f}" for k in ("hidden", "maybe", "prefilled"))
+        summary.append(f"| {s.name} | {worst:.3f} | {cells} |")
+    shipped_now = (shipped.INTERCEPT, shipped.COEF_EVIDENCE, shipped.COEF_MARGIN, shipped.STRANGER)
+    summary.append(
+        f"\nFitted on all: {names} = {', '.join(f'{v:.2f}' for v in fitted)} "
+        f"(shipped: {', '.join(f'{v:.2f}' for v in shipped_now)})"
+    )
+    sections = {"Summary": "\n".join(summary), **sections}
+    md, js = write_run(out, "calibration", _command(), sections, {"rotated": rotated, "fitted": fitted})
+    console.print(sections["Summary"])
+    console.print(f"Wrote {md}, {js}")

@@ -12,6 +12,7 @@ from facefile.cluster.base import GroupingInput
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.incremental import assign_new
 from facefile.config import Settings
+from facefile.people_index import PeopleIndex
 from facefile.store.db import FaceMatrix, Store
 from facefile.store.edits import add_assignments, write_grouping
 
@@ -102,8 +103,9 @@ def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupS
         is_new = m.face_ids > grouped_through
         result = assign_new(data, is_new, store.next_person_id())
         changed = np.flatnonzero(is_new | ((m.person < 0) & (result.person_ids >= 0)))
+        conf = dict(zip(changed.tolist(), _confidence(m.embeddings, result.person_ids, changed), strict=True))
         added = {
-            int(m.face_ids[i]): (int(result.person_ids[i]), float(result.confidence[i]))
+            int(m.face_ids[i]): (int(result.person_ids[i]), float(conf[i]))
             for i in changed
             if result.person_ids[i] >= 0 and not m.is_user[i]
         }
@@ -121,8 +123,9 @@ def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupS
         not_person=not_person,
         photo_ids=data.photo_ids,
     )
+    conf = _confidence(m.embeddings, person_ids, None)
     assignment = {
-        int(m.face_ids[i]): (int(person_ids[i]), float(grouping.confidence[i]))
+        int(m.face_ids[i]): (int(person_ids[i]), float(conf[i]))
         for i in range(n)
         if person_ids[i] >= 0 and not m.is_user[i]
     }
@@ -130,3 +133,17 @@ def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupS
     assigned = int(np.count_nonzero(person_ids >= 0))
     people = len({int(p) for p in person_ids if p >= 0})
     return GroupSummary(n, assigned, people, len(new_people))
+
+
+def _confidence(
+    embeddings: NDArray[np.float32], person_ids: NDArray[np.int64], rows: NDArray[np.int64] | None
+) -> NDArray[np.float32]:
+    """The stored confidence: each face's calibrated chance of being its person.
+
+    The clusterer's own confidence is left aside so that every number a user
+    sees (here, ``faces --json``, ``why``, the web pages) is the same
+    calibrated estimate (:mod:`facefile.cluster.calibration`).
+    """
+    if rows is not None and rows.size == 0:
+        return np.zeros(0, np.float32)
+    return PeopleIndex(embeddings, np.asarray(person_ids, dtype=np.int64)).confidence(rows)

@@ -1,8 +1,10 @@
 """Questions for the user (``review``) and "why is this face here?" (``why``), wired.
 
-The ranking and the similarities come from :mod:`facefile.cluster.explain`;
-this module turns clusters into people and puts names into the sentences.
-Similarity is in ``[0, 1]`` (1 = the same picture).
+The ranking comes from :mod:`facefile.cluster.explain`; the number each
+question and explanation shows is the calibrated chance of being the same
+person (:mod:`facefile.cluster.calibration`), the one the web pages and a
+face's confidence give. This module turns clusters into people and puts names
+into the sentences.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import numpy as np
 
 from facefile.cluster.base import Grouping
-from facefile.cluster.explain import SAME_PERSON_SIMILARITY, review, why
+from facefile.cluster.calibration import SUGGEST_ABOVE, Match
+from facefile.cluster.explain import review, why
 from facefile.config import Settings
 from facefile.errors import NotFoundError
+from facefile.people_index import PeopleIndex
 from facefile.regroup import load_grouping_input
 from facefile.store.db import Store
 from facefile.types import Explanation, Neighbour, ReviewItem, person_key
@@ -23,69 +27,102 @@ def _current(store: Store, settings: Settings):  # type: ignore[no-untyped-def]
     return m, data, Grouping(labels=m.person.astype(np.int64), confidence=m.confidence)
 
 
+QUERY_FACES = 8
+"""A person's best faces that stand for it in a merge question."""
+
+
 def review_items(store: Store, settings: Settings, limit: int = 50) -> list[ReviewItem]:
     """The questions whose answers fix the most errors, most useful first.
 
     Merges the user already refused (a cannot-link between the two people, or
     "not this person" for one of their faces) and merges of people seen
-    together in a photo are never asked.
+    together in a photo are never asked, nor are merges and proposals of an
+    unassigned face less likely than :data:`SUGGEST_ABOVE`. A face already in
+    its person is asked about however unlikely (that is why it is asked).
     """
     m, data, grouping = _current(store, settings)
     if len(m.face_ids) == 0:
         return []
     refused = _refused_pairs(data.cannot_link, data.not_person, m.person)
+    index = PeopleIndex(m.embeddings, m.person)
+    asked = review(data, grouping, limit=limit * 2)
+    face_rows = np.array([it.row for it in asked if it.kind != "merge" and it.row >= 0], dtype=np.int64)
+    matches = dict(zip(face_rows.tolist(), index.faces(face_rows) if face_rows.size else [], strict=True))
     items: list[ReviewItem] = []
-    for it in review(data, grouping, limit=limit * 2):
+    for it in asked:
         if it.kind == "merge":
             a, b = int(it.label), int(it.other_label)
             if a < 0 or b < 0 or (min(a, b), max(a, b)) in refused or _share_photo(m, a, b):
                 continue
-            pair = f"{_label(store, a)} and {_label(store, b)}"
-            q = f"Are {pair} the same person? (similarity {it.similarity:.2f})"
-            items.append(ReviewItem("merge", a, None, b, it.similarity, q))
+            p = _merge_probability(index, m, a, b)
+            if p < SUGGEST_ABOVE:
+                continue
+            q = f"Are {_label(store, a)} and {_label(store, b)} the same person? ({p:.0%} likely)"
+            items.append(ReviewItem("merge", a, None, b, p, q))
         elif it.label >= 0 and it.row >= 0:
             fid, pid = int(m.face_ids[it.row]), int(it.label)
             if (it.row, pid) in set(data.not_person):
                 continue
-            q = f"Is face-{fid} {_label(store, pid)}? (similarity {it.similarity:.2f})"
-            items.append(ReviewItem("face", pid, fid, None, it.similarity, q))
+            p = _chance(matches[it.row], pid)
+            if m.person[it.row] != pid and p < SUGGEST_ABOVE:
+                continue
+            q = f"Is face-{fid} {_label(store, pid)}? ({p:.0%} likely)"
+            items.append(ReviewItem("face", pid, fid, None, p, q))
         if len(items) >= limit:
             break
     return items
 
 
+def _chance(found: list[Match], person: int) -> float:
+    return next((x.probability for x in found if x.person == person), 0.0)
+
+
+def _merge_probability(index: PeopleIndex, m: object, a: int, b: int) -> float:
+    """Chance that people ``a`` and ``b`` are one, asked by the smaller one's best faces."""
+    person, quality = m.person, m.quality  # type: ignore[attr-defined]
+    if np.count_nonzero(person == a) > np.count_nonzero(person == b):
+        a, b = b, a
+    own = np.flatnonzero(person == a)
+    best = own[np.argsort(-quality[own], kind="stable")[:QUERY_FACES]]
+    return _chance(index.group(best), b)
+
+
 def explain(store: Store, settings: Settings, face_id: int) -> Explanation:
-    """Why a face is in its person, in numbers and one paragraph."""
+    """Why a face is in its person, in numbers and one paragraph.
+
+    Every number is a calibrated chance of being the same person.
+    """
     face = store.face(face_id)
     m, data, grouping = _current(store, settings)
     rows = np.flatnonzero(m.face_ids == face_id)
     if rows.size == 0:
         raise NotFoundError(f"face-{face_id} is excluded from grouping; 'facefile include' lets it back in.")
-    w = why(data, grouping, int(rows[0]))
-    nearest = tuple(Neighbour(n.face_id, face.person_id, n.similarity) for n in w.nearest_in_person)
-    other = w.closest_other_label if w.closest_other_label >= 0 else None
-    other_sim = None if other is None else float(w.other_similarity)
     row = int(rows[0])
+    w = why(data, grouping, row)
+    found = PeopleIndex(m.embeddings, m.person).faces(np.array([row]))[0]
+    nearest = tuple(Neighbour(n.face_id, face.person_id, n.similarity) for n in w.nearest_in_person)
+    others = [x for x in found if x.person >= 0 and x.person != face.person_id]
+    other = others[0].person if others else None
+    other_p = others[0].probability if others else None
     refused = tuple(sorted({pid for r, pid in data.not_person if r == row}))
     lines = [_placement(store, face_id, face.person_id, face.source, face.confidence)]
+    if face.person_id is not None:
+        lines.append(f"By its faces, {_chance(found, face.person_id):.0%} likely the same person.")
     if refused:
         lines.append(f"You said it is not {', '.join(_label(store, p) for p in refused)}.")
     if nearest:
-        best = ", ".join(f"face-{n.face_id} ({n.similarity:.2f})" for n in nearest)
-        lines.append(f"Most similar faces there: {best}; mean similarity {w.person_similarity:.2f}.")
-    if other is not None:
-        lines.append(f"Closest other person: {_label(store, other)}, similarity {other_sim:.2f}.")
-    lines.append(
-        f"Similarity runs from 0 to 1; two photos of one person usually score above "
-        f"{SAME_PERSON_SIMILARITY:.2f}."
-    )
+        lines.append("Most similar faces there: " + ", ".join(f"face-{n.face_id}" for n in nearest) + ".")
+    if other is not None and other_p is not None:
+        closest = "Closest other person" if face.person_id is not None else "Closest person"
+        lines.append(f"{closest}: {_label(store, other)}, {other_p:.0%} likely.")
+    lines.append("Chances are estimates learnt on labelled photo collections, not on yours.")
     return Explanation(
         face_id,
         face.person_id,
         face.confidence,
         nearest,
         other,
-        other_sim,
+        other_p,
         " ".join(lines),
         face.source if face.person_id is not None else None,
         refused,
@@ -103,7 +140,7 @@ def _placement(store: Store, face_id: int, person_id: int | None, source: str | 
             "there), so no regrouping or re-scan moves it."
         )
     return (
-        f"{where}: the model's grouping (confidence {conf:.2f}), which a regroup may change; "
+        f"{where}: the model's grouping ({conf:.0%} likely), which a regroup may change; "
         "name the person or move the face to make it your word."
     )
 

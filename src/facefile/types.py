@@ -290,15 +290,14 @@ class ReviewItem:
 
     ``kind`` is ``"face"`` (is ``face_id`` really ``person_id``?) or
     ``"merge"`` (are ``person_id`` and ``other_person_id`` one person?).
-    ``similarity`` is in ``[0, 1]`` (1 = the same picture; see
-    :func:`facefile.cluster.explain.similarity`).
+    ``probability`` is the calibrated chance that the answer is yes, in ``[0, 1]``.
     """
 
     kind: str
     person_id: int
     face_id: int | None
     other_person_id: int | None
-    similarity: float
+    probability: float
     question: str
 
 
@@ -320,7 +319,7 @@ class Explanation:
     confidence: float
     nearest_in_person: tuple[Neighbour, ...]
     closest_other_person: int | None
-    closest_other_similarity: float | None
+    closest_other_probability: float | None
     text: str
     source: str | None = None
     """Whose word the face's place is: ``"user"`` (moved, merged, or held by

@@ -1,9 +1,11 @@
 """What to ask the user first, and why a face sits where it does.
 
-Distances are shown as a *similarity* ``1 - distance / 1.5`` clipped to
-``[0, 1]``: with facefile's models two faces of one person usually score
-above :data:`SAME_PERSON_SIMILARITY` (0.6, a distance of 0.6) and two
-people usually below 0.5.
+Distances are read here as a *similarity* ``1 - distance / 1.5`` clipped to
+``[0, 1]``, to rank questions: with facefile's models two faces of one
+person usually score above :data:`SAME_PERSON_SIMILARITY` (0.6, a distance of 0.6) and two people usually
+below 0.5. What a user is shown is the calibrated chance of being the same
+person instead (:mod:`facefile.cluster.calibration`, wired in
+:mod:`facefile.review`).
 """
 
 from __future__ import annotations

@@ -20,12 +20,13 @@ def unassigned(request: Request) -> HTMLResponse:
         offset = max(int(request.query_params.get("offset", "0")), 0)
     except ValueError:
         offset = 0
-    groups = s.similar().unassigned_groups()
-    page = [
-        {"group": g, "shown": g.face_ids[:FACES_SHOWN], "rest": g.face_ids[FACES_SHOWN:],
-         "closest": s.person(g.closest_person) if g.closest_person is not None else None}
-        for g in groups[offset : offset + GROUPS_PAGE]
-    ]  # fmt: skip
+    index = s.similar()
+    groups = index.unassigned_groups()
+    page = []
+    for g in groups[offset : offset + GROUPS_PAGE]:
+        like = index.looks_like(g)
+        page.append({"group": g, "shown": g.face_ids[:FACES_SHOWN], "rest": g.face_ids[FACES_SHOWN:],
+                     "like": like, "closest": s.person(like.person_id) if like else None})  # fmt: skip
     context = {
         "page": page,
         "offset": offset,

@@ -3,10 +3,10 @@
 Everything is computed from :meth:`Store.face_matrix` (one read of the
 embeddings; on PostgreSQL nearest faces come from the library's HNSW index)
 and kept until the library changes; the web app rebuilds a
-:class:`SimilarityIndex` when its data version moves. Similarity is the
-measure ``review`` and ``why`` use (:func:`facefile.cluster.explain.similarity`
-of the Euclidean descriptor distance, in ``[0, 1]``), so the page and the
-command line speak of the same numbers.
+:class:`SimilarityIndex` when its data version moves. The numbers shown are
+the calibrated chance of being the same person
+(:mod:`facefile.cluster.calibration`), the number ``review``, ``why`` and a
+face's confidence give too.
 
 TODO(issue 5): this is numpy in a front end; it could move to a stage module
 (``facefile/similar.py``) if the CLI wants the same suggestions.
@@ -18,15 +18,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facefile.cluster.explain import SAME_PERSON_SIMILARITY, similarity
+from facefile.cluster.calibration import PREFILL_ABOVE, SUGGEST_ABOVE, Match
+from facefile.people_index import PeopleIndex
 from facefile.regroup import StoreNeighbours
 from facefile.store.db import Store
 
-GROUP_SIMILARITY = float(similarity(0.5))
-"""Two unassigned faces this similar (and mutual near neighbours) share a group."""
+GROUP_DISTANCE = 0.5
+"""Two unassigned faces this close (and mutual near neighbours) share a group."""
 GROUP_NEIGHBOURS = 8
 LIKELY_QUERIES = 8
-"""A person's best faces whose nearest faces (PostgreSQL's index) propose merge candidates."""
+"""A person's (or a group's) best faces that stand for it when asking who it is."""
 LIKELY_NEIGHBOURS = 40
 
 
@@ -35,15 +36,28 @@ class FaceGroup:
     """Unassigned faces that look alike, best quality first."""
 
     face_ids: tuple[int, ...]
-    closest_person: int | None
-    closest_similarity: float | None
+
+
+@dataclass(frozen=True)
+class LooksLike:
+    """The person an unassigned group most likely is.
+
+    Attributes:
+        person_id: that person.
+        probability: calibrated chance the group is them.
+        is_prefilled: more likely than not: the page proposes them.
+    """
+
+    person_id: int
+    probability: float
+    is_prefilled: bool
 
 
 class SimilarityIndex:
-    """Centroids of people and descriptors of all groupable faces.
+    """Descriptors and people of all groupable faces.
 
     Building costs one pass over the embeddings (about ``n * d`` floats);
-    queries are cheap.
+    each query is one exact search of its few faces against them.
     """
 
     def __init__(self, store: Store, model_id: str) -> None:
@@ -55,64 +69,65 @@ class SimilarityIndex:
         self.photo_ids = m.photo_ids
         self.quality = m.quality
         self.vectors = m.embeddings.astype(np.float32, copy=False)  # raw descriptors
-        assigned = np.flatnonzero(self.person >= 0)
-        order = assigned[np.argsort(self.person[assigned], kind="stable")]
-        self.people, starts = np.unique(self.person[order], return_index=True)
-        if order.size:
-            sums = np.add.reduceat(self.vectors[order], starts, axis=0)
-            counts = np.diff(np.r_[starts, order.size])
-            self.centroids = sums / counts[:, None]
-        else:
-            self.centroids = np.zeros(
-                (0, self.vectors.shape[1] if self.vectors.ndim == 2 else 128), np.float32
-            )
+        self.people = np.unique(self.person[self.person >= 0])
         self._groups: list[FaceGroup] | None = None
+        self._people_index: PeopleIndex | None = None
         self._refused: dict[int, set[int]] = {}  # face id -> people the user said it is not
         for kind, face_id, person_id, _other in store.constraints():
             if kind == "not_person" and person_id is not None:
                 self._refused.setdefault(face_id, set()).add(int(person_id))
 
-    def likely_same(self, person_id: int, k: int = 6, min_similarity: float = 0.5) -> list[tuple[int, float]]:
-        """The ``k`` people whose mean face is closest to ``person_id``'s.
+    def likely_same(self, person_id: int, k: int = 6) -> list[tuple[int, float]]:
+        """Up to ``k`` people likely the same as ``person_id``, with the chance they are.
 
-        People who appear in a photo together with ``person_id`` are left
-        out: they cannot be the same person, and a merge would be refused.
+        ``person_id``'s best faces ask who else they could be
+        (:meth:`PeopleIndex.group`); people seen in a photo together with
+        ``person_id`` cannot be the same and are left out. A merge is
+        proposed only when more likely than not (:data:`PREFILL_ABOVE`): on
+        facefile's own grouping of the dev collections, every merge between
+        20% and 50% was wrong (57 of 57; BENCHMARKS.md, section 8).
 
         Returns:
-            ``(person_id, similarity)``, most similar first.
+            ``(person_id, probability)``, most likely first.
         """
-        where = np.searchsorted(self.people, person_id)
-        if where >= self.people.size or self.people[where] != person_id:
+        own = np.flatnonzero(self.person == person_id)
+        if own.size == 0:
             return []
-        sims = similarity(np.linalg.norm(self.centroids - self.centroids[where], axis=1))
-        sims[where] = -2.0
+        best = own[np.argsort(-self.quality[own], kind="stable")[:LIKELY_QUERIES]]
+        own_photos = self.photo_ids[own]
+        together = set(self.person[np.isin(self.photo_ids, own_photos)].tolist()) - {person_id}
         if self.neighbours is not None:  # only people whose faces the index finds near this one's
-            own = np.flatnonzero(self.person == person_id)
-            best = own[np.argsort(-self.quality[own], kind="stable")[:LIKELY_QUERIES]]
             near = np.concatenate([*self.neighbours.nearest(best, LIKELY_NEIGHBOURS), np.zeros(0, np.int64)])
-            sims[~np.isin(self.people, self.person[near])] = -2.0
-        own_photos = self.photo_ids[self.person == person_id]
-        together = set(self.person[np.isin(self.photo_ids, own_photos)].tolist())
-        out: list[tuple[int, float]] = []
-        for i in np.argsort(-sims)[: k + len(together) + 1]:
-            pid = int(self.people[i])
-            if sims[i] < min_similarity:
-                break
-            if pid in together:
-                continue
-            out.append((pid, float(sims[i])))
-            if len(out) == k:
-                break
-        return out
+            reach = set(self.person[near].tolist())
+            together |= set(self.people.tolist()) - reach
+        found = self._index().group(best, exclude=tuple(sorted(together)))
+        out = [(m.person, m.probability) for m in found if m.person >= 0 and m.probability > PREFILL_ABOVE]
+        return out[:k]
+
+    def looks_like(self, group: FaceGroup) -> LooksLike | None:
+        """The person an unassigned group most likely is, if at least :data:`SUGGEST_ABOVE`.
+
+        People the user said one of its faces is not are left out.
+        """
+        rows = np.searchsorted(self.face_ids, np.asarray(group.face_ids[:LIKELY_QUERIES], dtype=np.int64))
+        refused = set().union(*(self._refused.get(int(f), set()) for f in group.face_ids))
+        found = self._index().group(rows, exclude=tuple(sorted(refused)))
+        best: Match | None = next((m for m in found if m.person >= 0), None)
+        if best is None or best.probability < SUGGEST_ABOVE:
+            return None
+        return LooksLike(best.person, best.probability, best.probability > PREFILL_ABOVE)
+
+    def _index(self) -> PeopleIndex:
+        if self._people_index is None:
+            self._people_index = PeopleIndex(self.vectors, self.person)
+        return self._people_index
 
     def unassigned_groups(self) -> list[FaceGroup]:
         """Unassigned faces grouped by similarity, largest group first.
 
-        Two faces join when each is among the other's nearest neighbours with
-        similarity at least :data:`GROUP_SIMILARITY` and they are not in
-        the same photo. Each group names the person its mean is closest to
-        when that is at least :data:`SAME_PERSON_SIMILARITY` and the user has not
-        said one of its faces is not that person.
+        Two faces join when each is among the other's nearest neighbours
+        within :data:`GROUP_DISTANCE` and they are not in the same photo.
+        :meth:`looks_like` says who a group may be.
         """
         if self._groups is None:
             self._groups = self._build_groups()
@@ -133,10 +148,9 @@ class SimilarityIndex:
         if n > 1:
             k = min(GROUP_NEIGHBOURS, n - 1)
             idx, dist = knn_graph(x, k) if self.neighbours is None else self._index_graph(rows, k)
-            sim = similarity(dist.astype(np.float64))
             src = np.repeat(np.arange(n), idx.shape[1])
             dst = idx.ravel()
-            ok = (dst >= 0) & (sim.ravel() >= GROUP_SIMILARITY)
+            ok = (dst >= 0) & (dist.ravel() <= GROUP_DISTANCE)
             src, dst = src[ok], dst[ok]
             ok = self.photo_ids[rows[src]] != self.photo_ids[rows[dst]]
             src, dst = src[ok], dst[ok]
@@ -149,16 +163,7 @@ class SimilarityIndex:
         bounds = np.flatnonzero(np.diff(labels[order])) + 1
         for members in np.split(order, bounds):
             members = members[np.argsort(-self.quality[rows[members]], kind="stable")]
-            mean = x[members].mean(axis=0)
-            closest, best = None, None
-            refused = set().union(*(self._refused.get(int(f), set()) for f in self.face_ids[rows[members]]))
-            if self.people.size:
-                sims = similarity(np.linalg.norm(self.centroids - mean, axis=1))
-                sims[np.isin(self.people, list(refused))] = -2.0
-                j = int(np.argmax(sims))
-                if sims[j] >= SAME_PERSON_SIMILARITY:
-                    closest, best = int(self.people[j]), float(sims[j])
-            groups.append(FaceGroup(tuple(int(f) for f in self.face_ids[rows[members]]), closest, best))
+            groups.append(FaceGroup(tuple(int(f) for f in self.face_ids[rows[members]])))
         groups.sort(key=lambda g: (-len(g.face_ids), g.face_ids[0]))
         return groups
 

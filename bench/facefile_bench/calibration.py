@@ -1,0 +1,181 @@
+"""Is facefile's same-person probability honest? Fit on some collections, check on another.
+
+Each detected face of a labelled collection asks the rest of it, with the
+labels as people, which person it is (:meth:`facefile.people_index.PeopleIndex.faces`, the code the
+library runs). Its :data:`TOP` most likely candidates are the pairs a user
+could be shown; each is "same" when the candidate is the face's own
+identity (a face whose identity has no other image has none).
+:func:`rotate` fits the logistic of :mod:`facefile.cluster.calibration` on all
+collections but one and tabulates predicted against observed same-person
+rates on the one left out, for each in turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from facefile.cluster import calibration
+from facefile.people_index import PeopleIndex
+from facefile_bench.embedcache import EmbeddedSet
+
+TOP = 3
+"""Candidates per face in the reliability population."""
+
+
+@dataclass(frozen=True)
+class Pairs:
+    """(face, candidate) pairs of one collection.
+
+    Attributes:
+        name: the collection.
+        evidence, rival: ``float64 (m,)`` the two features of each pair.
+        is_same: ``bool (m,)`` the candidate is the face's own identity.
+        is_top: ``bool (m,)`` the candidate was the face's most likely one.
+    """
+
+    name: str
+    evidence: NDArray[np.float64]
+    rival: NDArray[np.float64]
+    is_same: NDArray[np.bool_]
+    is_top: NDArray[np.bool_]
+
+
+def pairs(name: str, es: EmbeddedSet, people: str = "labels") -> Pairs:
+    """The top :data:`TOP` candidates of every detected face of ``es``.
+
+    Args:
+        name: the collection's name, for the report.
+        es: its embedded faces.
+        people: ``"labels"`` (each identity is a person) or ``"grouping"``
+            (facefile's default grouping makes the people, as a user's
+            library has them; a candidate is "same" when most of its faces
+            are the face's identity).
+    """
+    det = es.is_detected
+    truth = np.unique(np.array(es.identities)[det], return_inverse=True)[1].astype(np.int64)
+    if people == "labels":
+        groups = truth
+    else:
+        from facefile_bench.facefile_column import facefile_grouper
+
+        views = {k: v[det] for k, v in es.embeddings.items()}
+        groups = facefile_grouper().group(
+            views, np.flatnonzero(det), es.quality[det], es.size_px[det], occlusion=es.occlusion[det]
+        )
+    index = PeopleIndex(es.embeddings["full"][det], groups)
+    identity_of = {
+        int(g): int(np.bincount(truth[groups == g]).argmax()) for g in np.unique(groups[groups >= 0])
+    }
+    ev, rv, same, top = [], [], [], []
+    for i, found in enumerate(index.faces()):
+        for j, m in enumerate(found[:TOP]):
+            who = identity_of[m.person] if m.person >= 0 else int(truth[-2 - m.person])
+            ev.append(m.evidence)
+            rv.append(m.rival)
+            same.append(who == truth[i])
+            top.append(j == 0)
+    return Pairs(name, np.array(ev), np.array(rv), np.array(same, bool), np.array(top, bool))
+
+
+STRANGERS = np.round(np.arange(0.0, 0.61, 0.05), 2)
+"""Values of ``STRANGER`` (the least rival) tried by :func:`fit`."""
+
+
+def fit(sets: Sequence[Pairs]) -> tuple[float, float, float, float]:
+    """``(INTERCEPT, COEF_EVIDENCE, COEF_MARGIN, STRANGER)`` fitted on ``sets``.
+
+    A logistic regression for each ``STRANGER`` of :data:`STRANGERS`; the one
+    with the least log loss wins. Each set weighs the same, whatever its
+    number of pairs, so one big collection does not set the scale alone.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import log_loss
+
+    e = np.concatenate([s.evidence for s in sets])
+    r = np.concatenate([s.rival for s in sets])
+    y = np.concatenate([s.is_same for s in sets])
+    w = np.concatenate([np.full(s.evidence.size, y.size / (len(sets) * s.evidence.size)) for s in sets])
+    best: tuple[float, tuple[float, float, float, float]] | None = None
+    for stranger in STRANGERS:
+        x = np.c_[e, e - np.fmax(r, stranger)]
+        model = LogisticRegression(C=1e4, max_iter=5000).fit(x, y, sample_weight=w)
+        loss = log_loss(y, model.predict_proba(x)[:, 1], sample_weight=w)
+        params = (
+            float(model.intercept_[0]),
+            float(model.coef_[0, 0]),
+            float(model.coef_[0, 1]),
+            float(stranger),
+        )
+        if best is None or loss < best[0]:
+            best = (loss, params)
+    assert best is not None
+    return best[1]
+
+
+def predict(params: tuple[float, float, float, float], s: Pairs) -> NDArray[np.float64]:
+    a, b, c, stranger = params
+    z = a + b * s.evidence + c * (s.evidence - np.fmax(s.rival, stranger))
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def reliability(p: NDArray[np.float64], y: NDArray[np.bool_], equal_count: bool) -> list[dict]:
+    """Predicted against observed same-person rate per bin.
+
+    Args:
+        p, y: predictions and outcomes.
+        equal_count: ten bins of equal size by ``p`` (deciles); otherwise ten
+            bins of width 0.1.
+    """
+    order = np.argsort(p, kind="stable")
+    if equal_count:
+        bins = np.array_split(order, 10)
+    else:
+        which = np.minimum((p * 10).astype(int), 9)
+        bins = [np.flatnonzero(which == b) for b in range(10)]
+    rows = []
+    for b, sel in enumerate(bins):
+        if sel.size == 0:
+            continue
+        pred, obs = float(p[sel].mean()), float(y[sel].mean())
+        rows.append({"bin": b + 1, "pairs": int(sel.size), "predicted": pred, "observed": obs,
+                     "gap": abs(pred - obs), "low": float(p[sel].min()),
+                     "high": float(p[sel].max())})  # fmt: skip
+    return rows
+
+
+def shown(p: NDArray[np.float64], y: NDArray[np.bool_], top: NDArray[np.bool_]) -> dict:
+    """What the floor and the pre-fill bar do to each face's most likely person.
+
+    Returns:
+        Counts and observed same-person rates of the top candidates under the
+        floor (hidden), between the floor and the pre-fill bar (shown as
+        "maybe") and above it (pre-filled).
+    """
+    p, y = p[top], y[top]
+    out: dict = {}
+    for name, sel in (("hidden", p < calibration.SUGGEST_ABOVE),
+                      ("maybe", (p >= calibration.SUGGEST_ABOVE) & (p <= calibration.PREFILL_ABOVE)),
+                      ("prefilled", p > calibration.PREFILL_ABOVE)):  # fmt: skip
+        out[name] = int(sel.sum())
+        out[f"{name}_same"] = float(y[sel].mean()) if sel.any() else float("nan")
+    return out
+
+
+def rotate(sets: Sequence[Pairs]) -> list[dict]:
+    """Fit on all but one, check on that one, for each in turn."""
+    out = []
+    for held in sets:
+        params = fit([s for s in sets if s is not held])
+        p = predict(params, held)
+        out.append({
+            "held_out": held.name, "params": params, "pairs": int(p.size),
+            "shown": shown(p, held.is_same, held.is_top),
+            "deciles": reliability(p, held.is_same, True),
+            "bins": reliability(p, held.is_same, False),
+            "top_deciles": reliability(p[held.is_top], held.is_same[held.is_top], True),
+        })  # fmt: skip
+    return out

@@ -1,0 +1,146 @@
+"""How likely a face (or a group of faces) is a given person: one calibrated number.
+
+Every number the user sees (merge suggestions, "looks like", review
+questions, ``why``, a face's confidence) is :func:`probability`: the chance
+that the face is that person, read off two features of its nearest faces:
+
+* ``evidence``: the mean cosine similarity of the face to that person's
+  ``TOP_K`` most similar faces (a person with fewer counts the missing ones
+  at the farthest neighbour's similarity, or :data:`STRANGER` if higher), so
+  neither a big person nor one lucky face wins on its own;
+* ``rival``: the same for the best *other* candidate (a person, or a lone
+  unassigned face), but never less than :data:`STRANGER` (someone not in the
+  library yet), so the bar follows how crowded the face's neighbourhood is.
+
+The four constants are a logistic fit (``STRANGER`` on a grid, by log loss)
+on the three most likely candidates of every face of the dev collections
+(lfw-dev, celeb17, rmfrd-dev, each weighing the same: each face asks the rest
+of its collection, with the labels as people; 21,609 pairs), with
+MobileFaceNet's full-view descriptors. Refit and check them with
+``facefile bench calibration`` (BENCHMARKS.md: a collection left out of the
+fit is off by up to 0.18 in a decile). Nothing is fitted on the user's library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+TOP_K = 3
+"""Faces of a person that a face is compared with (its most similar ones)."""
+NEIGHBOURS = 30
+"""Nearest faces searched per face; farther people are out of reach."""
+INTERCEPT, COEF_EVIDENCE, COEF_MARGIN = -4.21, 4.43, 28.71
+"""``logit p = INTERCEPT + COEF_EVIDENCE * e + COEF_MARGIN * (e - max(rival, STRANGER))``."""
+SUGGEST_ABOVE = 0.2
+"""Candidates less likely than this are not shown ("maybe" hints, review questions)."""
+STRANGER = 0.35
+"""The least rival evidence: someone not in the library yet is always a rival."""
+PREFILL_ABOVE = 0.5
+"""A person is proposed (pre-filled, or as a merge) only when more likely than not."""
+
+
+@dataclass(frozen=True)
+class Match:
+    """A candidate person for a face or a group of faces.
+
+    Attributes:
+        person: person id (negative: ``-2 - row``, a face that is in no person).
+        probability: calibrated chance it is that person, in ``[0, 1]``.
+        evidence: mean similarity to that person's nearest ``TOP_K`` faces.
+        rival: the best other candidate's evidence.
+    """
+
+    person: int
+    probability: float
+    evidence: float
+    rival: float
+
+
+def probability(
+    evidence: NDArray[np.float64] | float, rival: NDArray[np.float64] | float
+) -> NDArray[np.float64]:
+    """Chance that a face is a person, from its evidence and its best rival's (cosines; NaN: none)."""
+    e = np.asarray(evidence, dtype=np.float64)
+    r = np.fmax(np.asarray(rival, dtype=np.float64), STRANGER)
+    z = INTERCEPT + COEF_EVIDENCE * e + COEF_MARGIN * (e - r)
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+def candidates(
+    sims: NDArray[np.floating], nb_people: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Evidence for every candidate person of each query, from its nearest faces.
+
+    Args:
+        sims: ``(q, L)`` cosine similarity to each query's nearest faces; NaN where missing.
+        nb_people: ``(q, L)`` their people (unique negative ids for faces in no person).
+
+    Returns:
+        ``(query, person, evidence)``, flat, one entry per pair found. Fewer
+        than ``TOP_K`` listed faces (a small person, or one mostly out of
+        reach) count the missing ones as :func:`padding`: one lucky face is
+        weaker evidence than three.
+    """
+    q, width = sims.shape
+    row = np.repeat(np.arange(q), width)
+    s, p = sims.ravel().astype(np.float64), nb_people.ravel()
+    ok = np.isfinite(s)
+    row, s, p = row[ok], s[ok], p[ok]
+    order = np.lexsort((-s, p, row))
+    row, s, p = row[order], s[order], p[order]
+    new = np.r_[True, (row[1:] != row[:-1]) | (p[1:] != p[:-1])]
+    start = np.flatnonzero(new)
+    rank = np.arange(row.size) - np.repeat(start, np.diff(np.r_[start, row.size]))
+    keep = rank < TOP_K
+    grp = np.cumsum(new) - 1
+    total = np.bincount(grp[keep], weights=s[keep], minlength=start.size)
+    found = np.bincount(grp[keep], minlength=start.size)
+    qr = row[start]
+    return qr, p[start], (total + (TOP_K - found) * padding(sims)[qr]) / TOP_K
+
+
+def padding(sims: NDArray[np.floating]) -> NDArray[np.float64]:
+    """What a face missing from each row's list counts as: its farthest listed similarity.
+
+    Never under :data:`STRANGER`: in a small library the farthest face is a
+    stranger far away, and a person with one or two faces would never be sure.
+    """
+    finite = np.isfinite(sims)
+    if sims.size == 0:
+        return np.zeros(len(sims))
+    low = np.where(finite.any(axis=1), np.where(finite, sims, np.inf).min(axis=1), STRANGER)
+    return np.maximum(low, STRANGER)
+
+
+def score(
+    query: NDArray[np.int64], evidence: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``(rival, probability)`` of each candidate of :func:`candidates`.
+
+    A candidate's rival is its query's best other candidate (NaN: none).
+    """
+    n_queries = int(query.max()) + 1 if query.size else 0
+    best = np.full(n_queries, -np.inf)
+    np.maximum.at(best, query, evidence)
+    is_best = evidence == best[query]
+    second = np.full(n_queries, -np.inf)
+    np.maximum.at(second, query[~is_best], evidence[~is_best])
+    n_best = np.bincount(query[is_best], minlength=n_queries)
+    second = np.where(n_best > 1, best, second)  # a tie: each is the other's rival
+    rival = np.where(is_best, second[query], best[query])
+    rival[~np.isfinite(rival)] = np.nan
+    return rival, probability(evidence, rival)
+
+
+def rank(
+    query: NDArray[np.int64], person: NDArray[np.int64], evidence: NDArray[np.float64], n_queries: int
+) -> list[list[Match]]:
+    """Each query's candidates as :class:`Match`, most likely first (see :func:`score`)."""
+    rival, p = score(query, evidence)
+    out: list[list[Match]] = [[] for _ in range(n_queries)]
+    for i in np.lexsort((person, -p, query)):
+        out[query[i]].append(Match(int(person[i]), float(p[i]), float(evidence[i]), float(rival[i])))
+    return out

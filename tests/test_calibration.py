@@ -1,0 +1,96 @@
+"""The calibrated same-person chance, on synthetic descriptors with known identities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from facefile.cluster.calibration import (
+    PREFILL_ABOVE,
+    STRANGER,
+    SUGGEST_ABOVE,
+    candidates,
+    probability,
+)
+from facefile.people_index import PeopleIndex
+
+DIM = 128
+
+
+def faces_of(
+    n_people: int, per_person: int, *, seed: int, to_centre: float = 0.85
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit descriptors whose cosine to their person's centre is ``to_centre`` (two faces of one
+    person then score about ``to_centre ** 2``, two people about 0), and their identities."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_people, DIM))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    who = np.repeat(np.arange(n_people), per_person)
+    noise = rng.normal(size=(who.size, DIM))
+    noise -= (noise * centres[who]).sum(axis=1, keepdims=True) * centres[who]
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    x = to_centre * centres[who] + np.sqrt(1 - to_centre**2) * noise
+    return x.astype(np.float32), who.astype(np.int64)
+
+
+def test_chance_rises_with_evidence_and_falls_when_a_rival_is_as_close() -> None:
+    assert probability(0.7, 0.1) > probability(0.5, 0.1) > probability(0.3, 0.1)
+    assert probability(0.7, 0.1) > 0.9 and probability(0.7, 0.65) < probability(0.7, 0.1)
+    assert probability(0.1, 0.1) < SUGGEST_ABOVE
+    # alone in a small library, merely nearest a person is not enough: a stranger is always a rival
+    assert probability(0.35, np.nan) < SUGGEST_ABOVE < PREFILL_ABOVE < probability(0.8, np.nan)
+    assert float(probability(-1.0, 1.0)) >= 0.0 and float(probability(1.0, -1.0)) <= 1.0
+
+
+def test_members_are_sure_and_a_misplaced_face_is_not() -> None:
+    x, who = faces_of(6, 6, seed=1)
+    people = who.copy()
+    people[0] = 1  # a face of person 0 put in person 1 by mistake
+    conf = PeopleIndex(x, people).confidence()
+    assert conf.dtype == np.float32 and ((conf >= 0) & (conf <= 1)).all()
+    members = np.flatnonzero(people == who)
+    assert (conf[members] > PREFILL_ABOVE).all()
+    assert conf[0] < SUGGEST_ABOVE < conf[members].min()
+    # the misplaced face's own person is the first thing it is asked about
+    found = PeopleIndex(x, people).faces(np.array([0]))[0]
+    assert found[0].person == 0 and found[0].probability > PREFILL_ABOVE
+
+
+def test_a_stranger_is_sure_to_be_nobody_else() -> None:
+    x, who = faces_of(5, 6, seed=2)
+    people = np.where(who == 4, -1, who)  # person 4's faces are in no person: strangers here
+    lone = np.flatnonzero(who == 4)[0]
+    idx = PeopleIndex(x[np.r_[np.flatnonzero(who != 4), lone]], np.r_[people[who != 4], -1])
+    conf = idx.confidence()
+    assert conf[-1] > PREFILL_ABOVE  # far from every person: sure it is none of them
+    found = idx.faces(np.array([conf.size - 1]))[0]
+    assert all(m.probability < SUGGEST_ABOVE for m in found if m.person >= 0)
+
+
+def test_an_unassigned_group_finds_its_person_and_strangers_find_nobody() -> None:
+    x, who = faces_of(8, 6, seed=3)
+    people = who.copy()
+    group = np.flatnonzero(who == 2)[:3]  # three of person 2's faces wait, unassigned
+    strangers = np.flatnonzero(who == 7)  # person 7 is in no person at all
+    people[group] = -1
+    people[strangers] = -1
+    idx = PeopleIndex(x, people)
+    best = next(m for m in idx.group(group) if m.person >= 0)
+    assert best.person == 2 and best.probability > PREFILL_ABOVE
+    assert all(m.probability < SUGGEST_ABOVE for m in idx.group(strangers) if m.person >= 0)
+    # the person's own people and the excluded ones are never candidates
+    assert 2 not in {m.person for m in idx.group(group, exclude=(2,))}
+
+
+def test_a_person_is_judged_by_its_nearest_faces_not_its_size() -> None:
+    # query 0's neighbours: person 5 (one face listed of five), person 7 (its only face),
+    # person 6 (three faces), a face in no person; query 1 is in a small library (far strangers)
+    sims = np.array([[0.9, 0.8, 0.6, 0.6, 0.6, 0.4], [0.9, 0.1, np.nan, np.nan, np.nan, np.nan]])
+    nb = np.array([[5, 7, 6, 6, 6, -9], [5, -9, -9, -9, -9, -9]])
+    q, p, ev = candidates(sims, nb)
+    got = {(int(a), int(b)): e for a, b, e in zip(q, p, ev, strict=True)}
+    assert got[0, 6] == 0.6  # its three nearest faces
+    # missing faces count as the farthest listed: one lucky face is weaker evidence than three
+    assert abs(got[0, 5] - (0.9 + 0.4 + 0.4) / 3) < 1e-12 and abs(got[0, 7] - (0.8 + 0.4 + 0.4) / 3) < 1e-12
+    assert got[0, 7] < got[0, 6] and abs(got[0, -9] - 0.4) < 1e-12
+    # ... but never as less than a stranger: far strangers do not sink a small person
+    assert abs(got[1, 5] - (0.9 + 2 * STRANGER) / 3) < 1e-12
