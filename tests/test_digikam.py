@@ -34,8 +34,7 @@ pytestmark = [
     pytest.mark.digikam,
     pytest.mark.skipif(
         DIGIKAM is None or XVFB_RUN is None,
-        reason="digiKam or xvfb-run is not installed (Debian: digikam, xvfb); "
-        ".ci/run installs them",
+        reason="digiKam or xvfb-run is not installed (Debian: digikam, xvfb); .ci/run installs them",
     ),
 ]
 

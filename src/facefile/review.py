@@ -107,7 +107,7 @@ def explain(store: Store, settings: Settings, face_id: int) -> Explanation:
     refused = tuple(sorted({pid for r, pid in data.not_person if r == row}))
     lines = [_placement(store, face_id, face.person_id, face.source, face.confidence)]
     if face.person_id is not None:
-        lines.append(f"By its faces, {_chance(found, face.person_id):.0%} likely the same person.")
+        lines.append(f"Going by its faces, {_chance(found, face.person_id):.0%} likely the same person.")
     if refused:
         lines.append(f"You said it is not {', '.join(_label(store, p) for p in refused)}.")
     if nearest:
@@ -140,7 +140,7 @@ def _placement(store: Store, face_id: int, person_id: int | None, source: str | 
             "there), so no regrouping or re-scan moves it."
         )
     return (
-        f"{where}: the model's grouping ({conf:.0%} likely), which a regroup may change; "
+        f"{where}: the model's grouping (confidence {conf:.0%}), which a regroup may change; "
         "name the person or move the face to make it your word."
     )
 
