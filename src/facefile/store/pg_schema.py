@@ -139,6 +139,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX twins_photo ON twins(photo_id);
         """,
     ),
+    (
+        "0004_video_faces",
+        """
+        ALTER TABLE photos ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo'
+            CHECK (kind IN ('photo', 'video'));
+        ALTER TABLE photos ADD COLUMN duration_s DOUBLE PRECISION;
+        ALTER TABLE faces ADD COLUMN t_start DOUBLE PRECISION;
+        ALTER TABLE faces ADD COLUMN t_end DOUBLE PRECISION;
+        ALTER TABLE faces ADD COLUMN t_frame DOUBLE PRECISION;
+        """,
+    ),
 ]
 
 TABLES = (

@@ -128,6 +128,21 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX twins_photo ON twins(photo_id);
         """,
     ),
+    (
+        "0004_video_faces",
+        """
+        -- 'video' for a video file (facefile.media.video): its faces are tracks,
+        -- one per appearance; width and height are the displayed frame's.
+        ALTER TABLE photos ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo'
+            CHECK (kind IN ('photo', 'video'));
+        ALTER TABLE photos ADD COLUMN duration_s REAL;
+        -- A video face's time span and the frame of its box and crop, seconds
+        -- from the first frame; NULL for faces of photos.
+        ALTER TABLE faces ADD COLUMN t_start REAL;
+        ALTER TABLE faces ADD COLUMN t_end REAL;
+        ALTER TABLE faces ADD COLUMN t_frame REAL;
+        """,
+    ),
 ]
 
 

@@ -1,0 +1,80 @@
+"""The scan's worker side for a video: sampled frames -> faces -> tracks -> one face per appearance.
+
+Runs where photos are analysed (:mod:`facefile.scan.worker`), with the same
+analyser. Boxes come back in the video's full displayed pixels (frames are
+analysed reduced, :mod:`facefile.media.video`), each face carrying its
+:class:`~facefile.types.VideoSpan`. The video file is only read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from facefile.analyze.analyzer import FaceAnalyzer
+from facefile.analyze.tracks import SampleFaces, link_tracks, track_face
+from facefile.errors import MediaError
+from facefile.media.files import display_path
+from facefile.media.video import SampleLog, VideoConfig, probe, sample_frames
+from facefile.types import BBox, FaceResult, PhotoResult
+
+
+def analyse_video(path: bytes, analyzer: FaceAnalyzer, config: VideoConfig) -> PhotoResult:
+    """Every appearance of a face in one video, as a :class:`PhotoResult` of kind video.
+
+    File-level failures become ``error`` (one line); a video cut short by
+    ``config.max_seconds`` or by damage keeps what was found, with a ``note``.
+    """
+    display = display_path(path)
+    try:
+        info = probe(path)
+        log = SampleLog()
+        samples = []
+        for sample in sample_frames(path, config, log):
+            try:
+                faces = analyzer.analyze(sample.image)
+            except (RuntimeError, ValueError, MemoryError) as exc:
+                return PhotoResult(path=display, error=f"face analysis failed at {sample.t:.1f} s ({exc})")
+            scaled = [_scaled(f, sample.scale) for f in faces]
+            samples.append(SampleFaces(sample.t, scaled, sample.is_cut))
+    except MediaError as exc:
+        return PhotoResult(path=display, error=exc.reason)
+    tracks = link_tracks(
+        samples,
+        link_distance=config.link_distance,
+        jump_distance=config.jump_distance,
+        max_gap_seconds=config.max_gap_seconds,
+    )
+    faces = tuple(track_face(tr, config.descriptor) for tr in tracks)
+    note = None
+    if log.stopped_at is not None:
+        note = (
+            f"video analysed up to {log.stopped_at:.0f} s of {info.duration_s:.0f} s within "
+            f"video.max_seconds={config.max_seconds:g} (raise it to analyse the rest)"
+        )
+    elif log.damaged_at is not None:
+        note = f"video damaged at {log.damaged_at:.1f} s; the faces before it are kept"
+    return PhotoResult(
+        path=display,
+        width=info.width,
+        height=info.height,
+        faces=faces,
+        duration_s=info.duration_s,
+        note=note,
+    )
+
+
+def _scaled(face: FaceResult, factor: float) -> FaceResult:
+    """``face`` in pixels ``factor`` times larger (the video's full size)."""
+    if factor == 1.0:
+        return face
+    b = face.detection.box
+    det = replace(
+        face.detection,
+        box=BBox(b.left * factor, b.top * factor, b.right * factor, b.bottom * factor),
+        keypoints=tuple((x * factor, y * factor) for x, y in face.detection.keypoints),
+    )
+    landmarks = (np.asarray(face.landmarks, dtype=np.float32) * np.float32(factor)).astype(np.float32)
+    quality = replace(face.quality, size_px=face.quality.size_px * factor)
+    return replace(face, detection=det, landmarks=landmarks, quality=quality)
