@@ -24,11 +24,13 @@ from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.config import Settings
 from facefile.media.files import FoundFile, display_path, iter_photo_files, path_bytes
 from facefile.media.twins import pair_twins
+from facefile.media.video import is_video_name
 from facefile.scan.on_ray import analyse_on_ray, require_ray
 from facefile.scan.worker import Job, analyse, init_worker, photo_sidecars
 from facefile.store.db import Store
 from facefile.store.names import apply_names
 from facefile.store.twins import drop_twins, save_twins, twin_paths
+from facefile.store.videos import save_video
 from facefile.types import BBox, PhotoResult
 
 # Forking skips re-importing numpy, dlib and facefile in every worker (seconds
@@ -50,6 +52,8 @@ class ScanProgress:
 class ScanSummary:
     photos_found: int = 0
     photos_analysed: int = 0
+    """Photos and videos analysed."""
+    videos_analysed: int = 0
     photos_unchanged: int = 0
     photos_moved: int = 0
     photos_missing: int = 0
@@ -139,6 +143,9 @@ def scan(
         for item in _discover(roots):
             if item.unsupported:
                 unsupported[item.unsupported] += 1
+            elif not settings.video.is_enabled and is_video_name(item.path):
+                ext = os.path.splitext(item.path)[1].lower()
+                unsupported[f"video ({ext}): videos are off (video.is_enabled; --videos reads them)"] += 1
             elif item.problem:
                 problem(display_path(os.fsencode(item.path)), item.problem)
             else:
@@ -304,7 +311,8 @@ def _plan(
     current = row is not None and row.status == "ok" and store.analysis_current(row.id, model_id)
     if row is not None and current and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
         seen.add(row.id)
-        if settings.scan.read_metadata and row.meta_sig != photo_sidecars(raw, twins):
+        is_read = settings.scan.read_metadata and not is_video_name(raw)  # videos have no face regions
+        if is_read and row.meta_sig != photo_sidecars(raw, twins):
             # a sidecar came, went or changed: read its names (faces keep their ids)
             digest = row.content_hash or content_hash(raw)
             return _Task(raw, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(row.id)), twins)
@@ -376,6 +384,25 @@ def _run_tasks(
         if result.error is not None:
             problem(result.path, result.error)
             store.save_error(task.raw, task.size, task.mtime_ns, result.error)
+        elif result.duration_s is not None:
+            photo_id, face_ids = save_video(
+                store,
+                raw=task.raw,
+                size=task.size,
+                mtime_ns=task.mtime_ns,
+                content_hash=task.content_hash,
+                width=result.width,
+                height=result.height,
+                duration_s=result.duration_s,
+                faces=result.faces,
+                model_id=model_id,
+            )
+            seen.add(photo_id)
+            summary.photos_analysed += 1
+            summary.videos_analysed += 1
+            summary.faces_found += len(face_ids)
+            if result.note:
+                problem(result.path, result.note)
         else:
             photo_id, face_ids = store.save_photo(
                 raw=task.raw,
@@ -396,10 +423,11 @@ def _run_tasks(
         progress("analyse", done, len(tasks))
 
     read = settings.scan.read_metadata
-    jobs = [Job(t.raw, t.keep_boxes, read, t.twins) for t in tasks]
-    limits = (settings.scan.max_megapixels, settings.scan.max_seconds_per_photo)
+    jobs = [Job(t.raw, t.keep_boxes, read, t.twins, is_video_name(t.raw)) for t in tasks]
+    limits = (settings.scan.max_megapixels, settings.scan.max_seconds_per_photo, settings.video)
     if settings.scan.ray:
-        results = analyse_on_ray(jobs, analyzer, *limits, address=settings.scan.ray, workers=workers)
+        # Ray workers read videos with the default video settings
+        results = analyse_on_ray(jobs, analyzer, *limits[:2], address=settings.scan.ray, workers=workers)
         with closing(results):  # stopped early (Ctrl-C, an error): leave Ray at once
             for result in results:
                 save(result)
