@@ -132,6 +132,14 @@ def scan(
         bool, typer.Option("--no-metadata", help="Do not read named face regions from XMP.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    videos: Annotated[
+        bool | None,
+        typer.Option(
+            "--videos/--no-videos",
+            help="Read the faces in videos (setting video.is_enabled, on by default).",
+            show_default=False,
+        ),
+    ] = None,
     ray: Annotated[
         bool | None,
         typer.Option(
@@ -171,6 +179,7 @@ def scan(
             "scan.max_megapixels": max_megapixels,
             "scan.read_metadata": False if no_metadata else None,
             "scan.ray": ray_setting,
+            "video.is_enabled": videos,
         },
     )
     with lib, _progress_display(quiet) as (on_progress, on_problem):
@@ -182,6 +191,8 @@ def scan(
     table = Table(title="Scan summary", show_header=False)
     table.add_row("photos found", str(summary.photos_found))
     table.add_row("analysed now", str(summary.photos_analysed))
+    if summary.videos_analysed:
+        table.add_row("  of them videos", str(summary.videos_analysed))
     table.add_row("unchanged (skipped)", str(summary.photos_unchanged))
     table.add_row("moved or renamed", str(summary.photos_moved))
     table.add_row("gone from disk (kept as missing)", str(summary.photos_missing))
@@ -204,6 +215,8 @@ def scan(
         reasons[key] = reasons.get(key, 0) + 1
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"  skipped {count}: {_safe(reason)}")
+    for path, note in summary.notes:
+        console.print(f"[yellow]note[/] {_safe(path)}: {_safe(note)}", soft_wrap=True)
     for path, reason in summary.metadata_problems:
         console.print(f"[yellow]metadata skipped[/] {_safe(path)}: {_safe(reason)}", soft_wrap=True)
     for line in summary.metadata_conflicts:
@@ -248,9 +261,26 @@ def show(
     )
     table = Table("face", "photo", "box", "confidence", "by")
     for f in faces:
+        if f.span is not None:
+            continue
         box = ", ".join(f"{v:.0f}" for v in f.box.to_list())
         table.add_row(f.key, _safe(f.photo), box, f"{f.confidence:.2f}", f.source or "")
     console.print(table)
+    videos = [f for f in faces if f.span is not None]
+    if videos:
+        table = Table("face", "video", "seen", "confidence", "by")
+        for f in sorted(videos, key=lambda f: (f.photo, f.span.t_start if f.span else 0.0)):
+            assert f.span is not None
+            seen = f"{_clock(f.span.t_start)}-{_clock(f.span.t_end)}"
+            table.add_row(f.key, _safe(f.photo), seen, f"{f.confidence:.2f}", f.source or "")
+        console.print(table)
+
+
+def _clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour on) of a time in a video."""
+    s = int(seconds)
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
 
 
 @app.command()
@@ -379,6 +409,8 @@ def faces(
                 "source": f.source,
                 "quality": round(f.quality.score, 4),
                 "twins": twins.get(f.photo_id, []),
+                # a video's face: the video is "photo"; seconds from its first frame
+                "video": None if f.span is None else f.span.to_dict(),
             }
             for f in rows
         ]

@@ -61,6 +61,8 @@ class ScanSummary:
     people: int = 0
     faces_assigned: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    """Files analysed in part, with why (a video past ``video.max_seconds``, or damaged partway)."""
     unsupported: dict[str, int] = field(default_factory=dict)
     """Files of formats facefile does not read: reason -> count."""
     raw_twins: int = 0
@@ -78,6 +80,7 @@ class ScanSummary:
         d = dict(self.__dict__)
         d["problems"] = [{"path": p, "reason": r} for p, r in self.problems]
         d["metadata_problems"] = [{"path": p, "reason": r} for p, r in self.metadata_problems]
+        d["notes"] = [{"path": p, "note": n} for p, n in self.notes]
         return d
 
 
@@ -402,7 +405,7 @@ def _run_tasks(
             summary.videos_analysed += 1
             summary.faces_found += len(face_ids)
             if result.note:
-                problem(result.path, result.note)
+                summary.notes.append((result.path, result.note))
         else:
             photo_id, face_ids = store.save_photo(
                 raw=task.raw,
