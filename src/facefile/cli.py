@@ -271,16 +271,8 @@ def show(
         table = Table("face", "video", "seen", "confidence", "by")
         for f in sorted(videos, key=lambda f: (f.photo, f.span.t_start if f.span else 0.0)):
             assert f.span is not None
-            seen = f"{_clock(f.span.t_start)}-{_clock(f.span.t_end)}"
-            table.add_row(f.key, _safe(f.photo), seen, f"{f.confidence:.2f}", f.source or "")
+            table.add_row(f.key, _safe(f.photo), f.span.label, f"{f.confidence:.2f}", f.source or "")
         console.print(table)
-
-
-def _clock(seconds: float) -> str:
-    """``m:ss`` (``h:mm:ss`` from an hour on) of a time in a video."""
-    s = int(seconds)
-    h, m = divmod(s // 60, 60)
-    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
 
 
 @app.command()

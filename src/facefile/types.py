@@ -194,6 +194,11 @@ class VideoSpan:
     t_end: float
     t_frame: float
 
+    @property
+    def label(self) -> str:
+        """``"0:03-0:07"``: when the face is seen, as a video player shows times."""
+        return f"{clock(self.t_start)}-{clock(self.t_end)}"
+
     def to_dict(self) -> dict[str, float]:
         return {
             "t_start": round(self.t_start, 3),
@@ -306,6 +311,13 @@ class Face:
     @property
     def is_video(self) -> bool:
         return self.span is not None
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour on) of a time in a video."""
+    s = int(seconds)
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
 
 
 def person_key(person_id: int) -> str:
