@@ -13,7 +13,7 @@ from dataclasses import replace
 import numpy as np
 
 from facefile.analyze.analyzer import FaceAnalyzer
-from facefile.analyze.tracks import SampleFaces, link_tracks, track_face
+from facefile.analyze.tracks import SampleFaces, View, link_tracks, track_face
 from facefile.errors import MediaError
 from facefile.media.files import display_path
 from facefile.media.video import SampleLog, VideoConfig, probe, sample_frames
@@ -33,20 +33,24 @@ def analyse_video(path: bytes, analyzer: FaceAnalyzer, config: VideoConfig) -> P
         samples = []
         for sample in sample_frames(path, config, log):
             try:
-                faces = analyzer.analyze(sample.image)
+                # measured, not embedded: the tracker embeds a face only where overlap cannot place it
+                found = analyzer.examine(sample.image)
             except (RuntimeError, ValueError, MemoryError) as exc:
                 return PhotoResult(path=display, error=f"face analysis failed at {sample.t:.1f} s ({exc})")
-            scaled = [_scaled(f, sample.scale) for f in faces]
-            samples.append(SampleFaces(sample.t, scaled, sample.is_cut))
+            views = [View(sample.t, _scaled(f, sample.scale), chip) for f, chip in found]
+            samples.append(SampleFaces(sample.t, views, sample.is_cut))
+        tracks = link_tracks(
+            samples,
+            link_distance=config.link_distance,
+            jump_distance=config.jump_distance,
+            max_gap_seconds=config.max_gap_seconds,
+            embed=lambda chips: {"full": analyzer.embedder.embed(chips)},  # linking needs the full view only
+        )
+        faces = tuple(track_face(tr, config.descriptor, analyzer.embed_chips) for tr in tracks)
     except MediaError as exc:
         return PhotoResult(path=display, error=exc.reason)
-    tracks = link_tracks(
-        samples,
-        link_distance=config.link_distance,
-        jump_distance=config.jump_distance,
-        max_gap_seconds=config.max_gap_seconds,
-    )
-    faces = tuple(track_face(tr, config.descriptor) for tr in tracks)
+    except (RuntimeError, ValueError, MemoryError) as exc:
+        return PhotoResult(path=display, error=f"face analysis failed ({exc})")
     note = None
     if log.stopped_at is not None:
         note = (
