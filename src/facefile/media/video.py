@@ -24,6 +24,7 @@ gives the frames before the damage.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import os
 import time
@@ -45,6 +46,8 @@ VIDEO_EXTENSIONS = frozenset(
 )  # fmt: skip
 """Extensions read as videos (lower case)."""
 
+_KEY_SLACK = 0.05
+"""Seconds by which an indexed keyframe time (a decode time) may precede its display time."""
 CUT_CHANGE = 0.18
 """Mean absolute change of a 16x16 grey thumbnail (0-1) that marks a scene cut."""
 _THUMB = 16
@@ -283,6 +286,9 @@ class _Reader:
         self.key: float | None = None  # time of the keyframe the decoder started from
         self.start = stream.start_time or 0
         self.tb = stream.time_base
+        self.keys = _keyframe_times(stream, self.start)
+        """Keyframe times from the container's index (decode times: a frame or two early); [] if none."""
+        self.is_gop_long = False  # no index, and a seek forward landed on the keyframe already decoded
 
     def _time(self, frame: Any) -> float:
         pts = frame.pts if frame.pts is not None else frame.dts
@@ -314,24 +320,50 @@ class _Reader:
             # the frame decoded last is already past t (sparse timestamps): decode the next one
             return self._next()
         else:
-            # ahead of us; a seek lands on a new keyframe only if t is past the next one, which
-            # the decoder cannot tell: seek when t is more than a typical GOP (2 s) ahead
-            if t - self.pos > 2.0:
+            # ahead of us: a seek costs one keyframe's decode, and pays only when a keyframe
+            # lies between (else it lands on the keyframe already decoded, and decodes it all again)
+            if self._key_between(self.pos, t):
                 return self._seek_then(t, accept_key_after)
         while (frame := self._next()) is not None:
             if self.pos is not None and self.pos >= t - eps:
                 return frame
         return None
 
+    def _key_between(self, a: float, b: float) -> bool:
+        if self.keys:
+            i = bisect.bisect_right(self.keys, a + _KEY_SLACK)
+            return i < len(self.keys) and self.keys[i] <= b + _KEY_SLACK
+        return b - a > (10.0 if self.is_gop_long else 0.5)
+
     def _seek_then(self, t: float, accept_key_after: float) -> Any | None:
+        before = self.key
         self.frames = None
-        return self.at(t, accept_key_after)
+        frame = self.at(t, accept_key_after)
+        if not self.keys and before is not None and self.key == before:
+            self.is_gop_long = True
+        return frame
 
     def _seek(self, t: float) -> None:
+        if self.keys:
+            # land on the keyframe the index puts before t, even where its display time is a
+            # frame or two later than its decode time
+            i = bisect.bisect_right(self.keys, t + _KEY_SLACK) - 1
+            if i >= 0:
+                t = max(t, self.keys[i] + 3 * _KEY_SLACK)
         target = int(t / self.tb) + self.start if self.tb else 0
         self.container.seek(max(target, self.start), stream=self.stream, backward=True, any_frame=False)
         self.frames = iter(self.container.decode(self.stream))
         self.pos = None
+
+
+def _keyframe_times(stream: Any, start: int) -> list[float]:
+    """Seconds of the keyframes the container indexes (MP4, MOV, Matroska cues), sorted; [] if none."""
+    try:
+        entries = stream.index_entries
+        times = [float((e.timestamp - start) * stream.time_base) for e in entries if e.is_keyframe]
+    except (AttributeError, TypeError, ValueError):
+        return []
+    return sorted(times) if len(times) > 1 else []
 
 
 def _thumb(image: RGBImage) -> np.ndarray:
