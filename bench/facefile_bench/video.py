@@ -1,0 +1,120 @@
+"""Video analysis speed: how many times faster than real time, and peak memory.
+
+Test videos are encoded here with PyAV (H.264, 30 fps, a keyframe a second as
+phones write them) from the labelled faces: four people at a quarter of the
+frame's height, two always on screen and moving, the others coming and going
+every five seconds, on a textured background. They are cached under
+``~/.cache/facefile/bench/video`` (encoding a 1080p minute takes minutes).
+
+Each video is analysed by :func:`facefile.scan.video_worker.analyse_video`
+at the default settings in a fresh process (models loaded and warmed first,
+not timed), as a scan's worker would: wall time, CPU time, peak resident
+memory of that process, samples and faces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "facefile" / "bench" / "video"
+SIZES = {"1080p": (1920, 1080), "720p": (1280, 720)}
+FPS = 30
+
+_CHILD = """
+import json, resource, sys, time
+import numpy as np
+from facefile.analyze.analyzer import FaceAnalyzer
+from facefile.media.video import VideoConfig
+from facefile.scan.video_worker import analyse_video
+analyzer = FaceAnalyzer()
+analyzer.analyze(np.zeros((480, 640, 3), dtype=np.uint8))  # load the models
+analyzer.embed_chips([np.zeros((112, 112, 3), dtype=np.uint8)])
+wall, cpu = time.perf_counter(), time.process_time()
+result = analyse_video(sys.argv[1].encode(), analyzer, VideoConfig())
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "duration_s": result.duration_s,
+                  "faces": len(result.faces), "error": result.error, "peak_mb": peak_mb}))
+"""
+
+
+def _faces(photos: list[Path], px: int) -> list[np.ndarray]:
+    out = []
+    for path in photos:
+        with Image.open(path) as im:
+            im = im.convert("RGB").crop((50, 40, 200, 210))
+            out.append(np.asarray(im.resize((px * 150 // 170, px), Image.Resampling.BILINEAR)))
+    return out
+
+
+def make_video(path: Path, photos: list[Path], size: tuple[int, int], seconds: int) -> Path:
+    """Encode the test video (see the module docstring) unless it is cached."""
+    import av
+
+    if path.is_file():
+        return path
+    w, h = size
+    faces = _faces(photos, h // 4)
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 255, size=(h // 8, w // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(tmp), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.gop_size = FPS
+        stream.options = {"preset": "veryfast"}
+        for i in range(seconds * FPS):
+            t = i / FPS
+            img = background.copy()
+            for k, face in enumerate(faces):
+                if k < 2 or (t // 5) % 4 == k:
+                    x = int((k * w // 4 + 40 * np.sin(t + k)) % (w - face.shape[1]))
+                    y = h // 3 + int(30 * np.cos(t * 0.7 + k))
+                    img[y : y + face.shape[0], x : x + face.shape[1]] = face
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    tmp.replace(path)
+    return path
+
+
+def measure(path: Path) -> dict[str, Any]:
+    """Analyse one video in a fresh process; its timings and peak memory."""
+    env = dict(os.environ)
+    done = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path)], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"video analysis failed: {done.stderr[-2000:]}")
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    row["x_realtime"] = row["duration_s"] / row["wall_s"] if row["wall_s"] else 0.0
+    return row
+
+
+def run_video(photos: list[Path], seconds: int, sizes: list[str]) -> list[dict[str, Any]]:
+    """Rows of ``{size, duration_s, wall_s, cpu_s, x_realtime, peak_mb, faces}``, one per size."""
+    rows = []
+    for name in sizes:
+        size = SIZES[name]
+        path = make_video(CACHE / f"faces-{name}-{seconds}s.mp4", photos, size, seconds)
+        row = measure(path)
+        rows.append({"size": name, "file_mb": path.stat().st_size / 1e6, **row})
+    return rows
+
+
+def load_average() -> float:
+    """The 1-minute load average (other people's work on a shared machine shows here)."""
+    return os.getloadavg()[0]
