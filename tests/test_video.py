@@ -253,6 +253,13 @@ def test_changed_video_keeps_face_ids_where_tracks_overlap_and_forget_erases(tmp
         shown = face_crop(lib.store, min(after), 96)
         assert shown.is_file() and Image.open(shown).size == (96, 96)
         person = lib.move(min(after), "new")
+        (seen,) = lib.videos(person.id)
+        assert seen.face_id == min(after) and os.fsdecode(seen.path) == str(video)
+        lib.export(tmp_path / "out")
+        linked = tmp_path / "out" / person.key / "home.mkv"
+        assert linked.is_symlink() and linked.resolve() == video.resolve()
+        listed = json.loads((tmp_path / "out" / "people.json").read_text())
+        assert [r["video"]["t_start"] for r in listed if r["person"] == person.key] == [0.0]
         lib.forget(person.id)
         assert min(after) not in {f.id for f in lib.faces()}
         assert not list(crop.glob(f"*/{min(after)}.jpg"))
