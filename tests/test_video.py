@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -317,3 +318,35 @@ def test_kill_during_a_video_then_rescan_gives_the_same_library(tmp_path: Path) 
     assert again.returncode == 0, again.stderr.decode()[-2000:]
     assert read_library(killed) == read_library(clean)
     assert _videos_stored(killed) == 2
+
+
+def test_web_shows_a_video_face_and_plays_it_from_its_time(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from facefile.web.app import create_app
+
+    photos = tmp_path / "in"
+    video = _fake_video(photos / "home.mkv", 10)
+    Image.fromarray(canvas([(_fake_face(1), 100, 100)], (400, 300))).save(photos / "still.png")
+    with Library(tmp_path / "lib", settings=FAKE_SETTINGS) as lib:
+        lib.scan(photos)
+        late = next(f for f in lib.faces() if f.span and f.span.t_start > 0)
+        still = next(f for f in lib.faces() if f.span is None)
+        person = lib.move([late.id], "new")
+    app = create_app(str(tmp_path / "lib"), settings=FAKE_SETTINGS)
+    with TestClient(app, base_url="http://127.0.0.1:8765") as client:
+        page = client.get(f"/face/{late.id}").text
+        assert f'src="/video/{late.photo_id}#t=3.00"' in page and "seen 0:03-0:06" in page
+        tiles = client.get(f"/person/{person.id}").text
+        assert "▶ 0:03" in tiles
+        assert "media-src 'self'" in client.get("/").headers["content-security-policy"]
+        played = client.get(f"/video/{late.photo_id}", headers={"Range": "bytes=0-99"})
+        assert played.status_code == 206 and played.content == video.read_bytes()[:100]
+        assert client.get(f"/video/{still.photo_id}").status_code == 404  # a photo is not served as video
+        frame = client.get(f"/frame/{late.id}.jpg")
+        assert frame.status_code == 200 and frame.headers["content-type"] == "image/jpeg"
+        crop = client.get(f"/crop/{late.id}.jpg?size=96")
+        assert crop.status_code == 200 and crop.headers["content-type"] == "image/jpeg"
+        # the crop is the face: the fake face's colours fill its middle
+        middle = np.asarray(Image.open(io.BytesIO(crop.content)))[40:56, 40:56].astype(float)
+        assert abs(middle[..., 1].mean() - GREEN) < 20 and abs(middle[..., 2].mean() - BLUE) < 20
