@@ -234,11 +234,13 @@ def _fake_video(path: Path, seconds: int, *, first: int = 1) -> Path:
     return encode(path, frames, codec="ffv1")
 
 
-def test_changed_video_keeps_face_ids_where_tracks_overlap_and_forget_erases(tmp_path: Path) -> None:
+def test_changed_video_keeps_face_ids_where_tracks_overlap_and_forget_erases(
+    tmp_path: Path, library_location: str
+) -> None:
     photos = tmp_path / "in"
     video = _fake_video(photos / "home.mkv", 10)
     settings = {**FAKE_SETTINGS, "video.sample_seconds": 0.5}
-    with Library(tmp_path / "lib", settings=settings) as lib:
+    with Library(library_location, settings=settings) as lib:
         lib.scan(photos)
         before = {(f.span.t_start, f.span.t_end): f.id for f in lib.faces() if f.span}
         (a0, a1), (b0, b1) = sorted(before)  # person 1 throughout, person 2 from 3 s to 7 s
@@ -350,3 +352,24 @@ def test_web_shows_a_video_face_and_plays_it_from_its_time(tmp_path: Path) -> No
         # the crop is the face: the fake face's colours fill its middle
         middle = np.asarray(Image.open(io.BytesIO(crop.content)))[40:56, 40:56].astype(float)
         assert abs(middle[..., 1].mean() - GREEN) < 20 and abs(middle[..., 2].mean() - BLUE) < 20
+
+
+def test_tracks_seen_together_are_never_one_person_and_tracks_apart_may_be(tmp_path: Path) -> None:
+    from tests.fakes import draw_photo
+
+    photos = tmp_path / "in"
+    for i in range(3):
+        draw_photo(photos / f"p{i}.png", [1], size=(320, 240), face_px=90)
+    two = canvas([(_fake_face(1), 40, 100), (_fake_face(1), 400, 100)], (640, 360))
+    one = canvas([(_fake_face(1), 250, 120)], (640, 360), bg=(20, 20, 60))
+    frames = [(i / 5, two if i < 20 else one) for i in range(40)]  # together 0-4 s, then (a cut) alone
+    encode(photos / "twins.mkv", frames, codec="ffv1")
+    with Library(tmp_path / "lib", settings=FAKE_SETTINGS) as lib:
+        lib.scan(photos)
+        tracks = sorted((f for f in lib.faces() if f.span), key=lambda f: (f.span.t_start, f.box.left))
+        spans = [(f.span.t_start, f.span.t_end) for f in tracks if f.span]
+        assert len(spans) == 3 and spans[0] == spans[1] and spans[0][0] == 0
+        assert spans[0][1] < 4 <= spans[2][0]
+        people = {f.person_id for f in tracks[:2]}
+        assert len(people) == 2  # seen together: never one person (one may stay alone, unassigned)
+        assert tracks[2].person_id is not None and tracks[2].person_id in people  # later: one of them

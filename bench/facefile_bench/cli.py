@@ -257,6 +257,9 @@ def video(
     data: DataOpt = DEFAULT_DATA,
     seconds: Annotated[int, typer.Option(help="Length of each test video.")] = 60,
     sizes: Annotated[str, typer.Option(help="Comma-separated: 1080p, 720p.")] = "1080p,720p",
+    descriptors: Annotated[
+        bool, typer.Option(help="Also measure which track descriptor groups better (best view or mean).")
+    ] = True,
     out: OutOpt = Path("bench-results"),
 ) -> None:
     """Video analysis: times faster than real time at the default sampling, and peak memory."""
@@ -273,6 +276,7 @@ def video(
         rows = run_video(photos, seconds, [s.strip() for s in sizes.split(",") if s.strip()])
     cols = [
         ("size", "video"),
+        ("processes", "videos at once"),
         ("duration_s", "length s"),
         ("file_mb", "file MB"),
         ("wall_s", "analysis s"),
@@ -283,8 +287,19 @@ def video(
     ]
     body = table(rows, cols)
     body += f"\n\nLoad average (1 min) before: {load_before:.1f}, after: {load_average():.1f}.\n"
-    md, js = write_run(out, "video", _command(), {"Video": body}, {"rows": rows})
-    console.print(body)
+    sections = {"Video": body}
+    choice: list[dict[str, Any]] = []
+    if descriptors:
+        from facefile_bench.video import descriptor_choice
+
+        with console.status("Track descriptors: best view or mean of the best three"):
+            choice = descriptor_choice(data)
+        sections["Track descriptor"] = table(
+            choice, [("descriptor", "descriptor"), ("people", "people"), ("rank1", "rank-1"),
+                     ("mean_margin", "mean margin")]
+        )  # fmt: skip
+    md, js = write_run(out, "video", _command(), sections, {"rows": rows, "descriptors": choice})
+    console.print("\n\n".join(sections.values()))
     console.print(f"Wrote {md}, {js}")
 
 

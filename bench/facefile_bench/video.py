@@ -91,30 +91,110 @@ def make_video(path: Path, photos: list[Path], size: tuple[int, int], seconds: i
     return path
 
 
-def measure(path: Path) -> dict[str, Any]:
-    """Analyse one video in a fresh process; its timings and peak memory."""
-    env = dict(os.environ)
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path)], env=env, capture_output=True, text=True, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"video analysis failed: {done.stderr[-2000:]}")
-    row = json.loads(done.stdout.strip().splitlines()[-1])
-    row["x_realtime"] = row["duration_s"] / row["wall_s"] if row["wall_s"] else 0.0
+def measure(path: Path, processes: int = 1) -> dict[str, Any]:
+    """Analyse the video in ``processes`` fresh processes at once (a scan's workers, one video each).
+
+    Returns:
+        The first process's timings and peak memory; ``x_realtime``: video
+        seconds analysed per second of wall time, all processes together.
+    """
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]  # fmt: skip
+    rows = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"video analysis failed: {err[-2000:]}")
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    row = dict(rows[0])
+    wall = max(r["wall_s"] for r in rows)
+    row["processes"] = processes
+    row["x_realtime"] = sum(r["duration_s"] for r in rows) / wall if wall else 0.0
     return row
 
 
 def run_video(photos: list[Path], seconds: int, sizes: list[str]) -> list[dict[str, Any]]:
-    """Rows of ``{size, duration_s, wall_s, cpu_s, x_realtime, peak_mb, faces}``, one per size."""
+    """Rows of ``{size, processes, duration_s, wall_s, cpu_s, x_realtime, peak_mb, faces}``.
+
+    Per size: one video alone (one core), then two at once (two cores).
+    """
     rows = []
     for name in sizes:
         size = SIZES[name]
         path = make_video(CACHE / f"faces-{name}-{seconds}s.mp4", photos, size, seconds)
-        row = measure(path)
-        rows.append({"size": name, "file_mb": path.stat().st_size / 1e6, **row})
+        for processes in (1, 2):
+            row = measure(path, processes)
+            rows.append({"size": name, "file_mb": path.stat().st_size / 1e6, **row})
     return rows
 
 
 def load_average() -> float:
     """The 1-minute load average (other people's work on a shared machine shows here)."""
     return os.getloadavg()[0]
+
+
+def descriptor_choice(lfw: Path, n_people: int = 40, seed: int = 0) -> list[dict[str, Any]]:
+    """Which track descriptor groups better: the best view, or the mean of the best three.
+
+    For each of ``n_people`` lfw-dev people with at least six photos, three
+    photos stand for three views of one track (a track's views differ less
+    than three photos do, so this favours neither choice less than video
+    does); the other photos of all the people form the gallery. Per choice:
+    rank-1 identification (the nearest gallery face is the same person), and
+    the mean margin between the nearest other person and the person's own
+    nearest gallery face (larger: further from being confused).
+    """
+    from facefile.analyze.analyzer import FaceAnalyzer
+    from facefile.analyze.tracks import Track, View, track_face
+    from facefile.media.files import load_image
+
+    analyzer = FaceAnalyzer()
+    people = sorted(d for d in lfw.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) >= 6)
+    rng = np.random.default_rng(seed)
+    chosen = [
+        people[i] for i in sorted(rng.choice(len(people), size=min(n_people, len(people)), replace=False))
+    ]
+
+    def central(path: Path) -> tuple[Any, Any] | None:
+        found = analyzer.examine(load_image(path))
+        if not found:
+            return None
+        return min(
+            found,
+            key=lambda fc: (
+                abs(fc[0].detection.box.center[0] - 125) + abs(fc[0].detection.box.center[1] - 125)
+            ),
+        )
+
+    tracks: dict[str, Track] = {}
+    gallery: list[tuple[str, np.ndarray]] = []
+    for person in chosen:
+        files = sorted(person.glob("*.jpg"))[:8]
+        views = [v for v in (central(p) for p in files[:3]) if v is not None]
+        tracks[person.name] = Track([View(float(i), face, chip) for i, (face, chip) in enumerate(views)])
+        for p in files[3:]:
+            found = central(p)
+            if found is not None:
+                gallery.append((person.name, analyzer.embed_chips([found[1]])["full"][0]))
+    names = [g[0] for g in gallery]
+    vectors = np.stack([g[1] for g in gallery])
+    rows = []
+    for choice in ("best", "mean"):
+        hits, margins = 0, []
+        for name, track in tracks.items():
+            if not track.views:
+                continue
+            vec = track_face(track, choice, analyzer.embed_chips).embeddings["full"]
+            d = np.linalg.norm(vectors - vec, axis=1)
+            own = np.array([n == name for n in names])
+            hits += int(names[int(np.argmin(d))] == name)
+            if own.any() and (~own).any():
+                margins.append(float(d[~own].min() - d[own].min()))
+        rows.append(
+            {"descriptor": choice, "people": len(tracks), "rank1": hits / max(len(tracks), 1),
+             "mean_margin": float(np.mean(margins)) if margins else 0.0}
+        )  # fmt: skip
+    return rows
