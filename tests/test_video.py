@@ -109,6 +109,17 @@ def test_rotated_video_boxes_sit_on_the_face(
     assert result.faces[0].detection.box.iou(truth) >= 0.8
 
 
+def test_a_long_video_is_capped_in_samples_and_time(
+    astronaut: np.ndarray, analyzer: FaceAnalyzer, tmp_path: Path
+) -> None:
+    path = encode(tmp_path / "long.mp4", steady(astronaut[::2, ::2], 0, 20, fps=5))
+    times = [s.t for s in sample_frames(path, VideoConfig(max_samples=4))]
+    assert len(times) == 4 and times[-1] >= 14  # spread over the whole video, not its start
+    result = analyse_video(os.fsencode(path), analyzer, VideoConfig(max_seconds=1e-6))
+    assert result.error is None and result.faces == ()
+    assert result.note is not None and "video.max_seconds" in result.note
+
+
 # -- two people, appearances, grouping with their photos ------------------------------
 @pytest.mark.slow
 def test_two_people_video_gives_one_face_per_appearance_in_their_people(

@@ -23,7 +23,7 @@ Only those views' chips are kept, so memory stays bounded on long tracks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -94,7 +94,7 @@ class SampleFaces:
 
 
 def link_tracks(
-    samples: Sequence[SampleFaces],
+    samples: Iterable[SampleFaces],
     *,
     link_distance: float,
     jump_distance: float,
@@ -104,8 +104,10 @@ def link_tracks(
     """Link the faces of consecutive samples into tracks.
 
     Args:
-        samples: in time order; a view without ``vector`` is embedded (its
-            chip, by ``embed``) only when an overlap alone cannot place it.
+        samples: in time order, consumed one at a time (a generator keeps
+            only the tracks in memory, each with its best chips); a view
+            without ``vector`` is embedded (its chip, by ``embed``) only
+            when an overlap alone cannot place it.
         link_distance: descriptor distance ("full" view, the model's scale)
             up to which an overlapping face continues a track.
         jump_distance: distance up to which any face continues a track.

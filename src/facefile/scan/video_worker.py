@@ -8,6 +8,7 @@ analysed reduced, :mod:`facefile.media.video`), each face carrying its
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -27,20 +28,11 @@ def analyse_video(path: bytes, analyzer: FaceAnalyzer, config: VideoConfig) -> P
     ``config.max_seconds`` or by damage keeps what was found, with a ``note``.
     """
     display = display_path(path)
+    log = SampleLog()
     try:
         info = probe(path)
-        log = SampleLog()
-        samples = []
-        for sample in sample_frames(path, config, log):
-            try:
-                # measured, not embedded: the tracker embeds a face only where overlap cannot place it
-                found = analyzer.examine(sample.image)
-            except (RuntimeError, ValueError, MemoryError) as exc:
-                return PhotoResult(path=display, error=f"face analysis failed at {sample.t:.1f} s ({exc})")
-            views = [View(sample.t, _scaled(f, sample.scale), chip) for f, chip in found]
-            samples.append(SampleFaces(sample.t, views, sample.is_cut))
         tracks = link_tracks(
-            samples,
+            _sampled_faces(path, analyzer, config, log),
             link_distance=config.link_distance,
             jump_distance=config.jump_distance,
             max_gap_seconds=config.max_gap_seconds,
@@ -49,7 +41,7 @@ def analyse_video(path: bytes, analyzer: FaceAnalyzer, config: VideoConfig) -> P
         faces = tuple(track_face(tr, config.descriptor, analyzer.embed_chips) for tr in tracks)
     except MediaError as exc:
         return PhotoResult(path=display, error=exc.reason)
-    except (RuntimeError, ValueError, MemoryError) as exc:
+    except (RuntimeError, ValueError, MemoryError) as exc:  # a model refusing odd pixels
         return PhotoResult(path=display, error=f"face analysis failed ({exc})")
     note = None
     if log.stopped_at is not None:
@@ -67,6 +59,15 @@ def analyse_video(path: bytes, analyzer: FaceAnalyzer, config: VideoConfig) -> P
         duration_s=info.duration_s,
         note=note,
     )
+
+
+def _sampled_faces(
+    path: bytes, analyzer: FaceAnalyzer, config: VideoConfig, log: SampleLog
+) -> Iterator[SampleFaces]:
+    """The faces of each sample, measured but not embedded (the tracker embeds where it must)."""
+    for sample in sample_frames(path, config, log):
+        views = [View(sample.t, _scaled(f, sample.scale), chip) for f, chip in analyzer.examine(sample.image)]
+        yield SampleFaces(sample.t, views, sample.is_cut)
 
 
 def _scaled(face: FaceResult, factor: float) -> FaceResult:
