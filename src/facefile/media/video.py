@@ -182,7 +182,9 @@ def _open(path: str | bytes) -> tuple[Any, Any, str]:
         container.close()
         name = getattr(getattr(stream, "codec", None), "name", None) or "unknown"
         raise MediaError(display, f"no decoder for this video's codec ({name}) in this FFmpeg")
-    ctx.thread_type = "AUTO"
+    # slice threads only: frame threads make the decoder run several frames ahead of a seek,
+    # decoding frames no sample uses (about 25% more CPU per sample on 1080p H.264)
+    ctx.thread_type = "SLICE"
     return container, stream, display
 
 
