@@ -226,6 +226,26 @@ def test_bad_videos_get_one_line_each_and_the_scan_goes_on(astronaut: np.ndarray
     assert {p.name: p.read_bytes() for p in photos.iterdir()} == before  # videos are never modified
 
 
+def test_videos_off_or_without_decoder_are_counted_once_with_the_fix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    photos = tmp_path / "in"
+    _fake_video(photos / "a.mkv", 2)
+    _fake_video(photos / "b.mkv", 2)
+    (photos / "c.mp4").write_bytes((photos / "a.mkv").read_bytes())
+    with Library(tmp_path / "off", settings={**FAKE_SETTINGS, "video.is_enabled": False}) as lib:
+        summary = lib.scan(photos)
+        assert summary.unsupported == {
+            "videos: not read (video.is_enabled is off; scan --videos reads them)": 3
+        }
+        assert lib.faces() == []
+    monkeypatch.setattr("facefile.media.files.has_decoder", lambda: False)  # as without PyAV
+    with Library(tmp_path / "bare", settings=FAKE_SETTINGS) as lib:
+        summary = lib.scan(photos)
+        assert summary.unsupported == {"videos: no video decoder installed (pip install av)": 3}
+        assert summary.problems == [] and lib.faces() == []
+
+
 # -- the library: ids kept on change, forget, kill mid-video ---------------------------
 def _fake_face(k: int, px: int = 90) -> np.ndarray:
     yy, xx = np.mgrid[0:px, 0:px]

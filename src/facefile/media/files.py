@@ -168,7 +168,7 @@ def unsupported_reason(extension: str) -> str | None:
     """
     ext = extension.lower()
     if ext in VIDEO_EXTENSIONS and not has_decoder():
-        return f"video ({ext}): no video decoder installed (pip install av)"
+        return "videos: no video decoder installed (pip install av)"  # one line for every video
     if ext == ".avif" and not _has_avif():
         return "AVIF (.avif): this Pillow has no AVIF support (upgrade Pillow)"
     return _UNREADABLE.get(ext)

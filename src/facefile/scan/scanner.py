@@ -147,8 +147,7 @@ def scan(
             if item.unsupported:
                 unsupported[item.unsupported] += 1
             elif not settings.video.is_enabled and is_video_name(item.path):
-                ext = os.path.splitext(item.path)[1].lower()
-                unsupported[f"video ({ext}): videos are off (video.is_enabled; --videos reads them)"] += 1
+                unsupported["videos: not read (video.is_enabled is off; scan --videos reads them)"] += 1
             elif item.problem:
                 problem(display_path(os.fsencode(item.path)), item.problem)
             else:
