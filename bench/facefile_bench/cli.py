@@ -282,6 +282,7 @@ def video(
         ("wall_s", "analysis s"),
         ("cpu_s", "CPU s"),
         ("x_realtime", "x real time"),
+        ("x_realtime_cpu", "x real time per CPU s"),
         ("peak_mb", "peak MB"),
         ("faces", "faces"),
     ]

@@ -113,6 +113,8 @@ def measure(path: Path, processes: int = 1) -> dict[str, Any]:
     wall = max(r["wall_s"] for r in rows)
     row["processes"] = processes
     row["x_realtime"] = sum(r["duration_s"] for r in rows) / wall if wall else 0.0
+    # what the work costs, whatever else runs on the machine: video seconds per CPU second
+    row["x_realtime_cpu"] = row["duration_s"] / row["cpu_s"] if row["cpu_s"] else 0.0
     return row
 
 
