@@ -22,6 +22,7 @@ from facefile.api import Library
 from facefile.cli import app
 from facefile.media.video import Sample, VideoConfig, probe, sample_frames
 from facefile.scan.video_worker import analyse_video
+from facefile.types import BBox
 from tests.conftest import SHARED_DATA
 from tests.fakes import BLUE, FAKE_SETTINGS, GREEN, identity_red
 from tests.hostile import REPO_ROOT, cli, cli_env, read_library
@@ -92,6 +93,20 @@ def test_scene_cut_ends_tracks_and_is_sampled_between(
     spans = sorted((f.span.t_start, f.span.t_end) for f in result.faces if f.span)
     assert len(spans) == 2
     assert spans[0][1] < 3 <= spans[1][0]
+
+
+@pytest.mark.parametrize(
+    ("codec", "name"),
+    [("libx264", "phone.mov"), ("libvpx-vp9", "web.webm"), ("libsvtav1", "new.mkv"), ("mpeg4", "old.avi")],
+)
+def test_common_codecs_and_containers_are_read(
+    codec: str, name: str, astronaut: np.ndarray, analyzer: FaceAnalyzer, tmp_path: Path
+) -> None:
+    path = encode(tmp_path / name, steady(astronaut, 0, 2, fps=10), codec=codec)
+    result = analyse_video(os.fsencode(path), analyzer, VideoConfig())
+    assert result.error is None and (result.width, result.height) == (512, 512)
+    (face,) = result.faces
+    assert face.detection.box.iou(BBox(175, 76, 265, 166)) >= 0.5  # where the astronaut's face is
 
 
 @pytest.mark.parametrize("turn", [90, 180, 270])

@@ -37,7 +37,7 @@ def encode(
         stream.width, stream.height = w, h
         stream.time_base = tb
         stream.codec_context.time_base = tb
-        stream.pix_fmt = "yuv420p" if codec == "libx264" else "bgr0"
+        stream.pix_fmt = "bgr0" if codec == "ffv1" else "yuv420p"
         stream.codec_context.gop_size = max(1, round(gop_s * 25))
         if codec == "libx264":
             stream.options = {"bf": "0"}  # frames keep their own times, irregular ones too
