@@ -8,6 +8,8 @@ analysed reduced, :mod:`facefile.media.video`), each face carrying its
 
 from __future__ import annotations
 
+import copy
+import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -15,6 +17,7 @@ import numpy as np
 
 from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.analyze.tracks import SampleFaces, View, link_tracks, track_face
+from facefile.detect import create_detector
 from facefile.errors import MediaError
 from facefile.media.files import display_path
 from facefile.media.video import SampleLog, VideoConfig, probe, sample_frames
@@ -29,6 +32,7 @@ def analyse_video(path: bytes, analyzer: FaceAnalyzer, config: VideoConfig) -> P
     """
     display = display_path(path)
     log = SampleLog()
+    analyzer = _for_frames(analyzer)
     try:
         info = probe(path)
         tracks = link_tracks(
@@ -59,6 +63,27 @@ def analyse_video(path: bytes, analyzer: FaceAnalyzer, config: VideoConfig) -> P
         duration_s=info.duration_s,
         note=note,
     )
+
+
+_FOR_FRAMES: weakref.WeakKeyDictionary[FaceAnalyzer, FaceAnalyzer] = weakref.WeakKeyDictionary()
+
+
+def _for_frames(analyzer: FaceAnalyzer) -> FaceAnalyzer:
+    """The analyser with BlazeFace's portrait pass off, made once per analyser.
+
+    The portrait pass (the short-range model on the image inside a larger
+    black square) finds faces that fill a photo; a video frame is wider than
+    a face is tall, so its plain letterboxed pass finds even a face that
+    fills the frame's height (checked on close-ups of the astronaut at
+    16:9, 1:1 and 9:16). It was half of the detector's time on a frame.
+    """
+    if analyzer.config.detector != "blazeface":
+        return analyzer
+    if analyzer not in _FOR_FRAMES:
+        frames = copy.copy(analyzer)  # shares the loaded models
+        frames.detector = create_detector("blazeface", portrait_margin=1.0)
+        _FOR_FRAMES[analyzer] = frames
+    return _FOR_FRAMES[analyzer]
 
 
 def _sampled_faces(
