@@ -419,3 +419,15 @@ def test_tracks_seen_together_are_never_one_person_and_tracks_apart_may_be(tmp_p
         people = {f.person_id for f in tracks[:2]}
         assert len(people) == 2  # seen together: never one person (one may stay alone, unassigned)
         assert tracks[2].person_id is not None and tracks[2].person_id in people  # later: one of them
+
+
+def test_a_track_never_spans_two_videos_but_their_faces_join_one_person(tmp_path: Path) -> None:
+    photos = tmp_path / "in"
+    for name in ("morning.mkv", "evening.mkv"):  # the same person, the same place, two files
+        _fake_video(photos / name, 4)
+    with Library(tmp_path / "lib", settings=FAKE_SETTINGS) as lib:
+        lib.scan(photos)
+        faces = [f for f in lib.faces() if f.span]
+    by_video = sorted((Path(f.photo).name, f.span.t_start) for f in faces if f.span and f.span.t_start == 0)
+    assert by_video == [("evening.mkv", 0.0), ("morning.mkv", 0.0)]  # one track in each file
+    assert len({f.person_id for f in faces if f.span and f.span.t_start == 0} - {None}) == 1
