@@ -16,6 +16,7 @@ from PIL import Image
 from facefile.errors import MediaError
 from facefile.media.files import RAW_EXTENSIONS, image_size, is_raw, iter_photo_files, load_image
 from facefile.media.raw import load_raw, raw_size
+from facefile.media.video import is_video_name
 from tests.rawfiles import make_dng, square_image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -309,19 +310,19 @@ def test_discovery_finds_every_format_and_reports_unsupported_ones_by_format(tmp
         (tmp_path / name).write_bytes(b"\0" * 16)
     found = {os.path.basename(f.path): f for f in iter_photo_files(tmp_path)}
     assert set(found) == {"a.dng", "b.CR2", "c.avif", "d.ppm", "e.jxl", "f.mp4", "g.MOV", "h.svg"}
-    photos = {name for name, f in found.items() if f.is_photo}
+    photos = {name for name, f in found.items() if f.is_photo and not is_video_name(name)}
     assert photos == {"a.dng", "b.CR2", "c.avif", "d.ppm"}
     assert all(f.problem is None for f in found.values())  # unsupported files are no problems
     assert (
         found["e.jxl"].unsupported
         == "JPEG XL (.jxl): no reader installed (Pillow here has no JPEG XL support)"
     )
-    assert found["f.mp4"].unsupported == "video (.mp4): facefile reads photos only"
-    assert found["g.MOV"].unsupported == "video (.mov): facefile reads photos only"
-    assert found["f.mp4"].kind == "unsupported" and found["a.dng"].kind == "photo"
+    # videos are files to scan (facefile.media.video reads them), not photos to decode
+    assert found["f.mp4"].unsupported is None and found["g.MOV"].unsupported is None
+    assert found["a.dng"].kind == "photo"
     for name in photos:
         assert load_image(found[name].path).shape[2] == 3
-    with pytest.raises(MediaError, match=r"video \(\.mp4\)"):
+    with pytest.raises(MediaError, match=r"a video, not a photo"):
         load_image(found["f.mp4"].path)
 
 

@@ -172,10 +172,14 @@ def test_unsupported_formats_are_counted_with_their_reason(tmp_path: Path) -> No
         (photos / name).write_bytes(b"not really")
     with open_library(tmp_path / "lib") as lib:
         s = lib.scan(photos)
-    assert s.photos_found == 1
-    assert sum(s.unsupported.values()) == 3
-    assert sum(n for reason, n in s.unsupported.items() if "video" in reason) == 2
+    assert s.photos_found == 3  # the photo and two "videos"
+    assert sum(s.unsupported.values()) == 1
     assert sum(n for reason, n in s.unsupported.items() if "JPEG XL" in reason) == 1
+    # the videos are read as videos: these are not, one line each
+    assert sorted((Path(p).name, r.split(" (")[0]) for p, r in s.problems) == [
+        ("clip.mp4", "not a video, or a damaged one"),
+        ("clip2.MOV", "not a video, or a damaged one"),
+    ]
 
 
 def test_a_raw_beside_its_jpeg_is_one_photo(tmp_path: Path) -> None:

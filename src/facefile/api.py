@@ -41,6 +41,7 @@ from facefile.store.copy import CopySummary, copy_library
 from facefile.store.db import Store, require_library
 from facefile.store.location import Location, is_postgres_url, parse_location
 from facefile.store.twins import twins_by_photo
+from facefile.store.videos import VideoAppearance, person_videos
 from facefile.types import Explanation, Face, Person, ReviewItem
 
 PersonRef = int | str
@@ -211,6 +212,13 @@ class Library:
         if not m:
             raise NotFoundError(f"{ref!r} is not a face id; face ids look like face-123.")
         return int(m.group(1))
+
+    def videos(self, person: PersonRef) -> list[VideoAppearance]:
+        """The videos a person is seen in: one entry per appearance (face), by video then time.
+
+        A face of a video is also in :meth:`faces`, its ``span`` set (``photo`` is the video).
+        """
+        return person_videos(self.store, self.person_id(person))
 
     def raw_twins(self) -> dict[int, list[str]]:
         """Photo id -> the RAW files shot with it (``IMG_1.CR2`` beside ``IMG_1.JPG``), one photo each."""

@@ -21,6 +21,7 @@ from typing import Any
 from facefile.analyze.analyzer import AnalyzeConfig
 from facefile.cluster import DEFAULT_CLUSTERER
 from facefile.errors import ConfigError
+from facefile.media.video import VideoConfig
 
 CONFIG_FILE = "facefile.toml"
 
@@ -82,9 +83,15 @@ class Settings:
     analyze: AnalyzeConfig = field(default_factory=AnalyzeConfig)
     scan: ScanConfig = field(default_factory=ScanConfig)
     group: GroupConfig = field(default_factory=GroupConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
 
 
-SECTIONS: dict[str, type] = {"analyze": AnalyzeConfig, "scan": ScanConfig, "group": GroupConfig}
+SECTIONS: dict[str, type] = {
+    "analyze": AnalyzeConfig,
+    "scan": ScanConfig,
+    "group": GroupConfig,
+    "video": VideoConfig,
+}
 
 
 def setting_names() -> list[str]:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from facefile.analyze.tracks import co_occurring
 from facefile.cluster import create_clusterer
 from facefile.cluster.base import GroupingInput
 from facefile.cluster.identity import assign_person_ids
@@ -15,6 +16,7 @@ from facefile.config import Settings
 from facefile.people_index import PeopleIndex
 from facefile.store.db import FaceMatrix, Store
 from facefile.store.edits import add_assignments, write_grouping
+from facefile.store.videos import video_spans
 
 
 @dataclass(frozen=True)
@@ -40,13 +42,15 @@ def load_grouping_input(store: Store, settings: Settings) -> tuple[FaceMatrix, G
             not_person.append((row_of[face_id], int(person_id)))
         elif kind == "cannot_link" and other is not None and other in row_of:
             cannot_link.append((row_of[face_id], row_of[other]))
+    photo_ids, video_pairs = _video_rules(store, m.face_ids, m.photo_ids, row_of)
+    cannot_link += video_pairs
     user_person = np.where(m.is_user, m.person, -1).astype(np.int64)
     data = GroupingInput(
         face_ids=m.face_ids,
         embeddings=m.embeddings,
         quality=m.quality,
         size_px=m.size_px,
-        photo_ids=m.photo_ids,
+        photo_ids=photo_ids,
         user_person=user_person,
         previous_person=m.person.astype(np.int64),
         not_person=not_person,
@@ -57,6 +61,30 @@ def load_grouping_input(store: Store, settings: Settings) -> tuple[FaceMatrix, G
         neighbours=StoreNeighbours(store, model_id, m) if store.dialect == "postgresql" else None,
     )
     return m, data
+
+
+def _video_rules(
+    store: Store, face_ids: NDArray[np.int64], photo_ids: NDArray[np.int64], row_of: dict[int, int]
+) -> tuple[NDArray[np.int64], list[tuple[int, int]]]:
+    """The photo rule for videos: ``(photo ids, cannot-link row pairs)``.
+
+    The faces of one video are tracks at different times, which may be one
+    person, so each gets a photo id of its own (``-face id``: never a real
+    one); two tracks of one video seen at the same time are a cannot-link
+    pair, as two faces of one photo are.
+    """
+    spans = video_spans(store)
+    if not spans:
+        return photo_ids, []
+    out = photo_ids.copy()
+    by_video: dict[int, list[tuple[int, float, float]]] = {}
+    for face_id, video_id, t_start, t_end in spans:
+        row = row_of.get(face_id)
+        if row is not None:
+            out[row] = -int(face_ids[row])
+            by_video.setdefault(video_id, []).append((row, t_start, t_end))
+    pairs = [pair for tracks in by_video.values() for pair in co_occurring(tracks)]
+    return out, pairs
 
 
 class StoreNeighbours:

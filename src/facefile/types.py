@@ -3,7 +3,9 @@
 Vocabulary (fixed across the code base):
 
 * a *photo* is one image file;
-* a *face* is one detection in one photo;
+* a *face* is one detection in one photo, or one track in one video (one
+  person's appearance, :class:`VideoSpan`); a video is stored as a photo of
+  kind ``"video"``;
 * a *cluster* is raw output inside the grouping stage;
 * a *person* is what the user sees, names and corrects.
 
@@ -181,6 +183,31 @@ class FaceQuality:
 
 
 @dataclass(frozen=True)
+class VideoSpan:
+    """When a face of a video is seen: seconds from the video's first frame.
+
+    ``t_start`` and ``t_end`` bound the samples its track was seen in;
+    ``t_frame`` is the frame its box, crop and measures come from.
+    """
+
+    t_start: float
+    t_end: float
+    t_frame: float
+
+    @property
+    def label(self) -> str:
+        """``"0:03-0:07"``: when the face is seen, as a video player shows times."""
+        return f"{clock(self.t_start)}-{clock(self.t_end)}"
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "t_start": round(self.t_start, 3),
+            "t_end": round(self.t_end, 3),
+            "t_frame": round(self.t_frame, 3),
+        }
+
+
+@dataclass(frozen=True)
 class FaceResult:
     """Everything the pipeline learned about one face, before it is stored."""
 
@@ -189,6 +216,8 @@ class FaceResult:
     quality: FaceQuality
     embeddings: dict[str, NDArray[np.float32]] = field(default_factory=dict)
     """Embedding per *view* (``"full"`` is the whole aligned face)."""
+    span: VideoSpan | None = None
+    """For a face of a video (one track): when it is seen; ``None`` in a photo."""
 
 
 @dataclass(frozen=True)
@@ -232,6 +261,10 @@ class PhotoResult:
     faces: tuple[FaceResult, ...] = ()
     error: str | None = None
     metadata: PhotoMetadata = field(default_factory=PhotoMetadata)
+    duration_s: float | None = None
+    """A video's length in seconds; ``None`` for a photo."""
+    note: str | None = None
+    """A remark that is not a failure (a video sampled only in part), shown as a problem line."""
 
 
 @dataclass(frozen=True)
@@ -270,10 +303,23 @@ class Face:
     quality: FaceQuality
     source: str | None = None
     """``"auto"`` or ``"user"`` when assigned, else ``None``."""
+    span: VideoSpan | None = None
+    """For a face of a video: when it is seen (``photo`` is then the video)."""
 
     @property
     def key(self) -> str:
         return face_key(self.id)
+
+    @property
+    def is_video(self) -> bool:
+        return self.span is not None
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour on) of a time in a video."""
+    s = int(seconds)
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
 
 
 def person_key(person_id: int) -> str:

@@ -248,6 +248,26 @@ class FaceAnalyzer:
             for i, (d, a) in enumerate(zip(dets, aligned, strict=True))
         ]
 
+    def examine(self, image: RGBImage) -> list[tuple[FaceResult, RGBImage]]:
+        """Each detected face measured but not embedded, with its aligned chip.
+
+        For callers that embed only some faces (a video's tracks,
+        :mod:`facefile.analyze.tracks`): :meth:`embed_chips` takes the chips.
+
+        Returns:
+            ``(FaceResult with no embeddings, chip uint8 (s, s, 3))`` per face, best first.
+        """
+        image = _check_image(image)
+        dets = self.detect(image)
+        if self.config.refine_keypoints:
+            dets = [self._refine(image, d) for d in dets]
+        out = []
+        for d in dets:
+            a = self.aligner.align(image, d)
+            quality = face_quality(d.box.size_px, a.quality_chip, d.score, a.eyes_nose)
+            out.append((FaceResult(detection=d, landmarks=a.landmarks, quality=quality), a.chip))
+        return out
+
     def _refine(self, image: RGBImage, det: Detection) -> Detection:
         """``det`` with keypoints from a second look at its face alone, at full resolution.
 

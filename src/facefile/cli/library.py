@@ -26,6 +26,14 @@ def scan(
         bool, typer.Option("--no-metadata", help="Do not read named face regions from XMP.")
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    videos: Annotated[
+        bool | None,
+        typer.Option(
+            "--videos/--no-videos",
+            help="Read the faces in videos (setting video.is_enabled, on by default).",
+            show_default=False,
+        ),
+    ] = None,
     ray: Annotated[
         bool | None,
         typer.Option(
@@ -65,6 +73,7 @@ def scan(
             "scan.max_megapixels": max_megapixels,
             "scan.read_metadata": False if no_metadata else None,
             "scan.ray": ray_setting,
+            "video.is_enabled": videos,
         },
     )
     with lib, progress_display(quiet) as (on_progress, on_problem):
@@ -76,6 +85,8 @@ def scan(
     table = Table(title="Scan summary", show_header=False)
     table.add_row("photos found", str(summary.photos_found))
     table.add_row("analysed now", str(summary.photos_analyzed))
+    if summary.videos_analyzed:
+        table.add_row("  of them videos", str(summary.videos_analyzed))
     table.add_row("unchanged (skipped)", str(summary.photos_unchanged))
     table.add_row("moved or renamed", str(summary.photos_moved))
     table.add_row("gone from disk (kept as missing)", str(summary.photos_missing))
@@ -98,6 +109,8 @@ def scan(
         reasons[key] = reasons.get(key, 0) + 1
     for reason, count in sorted(reasons.items(), key=lambda kv: -kv[1]):
         console.print(f"  skipped {count}: {safe(reason)}")
+    for path, note in summary.notes:
+        console.print(f"[yellow]note[/] {safe(path)}: {safe(note)}", soft_wrap=True)
     for path, reason in summary.metadata_problems:
         console.print(f"[yellow]metadata skipped[/] {safe(path)}: {safe(reason)}", soft_wrap=True)
     for line in summary.metadata_conflicts:

@@ -58,9 +58,18 @@ def show(
     console.print(f"[bold]{p.key}[/] {safe(p.name or '(no name)')}: {p.n_faces} faces in {p.n_photos} photos")
     table = Table("face", "photo", "box", "confidence", "by")
     for f in faces:
+        if f.span is not None:
+            continue
         box = ", ".join(f"{v:.0f}" for v in f.box.to_list())
         table.add_row(f.key, safe(f.photo), box, f"{f.confidence:.2f}", f.source or "")
     console.print(table)
+    videos = [f for f in faces if f.span is not None]
+    if videos:
+        table = Table("face", "video", "seen", "confidence", "by")
+        for f in sorted(videos, key=lambda f: (f.photo, f.span.t_start if f.span else 0.0)):
+            assert f.span is not None
+            table.add_row(f.key, safe(f.photo), f.span.label, f"{f.confidence:.2f}", f.source or "")
+        console.print(table)
 
 
 def name(
@@ -206,6 +215,8 @@ def faces(
                 "source": f.source,
                 "quality": round(f.quality.score, 4),
                 "twins": twins.get(f.photo_id, []),
+                # a video's face: the video is "photo"; seconds from its first frame
+                "video": None if f.span is None else f.span.to_dict(),
             }
             for f in rows
         ]

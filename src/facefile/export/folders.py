@@ -83,6 +83,8 @@ def export(store: Store, dest: Path, *, mode: str = "symlink", include_hidden: b
                     "photo": photo.display,
                     "box": [round(v, 1) for v in face.box.to_list()],
                     "twins": twins.get(photo.id, []),
+                    # a face of a video: the video is linked like a photo; when the person is seen
+                    "video": None if face.span is None else face.span.to_dict(),
                 }
             )
             if photo.status != "ok" or not os.path.exists(photo.path):

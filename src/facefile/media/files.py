@@ -1,4 +1,4 @@
-"""Finding photo files and decoding them into oriented RGB pixels.
+"""Finding photo (and video) files and decoding photos into oriented RGB pixels.
 
 Every failure becomes a :class:`~facefile.errors.MediaError` with one short
 reason, so a scan can report the file and go on.
@@ -16,6 +16,7 @@ from facefile.errors import MediaError
 from facefile.media.capture import is_end_of_file, library_output
 from facefile.media.pillow import load_with_pillow, prepare_pillow
 from facefile.media.raw import RAW_EXTENSIONS, check_file, is_raw, load_raw, raw_size
+from facefile.media.video import VIDEO_EXTENSIONS, has_decoder
 from facefile.types import RGBImage
 
 # Read by Pillow (HEIC/HEIF through pillow-heif, PSD: 8-bit composites only):
@@ -34,9 +35,6 @@ _PILLOW_EXTENSIONS = frozenset(
 PHOTO_EXTENSIONS = _PILLOW_EXTENSIONS | RAW_EXTENSIONS
 """Extensions facefile decodes (lower case): Pillow's formats and camera RAW."""
 
-_VIDEO_EXTENSIONS = frozenset(
-    {".mov", ".mp4", ".m4v", ".avi", ".mkv", ".3gp", ".mts", ".m2ts", ".wmv", ".webm", ".mpg", ".mpeg"}
-)
 # Image formats met in photo folders that facefile does not read: extension ->
 # why, as shown to the user (once per format, with a count).
 _UNREADABLE = {
@@ -68,10 +66,10 @@ class FoundFile:
             loop, unreadable folder); ``None`` otherwise.
         unsupported: for an image, RAW or video file that facefile does not
             read, a short reason naming its format, the same for every file
-            of that format (e.g. ``"video (.mp4): facefile reads photos
-            only"``), so a scan can count them per reason instead of listing
-            each. ``problem`` stays ``None`` for these, so callers that only
-            print problems do not print one line per video; callers that
+            of that format (e.g. ``"JPEG XL (.jxl): no reader installed"``),
+            so a scan can count them per reason instead of listing each.
+            ``problem`` stays ``None`` for these, so callers that only
+            print problems do not print one line per file; callers that
             collect photos must skip entries whose ``unsupported`` is set
             (or use :attr:`is_photo`).
     """
@@ -170,7 +168,7 @@ def _link_problem(exc: OSError) -> str:
 def _is_photo_name(path: str) -> bool:
     """A photo, or an image or video file worth reporting as unsupported."""
     ext = _extension(path)
-    return ext in PHOTO_EXTENSIONS or unsupported_reason(ext) is not None
+    return ext in PHOTO_EXTENSIONS or ext in VIDEO_EXTENSIONS or unsupported_reason(ext) is not None
 
 
 def _file_entry(path: str) -> FoundFile:
@@ -189,8 +187,8 @@ def unsupported_reason(extension: str) -> str | None:
     formats get a reason.
     """
     ext = extension.lower()
-    if ext in _VIDEO_EXTENSIONS:
-        return f"video ({ext}): facefile reads photos only"
+    if ext in VIDEO_EXTENSIONS and not has_decoder():
+        return "videos: no video decoder installed (pip install av)"  # one line for every video
     if ext == ".avif" and not _has_avif():
         return "AVIF (.avif): this Pillow has no AVIF support (upgrade Pillow)"
     return _UNREADABLE.get(ext)
@@ -236,6 +234,8 @@ def load_image(path: str | os.PathLike[str], max_megapixels: float = DEFAULT_MAX
     unsupported = unsupported_reason(_extension(display))
     if unsupported is not None and not is_raw(display):
         raise MediaError(display, unsupported)
+    if _extension(display) in VIDEO_EXTENSIONS:
+        raise MediaError(display, "a video, not a photo (read it with facefile.media.video)")
     check_file(p)
     with library_output() as out:
         if not is_raw(display):

@@ -26,6 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.media.files import display_path
+from facefile.media.video import VideoConfig
 from facefile.scan.worker import Job, analyze, init_worker
 from facefile.types import PhotoResult
 
@@ -45,14 +46,14 @@ _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 def analyze_in_processes(
     jobs: Iterable[Job],
     analyzer: FaceAnalyzer,
-    limits: tuple[float, float],
+    limits: tuple[float, float, VideoConfig],
     workers: int,
     save: Callable[[Result], None],
 ) -> None:
     """Analyse ``jobs`` in ``workers`` processes, handing each result to ``save`` as it comes.
 
     Args:
-        limits: ``(max_megapixels, max_seconds_per_photo)`` for each worker.
+        limits: ``(max_megapixels, max_seconds_per_photo, video settings)`` for each worker.
 
     Raises:
         BaseException: whatever ``save`` or a worker raises besides a worker's
@@ -117,7 +118,7 @@ def _run_alone(
     pool: ProcessPoolExecutor,
     job: Job,
     analyzer: FaceAnalyzer,
-    limits: tuple[float, float],
+    limits: tuple[float, float, VideoConfig],
     workers: int,
     save: Callable[[Result], None],
 ) -> ProcessPoolExecutor:
@@ -132,7 +133,9 @@ def _run_alone(
     return pool
 
 
-def _new_pool(analyzer: FaceAnalyzer, limits: tuple[float, float], workers: int) -> ProcessPoolExecutor:
+def _new_pool(
+    analyzer: FaceAnalyzer, limits: tuple[float, float, VideoConfig], workers: int
+) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context(START_METHOD),
@@ -141,7 +144,9 @@ def _new_pool(analyzer: FaceAnalyzer, limits: tuple[float, float], workers: int)
     )
 
 
-def _init_pool_worker(parent: int, analyzer: FaceAnalyzer, max_megapixels: float, max_seconds: float) -> None:
+def _init_pool_worker(
+    parent: int, analyzer: FaceAnalyzer, max_megapixels: float, max_seconds: float, video: VideoConfig
+) -> None:
     """Set a worker up, and have it end with the scan that started it.
 
     Forked workers hold the scan's open files, its library lock among them.
@@ -150,7 +155,7 @@ def _init_pool_worker(parent: int, analyzer: FaceAnalyzer, max_megapixels: float
     the next scan would be refused. (``multiprocessing.Pool`` workers noticed
     through their task pipe; the executor's do not.)
     """
-    init_worker(analyzer, max_megapixels, max_seconds)
+    init_worker(analyzer, max_megapixels, max_seconds, video)
     _exit_with_parent(parent)
 
 

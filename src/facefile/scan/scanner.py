@@ -25,12 +25,14 @@ from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.config import Settings
 from facefile.media.files import FoundFile, display_path, iter_photo_files, path_bytes
 from facefile.media.twins import pair_twins
+from facefile.media.video import is_video_name
 from facefile.scan.on_ray import analyze_on_ray, require_ray
 from facefile.scan.pool import analyze_in_processes
 from facefile.scan.worker import Job, analyze, init_worker, photo_sidecars
 from facefile.store.db import Store
 from facefile.store.names import apply_names
 from facefile.store.twins import drop_twins, save_twins, twin_paths
+from facefile.store.videos import save_video
 from facefile.types import BBox, PhotoResult
 
 
@@ -48,6 +50,8 @@ class ScanProgress:
 class ScanSummary:
     photos_found: int = 0
     photos_analyzed: int = 0
+    """Photos and videos analysed."""
+    videos_analyzed: int = 0
     photos_unchanged: int = 0
     photos_moved: int = 0
     photos_missing: int = 0
@@ -55,6 +59,8 @@ class ScanSummary:
     people: int = 0
     faces_assigned: int = 0
     problems: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str]] = field(default_factory=list)
+    """Files analysed in part, with why (a video past ``video.max_seconds``, or damaged partway)."""
     unsupported: dict[str, int] = field(default_factory=dict)
     """Files of formats facefile does not read: reason -> count."""
     raw_twins: int = 0
@@ -72,6 +78,7 @@ class ScanSummary:
         d = dict(self.__dict__)
         d["problems"] = [{"path": p, "reason": r} for p, r in self.problems]
         d["metadata_problems"] = [{"path": p, "reason": r} for p, r in self.metadata_problems]
+        d["notes"] = [{"path": p, "note": n} for p, n in self.notes]
         return d
 
 
@@ -137,6 +144,8 @@ def scan(
         for item in _discover(roots):
             if item.unsupported:
                 unsupported[item.unsupported] += 1
+            elif not settings.video.is_enabled and is_video_name(item.path):
+                unsupported["videos: not read (video.is_enabled is off; scan --videos reads them)"] += 1
             elif item.problem:
                 problem(display_path(os.fsencode(item.path)), item.problem)
             else:
@@ -331,7 +340,8 @@ def _plan(
     current = row is not None and row.status == "ok" and store.analysis_current(row.id, model_id)
     if row is not None and current and row.size == st.st_size and row.mtime_ns == st.st_mtime_ns:
         seen.add(row.id)
-        if settings.scan.read_metadata and row.meta_sig != photo_sidecars(path_b, twins):
+        is_read = settings.scan.read_metadata and not is_video_name(path_b)  # videos have no face regions
+        if is_read and row.meta_sig != photo_sidecars(path_b, twins):
             # a sidecar came, went or changed: read its names (faces keep their ids)
             digest = row.content_hash or content_hash(path_b)
             return _Task(path_b, st.st_size, st.st_mtime_ns, digest, tuple(store.face_boxes(row.id)), twins)
@@ -402,6 +412,25 @@ def _run_tasks(
                 fallback.extend(task.twins)
             problem(result.path, reason)
             store.save_error(task.path_b, task.size, task.mtime_ns, result.error)
+        elif result.duration_s is not None:
+            photo_id, face_ids = save_video(
+                store,
+                raw=task.path_b,
+                size=task.size,
+                mtime_ns=task.mtime_ns,
+                content_hash=task.content_hash,
+                width=result.width,
+                height=result.height,
+                duration_s=result.duration_s,
+                faces=result.faces,
+                model_id=model_id,
+            )
+            seen.add(photo_id)
+            summary.photos_analyzed += 1
+            summary.videos_analyzed += 1
+            summary.faces_found += len(face_ids)
+            if result.note:
+                summary.notes.append((result.path, result.note))
         else:
             photo_id, face_ids = store.save_photo(
                 raw=task.path_b,
@@ -422,10 +451,11 @@ def _run_tasks(
         progress("analyze", done, len(tasks))
 
     read = settings.scan.read_metadata
-    jobs = [Job(t.path_b, t.keep_boxes, read, t.twins) for t in tasks]
-    limits = (settings.scan.max_megapixels, settings.scan.max_seconds_per_photo)
+    jobs = [Job(t.path_b, t.keep_boxes, read, t.twins, is_video_name(t.path_b)) for t in tasks]
+    limits = (settings.scan.max_megapixels, settings.scan.max_seconds_per_photo, settings.video)
     if settings.scan.ray:
-        results = analyze_on_ray(jobs, analyzer, *limits, address=settings.scan.ray, workers=workers)
+        # Ray workers read videos with the default video settings
+        results = analyze_on_ray(jobs, analyzer, *limits[:2], address=settings.scan.ray, workers=workers)
         with closing(results):  # stopped early (Ctrl-C, an error): leave Ray at once
             for result in results:
                 save(result)

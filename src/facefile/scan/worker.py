@@ -20,9 +20,11 @@ from facefile.errors import MediaError
 from facefile.media.capture import library_output
 from facefile.media.files import display_path, load_image
 from facefile.media.raw import is_raw, raw_orientation
+from facefile.media.video import VideoConfig
 from facefile.metadata.match import match_regions, region_boxes
 from facefile.metadata.regions import Region
 from facefile.metadata.sidecars import read_photo_regions, sidecar_signature
+from facefile.scan.video_worker import analyze_video
 from facefile.types import BBox, PhotoResult
 
 
@@ -33,29 +35,35 @@ class Job:
     ``keep_boxes``: faces the library already has there (kept when a new
     model no longer finds them; see ``FaceAnalyzer.analyze``);
     ``read_metadata``: read its face regions; ``twins``: RAW files shot with
-    it, whose sidecars count as its own.
+    it, whose sidecars count as its own; ``is_video``: a video, analysed by
+    :func:`facefile.scan.video_worker.analyze_video` (tracks, no metadata).
     """
 
     path: bytes
     keep_boxes: tuple[BBox, ...] = ()
     read_metadata: bool = True
     twins: tuple[bytes, ...] = ()
+    is_video: bool = False
 
 
 _ANALYZER: FaceAnalyzer | None = None
 _MAX_MP: float = 200.0
 _MAX_SECONDS: float = 0.0
+_VIDEO = VideoConfig()
 
 
 class _PhotoTimeout(BaseException):
     """Raised by the alarm in a worker; a BaseException so no handler swallows it."""
 
 
-def init_worker(analyzer: FaceAnalyzer, max_megapixels: float, max_seconds: float = 0.0) -> None:
-    global _ANALYZER, _MAX_MP, _MAX_SECONDS
+def init_worker(
+    analyzer: FaceAnalyzer, max_megapixels: float, max_seconds: float = 0.0, video: VideoConfig | None = None
+) -> None:
+    global _ANALYZER, _MAX_MP, _MAX_SECONDS, _VIDEO
     _ANALYZER = analyzer
     _MAX_MP = max_megapixels
     _MAX_SECONDS = max_seconds
+    _VIDEO = video or VideoConfig()
 
 
 @contextmanager
@@ -87,6 +95,8 @@ def analyze(job: Job) -> tuple[bytes, PhotoResult]:
     assert _ANALYZER is not None
     path = job.path
     display = display_path(path)
+    if job.is_video:
+        return path, _analyze_video(path, display)
     try:
         with _time_limit(_MAX_SECONDS):
             try:
@@ -126,6 +136,18 @@ def analyze(job: Job) -> tuple[bytes, PhotoResult]:
         problems=problems,
     )
     return path, replace(result, metadata=metadata)
+
+
+def _analyze_video(path: bytes, display: str) -> PhotoResult:
+    """One video, under a hard time limit well past ``video.max_seconds`` (a decoder that hangs)."""
+    assert _ANALYZER is not None
+    limit = 2 * _VIDEO.max_seconds + 60 if _VIDEO.max_seconds > 0 else 0.0
+    try:
+        with _time_limit(limit):
+            return analyze_video(path, _ANALYZER, _VIDEO)
+    except _PhotoTimeout:
+        reason = f"took longer than {limit:g} s to decode and analyse (raise video.max_seconds to allow more)"
+        return PhotoResult(path=display, error=reason)
 
 
 def _read_regions(job: Job, width: int, height: int) -> tuple[list[Region], list[tuple[str, str]], str]:

@@ -28,7 +28,7 @@ from facefile.store.connection import SqliteEngine
 from facefile.store.engine import Connection, EmbeddingRow, Engine
 from facefile.store.location import Location, parse_location
 from facefile.store.schema import now
-from facefile.types import BBox, Face, FaceQuality, FaceResult, Person, match_boxes
+from facefile.types import BBox, Face, FaceQuality, FaceResult, Person, VideoSpan, match_boxes
 
 TOMBSTONE_GRID = 32
 
@@ -394,7 +394,8 @@ class Store:
     # -- faces --------------------------------------------------------------
     _FACE_SQL = (
         'SELECT f.id, f.photo_id, p.path, f."left", f.top, f."right", f.bottom, a.person_id, '
-        "a.confidence, a.source, f.size_px, f.sharpness, f.det_score, f.yaw, f.quality "
+        "a.confidence, a.source, f.size_px, f.sharpness, f.det_score, f.yaw, f.quality, "
+        "f.t_start, f.t_end, f.t_frame "
         "FROM faces f JOIN photos p ON p.id = f.photo_id "
         "LEFT JOIN assignments a ON a.face_id = f.id "
     )
@@ -416,6 +417,7 @@ class Store:
                 yaw=float(r[13]),  # type: ignore[arg-type]
                 score=float(r[14]),  # type: ignore[arg-type]
             ),
+            span=None if r[15] is None else VideoSpan(float(r[15]), float(r[16]), float(r[17])),  # type: ignore[arg-type]
         )
 
     def face(self, face_id: int) -> Face:

@@ -292,6 +292,29 @@ MIGRATIONS: list[Migration] = [
         AND person_id IN (SELECT id FROM people WHERE name IS NOT NULL OR is_hidden = 1);
         """,
     ),
+    Migration(
+        "0005_video_faces",
+        sqlite="""
+        -- 'video' for a video file (facefile.media.video): its faces are tracks,
+        -- one per appearance; width and height are the displayed frame's.
+        ALTER TABLE photos ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo'
+            CHECK (kind IN ('photo', 'video'));
+        ALTER TABLE photos ADD COLUMN duration_s REAL;
+        -- A video face's time span and the frame of its box and crop, seconds
+        -- from the first frame; NULL for faces of photos.
+        ALTER TABLE faces ADD COLUMN t_start REAL;
+        ALTER TABLE faces ADD COLUMN t_end REAL;
+        ALTER TABLE faces ADD COLUMN t_frame REAL;
+        """,
+        postgresql="""
+        ALTER TABLE photos ADD COLUMN kind TEXT NOT NULL DEFAULT 'photo'
+            CHECK (kind IN ('photo', 'video'));
+        ALTER TABLE photos ADD COLUMN duration_s DOUBLE PRECISION;
+        ALTER TABLE faces ADD COLUMN t_start DOUBLE PRECISION;
+        ALTER TABLE faces ADD COLUMN t_end DOUBLE PRECISION;
+        ALTER TABLE faces ADD COLUMN t_frame DOUBLE PRECISION;
+        """,
+    ),
 ]
 
 TABLES = (

@@ -7,7 +7,8 @@ PostgreSQL library has a crop folder on each machine that uses it
 others' crops behind, so a cached crop is served only while its face exists
 (and deleted when it does not). Cutting
 one face decodes its whole photo, so every face of that photo is cut at the
-same time: a person page then costs one decode per photo, not per face.
+same time: a person page then costs one decode per photo, not per face. A
+face of a video is cut from the frame of its ``t_frame``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import threading
 from pathlib import Path
 
 from facefile.media.files import load_image
+from facefile.media.video import frame_at
 from facefile.store.db import Store, remove_crop_files
 from facefile.types import BBox, RGBImage
 
@@ -62,6 +64,11 @@ def face_crop(store: Store, face_id: int, size: int = 160) -> Path:
         if path.exists():  # cut by another thread while we waited
             return path
         photo = store.photo(face.photo_id)
+        if face.span is not None:
+            # a video's face: cut from its own frame (the video's other faces have other frames)
+            frame, scale = frame_at(photo.path, face.span.t_frame)
+            _write_crop(frame, face.box.scaled(1.0 / scale), size, path)
+            return path
         image = load_image(os.fsdecode(photo.path))
         siblings = store.faces(photo_id=face.photo_id)
         if all(f.id != face_id for f in siblings):  # an excluded face still gets its crop

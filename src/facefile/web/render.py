@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from facefile.types import Person, face_key, person_key
+from facefile.types import Person, clock, face_key, person_key
 from facefile.web.state import WebState
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -19,6 +19,7 @@ STATIC = Path(__file__).parent / "static"
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined)
 env.globals["person_key"] = person_key
 env.globals["face_key"] = face_key
+env.globals["clock"] = clock
 
 
 def state(request: Request) -> WebState:

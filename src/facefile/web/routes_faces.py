@@ -11,6 +11,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from facefile.errors import FacefileError, MediaError, NotFoundError
 from facefile.media.files import load_image
+from facefile.media.video import frame_at
+from facefile.store.videos import is_video
 from facefile.types import person_key
 from facefile.web.crops import CROP_SIZES, face_crop
 from facefile.web.render import back, render, state
@@ -57,6 +59,38 @@ def photo(request: Request, photo_id: int) -> Response:
     image.thumbnail((PHOTO_MAX_PX, PHOTO_MAX_PX))
     buf = io.BytesIO()
     image.save(buf, "JPEG", quality=88)
+    return Response(buf.getvalue(), media_type="image/jpeg", headers=headers)
+
+
+@router.get("/video/{photo_id}")
+def video(request: Request, photo_id: int) -> Response:
+    """A library video's file, by id, for the face page's player (byte ranges let it start at #t=)."""
+    store = state(request).reader().store
+    row = store.photo(photo_id)  # NotFoundError -> 404
+    path = os.fsdecode(row.path)
+    if not is_video(store, photo_id) or row.status != "ok" or not os.path.isfile(path):
+        return Response("Not a video of this library, or gone from disk.", status_code=404)
+    kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    return FileResponse(path, media_type=kind, headers={"cache-control": "private, max-age=3600"})
+
+
+@router.get("/frame/{face_id}.jpg")
+def frame(request: Request, face_id: int) -> Response:
+    """The frame of a video face (its ``t_frame``), as JPEG, at most ``PHOTO_MAX_PX``."""
+    from PIL import Image
+
+    store = state(request).reader().store
+    face = store.face(face_id)  # NotFoundError -> 404
+    row = store.photo(face.photo_id)
+    if face.span is None:
+        return Response(MISSING_SVG, status_code=404, media_type="image/svg+xml")
+    try:
+        pixels, _ = frame_at(row.path, face.span.t_frame, PHOTO_MAX_PX)
+    except MediaError:
+        return Response(MISSING_SVG, status_code=404, media_type="image/svg+xml")
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "JPEG", quality=88)
+    headers = {"cache-control": "private, max-age=3600"}
     return Response(buf.getvalue(), media_type="image/jpeg", headers=headers)
 
 

@@ -1,0 +1,202 @@
+"""Video analysis speed: how many times faster than real time, and peak memory.
+
+Test videos are encoded here with PyAV (H.264, 30 fps, a keyframe a second as
+phones write them) from the labelled faces: four people at a quarter of the
+frame's height, two always on screen and moving, the others coming and going
+every five seconds, on a textured background. They are cached under
+``~/.cache/facefile/bench/video`` (encoding a 1080p minute takes minutes).
+
+Each video is analysed by :func:`facefile.scan.video_worker.analyze_video`
+at the default settings in a fresh process (models loaded and warmed first,
+not timed), as a scan's worker would: wall time, CPU time, peak resident
+memory of that process, samples and faces.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "facefile" / "bench" / "video"
+SIZES = {"1080p": (1920, 1080), "720p": (1280, 720)}
+FPS = 30
+
+_CHILD = """
+import json, resource, sys, time
+import numpy as np
+from facefile.analyze.analyzer import FaceAnalyzer
+from facefile.media.video import VideoConfig
+from facefile.scan.video_worker import analyze_video
+analyzer = FaceAnalyzer()
+analyzer.analyze(np.zeros((480, 640, 3), dtype=np.uint8))  # load the models
+analyzer.embed_chips([np.zeros((112, 112, 3), dtype=np.uint8)])
+wall, cpu = time.perf_counter(), time.process_time()
+result = analyze_video(sys.argv[1].encode(), analyzer, VideoConfig())
+wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"wall_s": wall, "cpu_s": cpu, "duration_s": result.duration_s,
+                  "faces": len(result.faces), "error": result.error, "peak_mb": peak_mb}))
+"""
+
+
+def _faces(photos: list[Path], px: int) -> list[np.ndarray]:
+    out = []
+    for path in photos:
+        with Image.open(path) as im:
+            im = im.convert("RGB").crop((50, 40, 200, 210))
+            out.append(np.asarray(im.resize((px * 150 // 170, px), Image.Resampling.BILINEAR)))
+    return out
+
+
+def make_video(path: Path, photos: list[Path], size: tuple[int, int], seconds: int) -> Path:
+    """Encode the test video (see the module docstring) unless it is cached."""
+    import av
+
+    if path.is_file():
+        return path
+    w, h = size
+    faces = _faces(photos, h // 4)
+    rng = np.random.default_rng(0)
+    background = rng.integers(0, 255, size=(h // 8, w // 8, 3), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(tmp), "w") as container:
+        stream = container.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        stream.codec_context.gop_size = FPS
+        stream.options = {"preset": "veryfast"}
+        for i in range(seconds * FPS):
+            t = i / FPS
+            img = background.copy()
+            for k, face in enumerate(faces):
+                if k < 2 or (t // 5) % 4 == k:
+                    x = int((k * w // 4 + 40 * np.sin(t + k)) % (w - face.shape[1]))
+                    y = h // 3 + int(30 * np.cos(t * 0.7 + k))
+                    img[y : y + face.shape[0], x : x + face.shape[1]] = face
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FPS)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    tmp.replace(path)
+    return path
+
+
+def measure(path: Path, processes: int = 1) -> dict[str, Any]:
+    """Analyse the video in ``processes`` fresh processes at once (a scan's workers, one video each).
+
+    Returns:
+        The first process's timings and peak memory; ``x_realtime``: video
+        seconds analysed per second of wall time, all processes together.
+    """
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _CHILD, str(path)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+        for _ in range(processes)
+    ]  # fmt: skip
+    rows = []
+    for proc in procs:
+        out, err = proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"video analysis failed: {err[-2000:]}")
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    row = dict(rows[0])
+    wall = max(r["wall_s"] for r in rows)
+    row["processes"] = processes
+    row["x_realtime"] = sum(r["duration_s"] for r in rows) / wall if wall else 0.0
+    # what the work costs, whatever else runs on the machine: video seconds per CPU second
+    row["x_realtime_cpu"] = row["duration_s"] / row["cpu_s"] if row["cpu_s"] else 0.0
+    return row
+
+
+def run_video(photos: list[Path], seconds: int, sizes: list[str]) -> list[dict[str, Any]]:
+    """Rows of ``{size, processes, duration_s, wall_s, cpu_s, x_realtime, peak_mb, faces}``.
+
+    Per size: one video alone (one core), then two at once (two cores).
+    """
+    rows = []
+    for name in sizes:
+        size = SIZES[name]
+        path = make_video(CACHE / f"faces-{name}-{seconds}s.mp4", photos, size, seconds)
+        for processes in (1, 2):
+            row = measure(path, processes)
+            rows.append({"size": name, "file_mb": path.stat().st_size / 1e6, **row})
+    return rows
+
+
+def load_average() -> float:
+    """The 1-minute load average (other people's work on a shared machine shows here)."""
+    return os.getloadavg()[0]
+
+
+def descriptor_choice(lfw: Path, n_people: int = 40, seed: int = 0) -> list[dict[str, Any]]:
+    """Which track descriptor groups better: the best view, or the mean of the best three.
+
+    For each of ``n_people`` lfw-dev people with at least six photos, three
+    photos stand for three views of one track (a track's views differ less
+    than three photos do, so this favours neither choice less than video
+    does); the other photos of all the people form the gallery. Per choice:
+    rank-1 identification (the nearest gallery face is the same person), and
+    the mean margin between the nearest other person and the person's own
+    nearest gallery face (larger: further from being confused).
+    """
+    from facefile.analyze.analyzer import FaceAnalyzer
+    from facefile.analyze.tracks import Track, View, track_face
+    from facefile.media.files import load_image
+
+    analyzer = FaceAnalyzer()
+    people = sorted(d for d in lfw.iterdir() if d.is_dir() and len(list(d.glob("*.jpg"))) >= 6)
+    rng = np.random.default_rng(seed)
+    chosen = [
+        people[i] for i in sorted(rng.choice(len(people), size=min(n_people, len(people)), replace=False))
+    ]
+
+    def central(path: Path) -> tuple[Any, Any] | None:
+        found = analyzer.examine(load_image(path))
+        if not found:
+            return None
+        return min(
+            found,
+            key=lambda fc: (
+                abs(fc[0].detection.box.center[0] - 125) + abs(fc[0].detection.box.center[1] - 125)
+            ),
+        )
+
+    tracks: dict[str, Track] = {}
+    gallery: list[tuple[str, np.ndarray]] = []
+    for person in chosen:
+        files = sorted(person.glob("*.jpg"))[:8]
+        views = [v for v in (central(p) for p in files[:3]) if v is not None]
+        tracks[person.name] = Track([View(float(i), face, chip) for i, (face, chip) in enumerate(views)])
+        for p in files[3:]:
+            found = central(p)
+            if found is not None:
+                gallery.append((person.name, analyzer.embed_chips([found[1]])["full"][0]))
+    names = [g[0] for g in gallery]
+    vectors = np.stack([g[1] for g in gallery])
+    rows = []
+    for choice in ("best", "mean"):
+        hits, margins = 0, []
+        for name, track in tracks.items():
+            if not track.views:
+                continue
+            vec = track_face(track, choice, analyzer.embed_chips).embeddings["full"]
+            d = np.linalg.norm(vectors - vec, axis=1)
+            own = np.array([n == name for n in names])
+            hits += int(names[int(np.argmin(d))] == name)
+            if own.any() and (~own).any():
+                margins.append(float(d[~own].min() - d[own].min()))
+        rows.append(
+            {"descriptor": choice, "people": len(tracks), "rank1": hits / max(len(tracks), 1),
+             "mean_margin": float(np.mean(margins)) if margins else 0.0}
+        )  # fmt: skip
+    return rows
