@@ -89,6 +89,9 @@ def candidates(
     s, p = sims.ravel().astype(np.float64), nb_people.ravel()
     ok = np.isfinite(s)
     row, s, p = row[ok], s[ok], p[ok]
+    if row.size == 0:  # no neighbour at all (a library of one face)
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float64)
     order = np.lexsort((-s, p, row))
     row, s, p = row[order], s[order], p[order]
     new = np.r_[True, (row[1:] != row[:-1]) | (p[1:] != p[:-1])]
