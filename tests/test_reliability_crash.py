@@ -41,7 +41,7 @@ SEED = 20240611
 # enough kills to strike every phase (mid-analysis, after it, between edits) at least
 # a few times; more only repeat the proof
 SCAN_KILLS = 10
-DECISION_KILLS = 5
+DECISION_KILLS = 8  # one decision after every second kill: four decisions
 REGROUP_KILLS = 5
 EXPORT_KILLS = 5
 N_PHOTOS, N_LATER = 100, 30
