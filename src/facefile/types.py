@@ -178,6 +178,7 @@ class FaceQuality:
     occlusion_lower: float = 0.0
     occlusion_eyes: float = 0.0
     occlusion_side: float = 0.0
+    faceness: float = float("nan")
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ VIEWS: Registry[ChipView] = Registry("view", "views")
 """Named chip transforms; ``VIEWS.create(name)`` returns the transform."""
 
 VIEW_GREY = 128
+CROP_GREY = 128
+"""Grey of the border a tight face crop gets before a second look (:func:`frame`)."""
 UPPER_CUT = {"keypoints": 0.62, "dlib": 0.5}
 """Where the upper view's grey starts, as a share of the chip's height, per
 chip geometry: just above the nose tip (ArcFace chips: eyes at 0.47, nose
@@ -84,6 +86,13 @@ class AnalyzeConfig:
             pass over the face alone, at full resolution (sharper alignment).
         views: embedding views per face, names in :data:`VIEWS`; ``"full"``
             must be first.
+        crop_margin: a photo that is a tight face crop (a face touches its
+            edge) is analysed again inside a grey border this many times the
+            face's size wide, so keypoints and chips are right; 0 turns it off.
+        crop_retry_px: photos no longer than this where nothing is found get
+            the same second look (the whole photo may be one face).
+        mirror: each descriptor averages the face's and its mirror image's
+            (twice the embedding time).
     """
 
     detector: str = "blazeface"
@@ -94,6 +103,9 @@ class AnalyzeConfig:
     embedder: str = "mobilefacenet"
     refine_keypoints: bool = True
     views: tuple[str, ...] = ("full", "upper")
+    crop_margin: float = 0.5
+    crop_retry_px: int = 400
+    mirror: bool = False
 
     def validate(self) -> AnalyzeConfig:
         """Check every setting; return ``self``.
@@ -123,6 +135,15 @@ class AnalyzeConfig:
         if not 8 <= self.min_face_px <= 1000:
             raise ConfigError(
                 f"analyze.min_face_px={self.min_face_px} is out of range; use 8..1000 (20 default)."
+            )
+        if not isinstance(self.crop_margin, int | float) or not 0.0 <= self.crop_margin <= 2.0:
+            raise ConfigError(
+                f"analyze.crop_margin={self.crop_margin!r} is out of range; "
+                "use 0..2 (0.5 default, 0 turns it off)."
+            )
+        if not 0 <= self.crop_retry_px <= 4000:
+            raise ConfigError(
+                f"analyze.crop_retry_px={self.crop_retry_px} is out of range; use 0..4000 (400 default)."
             )
         if not 0 <= self.upsample <= 3:
             raise ConfigError(f"analyze.upsample={self.upsample} is out of range; use 0..3.")
@@ -213,6 +234,58 @@ class FaceAnalyzer:
         """
         image = _check_image(image)
         dets = self.detect(image)
+        margin = self.crop_margin_px(image, dets)
+        if not margin:
+            return self._analyze_framed(image, dets, keep_boxes, region_boxes)
+        # a tight crop: look again with a grey border, then map every face back
+        h, w = image.shape[:2]
+        framed = frame(image, margin)
+        again = self.detect(framed)
+        if len(again) < len(dets):  # the border cost faces (a crowd at the edge): keep the first look
+            return self._analyze_framed(image, dets, keep_boxes, region_boxes)
+        faces = self._analyze_framed(
+            framed,
+            again,
+            [_shift_box(b, margin) for b in keep_boxes],
+            [_shift_box(b, margin) for b in region_boxes],
+        )
+        return [_unframe(f, margin, w, h) for f in faces]
+
+    def crop_margin_px(self, image: RGBImage, dets: Sequence[Detection]) -> int:
+        """Grey border, in pixels per side, that a tight face crop needs; 0 for other photos.
+
+        A photo is taken for a tight crop (an export from another tool, an ID
+        photo, a web thumbnail) when a face found in it touches its edge, or
+        when nothing is found in a small photo (longest side at most
+        ``crop_retry_px``). Faces that fill the frame lose their brow, chin
+        or ears to the edge: the detector places keypoints badly and the
+        aligned chip fills with black where the photo ends.
+
+        Args:
+            image: RGB ``uint8 (h, w, 3)``.
+            dets: the faces found in it, original pixels.
+
+        Returns:
+            ``crop_margin`` times the biggest such face (the photo's shorter
+            side when none was found), rounded; 0 when the photo is not a crop
+            or ``crop_margin`` is 0.
+        """
+        h, w = image.shape[:2]
+        if self.config.crop_margin <= 0:
+            return 0
+        edge = [d.box for d in dets if _touches_edge(d.box, w, h)]
+        if edge:
+            size = max(max(b.width, b.height) for b in edge)
+        elif not dets and max(h, w) <= self.config.crop_retry_px:
+            size = min(h, w)
+        else:
+            return 0
+        return max(1, round(self.config.crop_margin * size))
+
+    def _analyze_framed(
+        self, image: RGBImage, dets: list[Detection], keep_boxes: Sequence[BBox], region_boxes: Sequence[BBox]
+    ) -> list[FaceResult]:
+        """:meth:`analyze` after detection, all in pixels of ``image``."""
         if self.config.refine_keypoints:
             dets = [self._refine(image, d) for d in dets]
         # one detection takes one old face's place (as Store.save_photo pairs them); the rest stay
@@ -228,12 +301,12 @@ class FaceAnalyzer:
         if not dets:
             return []
         aligned = [self.aligner.align(image, d) for d in dets]
-        vectors = self.embed_chips([a.chip for a in aligned])
+        vectors, faceness = self._embed([a.chip for a in aligned])
         return [
             FaceResult(
                 detection=d,
                 landmarks=a.landmarks,
-                quality=face_quality(d.box.size_px, a.quality_chip, d.score, a.eyes_nose),
+                quality=face_quality(d.box.size_px, a.quality_chip, d.score, a.eyes_nose, faceness[i]),
                 embeddings={v: vectors[v][i] for v in self._views},
             )
             for i, (d, a) in enumerate(zip(dets, aligned, strict=True))
@@ -268,13 +341,39 @@ class FaceAnalyzer:
     def embed_chips(self, chips: Sequence[RGBImage]) -> dict[str, NDArray[np.float32]]:
         """Descriptors of aligned chips for every configured view, one batch.
 
+        With ``mirror``, each descriptor is the mean of the chip's and its
+        mirror image's, at the embedder's length.
+
         Returns:
             view name -> ``float32 (len(chips), dim)``.
         """
+        return self._embed(chips)[0]
+
+    def _embed(self, chips: Sequence[RGBImage]) -> tuple[dict[str, NDArray[np.float32]], NDArray[np.float32]]:
+        """:meth:`embed_chips`, and each chip's face-likeness (:func:`faceness`)."""
         batch = [self._views[v](c) for v in self._views for c in chips]
-        vecs = self.embedder.embed(batch)
-        n = len(chips)
-        return {v: vecs[i * n : (i + 1) * n] for i, v in enumerate(self._views)}
+        n, n_views = len(chips), len(self._views)
+        if self.config.mirror:
+            batch += [np.ascontiguousarray(c[:, ::-1]) for c in batch]
+        raw = getattr(self.embedder, "raw_embed", None)
+        if raw is not None:
+            out = raw(batch)
+            lengths = np.linalg.norm(out, axis=1, keepdims=True)
+            vecs = out * (self.embedder.distance_scale / np.maximum(lengths, 1e-12))
+            likeness = lengths[:n, 0]
+        else:
+            vecs = self.embedder.embed(batch)
+            likeness = np.full(n, np.nan, np.float32)
+        if self.config.mirror:
+            vecs = _mean_direction(vecs[: n * n_views], vecs[n * n_views :])
+        return {v: vecs[i * n : (i + 1) * n] for i, v in enumerate(self._views)}, likeness.astype(np.float32)
+
+
+def _mean_direction(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Row-wise mean of two sets of descriptors, at the length of ``a``'s rows."""
+    mean = a + b
+    length = np.linalg.norm(mean, axis=1, keepdims=True)
+    return (mean * (np.linalg.norm(a, axis=1, keepdims=True) / np.maximum(length, 1e-12))).astype(np.float32)
 
 
 def _aligner_for(embedder: Any) -> Any:
@@ -293,6 +392,48 @@ def _rescale(
     box = BBox(b.left * fx + dx, b.top * fy + dy, b.right * fx + dx, b.bottom * fy + dy).clipped(w, h)
     kps = tuple((x * fx + dx, y * fy + dy) for x, y in d.keypoints)
     return replace(d, box=box, keypoints=kps)
+
+
+EDGE_PX = 1.0
+"""A box within this many pixels of a photo's edge touches it (boxes are clipped to the photo)."""
+
+
+def _touches_edge(box: BBox, width: int, height: int) -> bool:
+    return (
+        box.left <= EDGE_PX
+        or box.top <= EDGE_PX
+        or box.right >= width - EDGE_PX
+        or box.bottom >= height - EDGE_PX
+    )
+
+
+def frame(image: RGBImage, margin: int) -> RGBImage:
+    """``image`` inside a flat grey border ``margin`` pixels wide on every side.
+
+    Returns:
+        RGB ``uint8 (h + 2 margin, w + 2 margin, 3)``.
+    """
+    return np.pad(image, ((margin, margin), (margin, margin), (0, 0)), constant_values=CROP_GREY)
+
+
+def _shift_box(box: BBox, d: float) -> BBox:
+    return BBox(box.left + d, box.top + d, box.right + d, box.bottom + d)
+
+
+def _unframe(face: FaceResult, margin: int, width: int, height: int) -> FaceResult:
+    """A face analysed in a framed photo, in the original photo's pixels.
+
+    The box is clipped to the photo (crops, XMP regions and the web show
+    what is in the file); keypoints and landmarks may lie outside it.
+    """
+    det = face.detection
+    kps = tuple((x - margin, y - margin) for x, y in det.keypoints)
+    box = _shift_box(det.box, -margin).clipped(width, height)
+    return replace(
+        face,
+        detection=replace(det, box=box, keypoints=kps),
+        landmarks=(face.landmarks - np.float32(margin)).astype(np.float32),
+    )
 
 
 def _check_image(image: Any) -> RGBImage:

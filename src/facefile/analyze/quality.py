@@ -236,7 +236,11 @@ def combined_score(
 
 
 def face_quality(
-    size_px: float, chip: RGBImage, det_score: float, eyes_nose: NDArray[np.float32]
+    size_px: float,
+    chip: RGBImage,
+    det_score: float,
+    eyes_nose: NDArray[np.float32],
+    faceness: float = float("nan"),
 ) -> FaceQuality:
     """All quality measures of one face.
 
@@ -245,6 +249,8 @@ def face_quality(
         chip: the RGB ``uint8`` quality chip (``AlignedFace.quality_chip``, dlib layout).
         det_score: detector score in ``[0, 1]``.
         eyes_nose: ``float32 (3, 2)`` (``AlignedFace.eyes_nose``), image pixels.
+        faceness: length of the embedder's raw output for the chip (NaN when
+            the embedder does not give it).
     """
     sharp = sharpness(chip)
     yaw = yaw_from_landmarks(eyes_nose)
@@ -258,4 +264,5 @@ def face_quality(
         occlusion_lower=lower,
         occlusion_eyes=eyes,
         occlusion_side=side,
+        faceness=float(faceness),
     )
