@@ -21,7 +21,6 @@ SOURCES = (
     "chelsea",
     "coffee",
     "rocket",
-    "cat",
     "horse",
     "coins",
     "clock",
@@ -45,7 +44,8 @@ SOURCES = (
     "motorcycle_right",
 )
 """skimage.data images without people (``astronaut``, ``camera`` and the
-face sets are left out). ``coins`` are Greek coins: some show a profile head."""
+face sets are left out; ``cat`` is ``chelsea``). ``coins`` are Greek coins:
+some show a profile head."""
 
 THUMB_PX = (96, 112, 128)
 """Longest sides of the camera-thumbnail variants."""

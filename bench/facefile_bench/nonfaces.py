@@ -44,7 +44,7 @@ def _faces(image: RGBImage) -> list[dict]:
                 "size_px": q.size_px,
                 "rel_size": q.size_px / max(h, w),
                 "quality": q.score,
-                "faceness": q.faceness,
+                "nonface": q.nonface,
                 "yaw": q.yaw,
                 "occlusion": [q.occlusion_lower, q.occlusion_eyes, q.occlusion_side],
             }

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from PIL import Image
 
 from facefile.align.keypoints import KeypointAligner
+from facefile.analyze.facelike import nonface_direction, nonface_similarity
 from facefile.analyze.quality import face_quality
 from facefile.detect import DETECTORS, create_detector
 from facefile.embed import EMBEDDERS, create_embedder
@@ -179,6 +180,7 @@ class FaceAnalyzer:
         self.aligner = _aligner_for(self.embedder)
         cut = UPPER_CUT.get(getattr(self.embedder, "alignment", "dlib"), 0.5)
         self._views = {v: VIEWS.create(v, cut=cut) for v in self.config.views}
+        self._nonface: NDArray[np.float64] | None = None  # the embedder's non-face direction, on first use
 
     @property
     def model_id(self) -> str:
@@ -301,12 +303,12 @@ class FaceAnalyzer:
         if not dets:
             return []
         aligned = [self.aligner.align(image, d) for d in dets]
-        vectors, faceness = self._embed([a.chip for a in aligned])
+        vectors, nonface = self._embed([a.chip for a in aligned])
         return [
             FaceResult(
                 detection=d,
                 landmarks=a.landmarks,
-                quality=face_quality(d.box.size_px, a.quality_chip, d.score, a.eyes_nose, faceness[i]),
+                quality=face_quality(d.box.size_px, a.quality_chip, d.score, a.eyes_nose, nonface[i]),
                 embeddings={v: vectors[v][i] for v in self._views},
             )
             for i, (d, a) in enumerate(zip(dets, aligned, strict=True))
@@ -350,23 +352,22 @@ class FaceAnalyzer:
         return self._embed(chips)[0]
 
     def _embed(self, chips: Sequence[RGBImage]) -> tuple[dict[str, NDArray[np.float32]], NDArray[np.float32]]:
-        """:meth:`embed_chips`, and each chip's face-likeness (:func:`faceness`)."""
+        """:meth:`embed_chips`, and each full descriptor's similarity to no face (NaN if not measured)."""
         batch = [self._views[v](c) for v in self._views for c in chips]
         n, n_views = len(chips), len(self._views)
         if self.config.mirror:
             batch += [np.ascontiguousarray(c[:, ::-1]) for c in batch]
-        raw = getattr(self.embedder, "raw_embed", None)
-        if raw is not None:
-            out = raw(batch)
-            lengths = np.linalg.norm(out, axis=1, keepdims=True)
-            vecs = out * (self.embedder.distance_scale / np.maximum(lengths, 1e-12))
-            likeness = lengths[:n, 0]
-        else:
-            vecs = self.embedder.embed(batch)
-            likeness = np.full(n, np.nan, np.float32)
+        vecs = self.embedder.embed(batch)
         if self.config.mirror:
             vecs = _mean_direction(vecs[: n * n_views], vecs[n * n_views :])
-        return {v: vecs[i * n : (i + 1) * n] for i, v in enumerate(self._views)}, likeness.astype(np.float32)
+        views = {v: vecs[i * n : (i + 1) * n] for i, v in enumerate(self._views)}
+        if (
+            getattr(self.embedder, "alignment", "dlib") != "keypoints"
+        ):  # measured on ArcFace-style models only
+            return views, np.full(n, np.nan, np.float32)
+        if self._nonface is None:
+            self._nonface = nonface_direction(self.embedder.embed, self.embedder.chip_size)
+        return views, nonface_similarity(views["full"], self._nonface)
 
 
 def _mean_direction(a: NDArray[np.float32], b: NDArray[np.float32]) -> NDArray[np.float32]:

@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from facefile.analyze.facelike import face_likeness
 from facefile.types import FaceQuality, RGBImage
 
 FULL_SIZE_PX = 80.0
@@ -240,7 +241,7 @@ def face_quality(
     chip: RGBImage,
     det_score: float,
     eyes_nose: NDArray[np.float32],
-    faceness: float = float("nan"),
+    nonface: float = float("nan"),
 ) -> FaceQuality:
     """All quality measures of one face.
 
@@ -249,8 +250,9 @@ def face_quality(
         chip: the RGB ``uint8`` quality chip (``AlignedFace.quality_chip``, dlib layout).
         det_score: detector score in ``[0, 1]``.
         eyes_nose: ``float32 (3, 2)`` (``AlignedFace.eyes_nose``), image pixels.
-        faceness: length of the embedder's raw output for the chip (NaN when
-            the embedder does not give it).
+        nonface: the descriptor's similarity to no face
+            (:func:`facefile.analyze.facelike.nonface_similarity`; NaN: not
+            measured); a face that looks like none gets quality 0.
     """
     sharp = sharpness(chip)
     yaw = yaw_from_landmarks(eyes_nose)
@@ -260,9 +262,10 @@ def face_quality(
         sharpness=sharp,
         det_score=float(det_score),
         yaw=yaw,
-        score=combined_score(size_px, sharp, det_score, yaw, max(lower, EYES_WEIGHT * eyes, side)),
+        score=combined_score(size_px, sharp, det_score, yaw, max(lower, EYES_WEIGHT * eyes, side))
+        * face_likeness(nonface),
         occlusion_lower=lower,
         occlusion_eyes=eyes,
         occlusion_side=side,
-        faceness=float(faceness),
+        nonface=float(nonface),
     )

@@ -120,19 +120,6 @@ class OnnxFaceEmbedder:
         Returns:
             ``float32 (n, dim)``, of length ``distance_scale``.
         """
-        vecs = self.raw_embed(chips)
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        return vecs * (self.distance_scale / np.maximum(norms, 1e-12))
-
-    def raw_embed(self, chips: Sequence[RGBImage]) -> NDArray[np.float32]:
-        """The network's outputs for aligned chips, before normalising.
-
-        Their length grows with how face-like and clear the chip is (a
-        property of margin-trained face models), which :meth:`embed` drops.
-
-        Returns:
-            ``float32 (n, dim)``.
-        """
         session = self._load()
         if len(chips) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -157,7 +144,9 @@ class OnnxFaceEmbedder:
             if self._batch and n < self._batch:  # a fixed batch size: pad with zeros
                 part = np.concatenate([part, np.zeros((self._batch - n, *part.shape[1:]), np.float32)])
             parts.append(session.run(None, {self._input: part})[0][:n])
-        return np.concatenate(parts).astype(np.float32).reshape(len(x), -1)
+        vecs = np.concatenate(parts).astype(np.float32).reshape(len(x), -1)
+        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
+        return vecs * (self.distance_scale / np.maximum(norms, 1e-12))
 
 
 class MobileFaceNetEmbedder(OnnxFaceEmbedder):
