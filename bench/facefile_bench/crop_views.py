@@ -133,6 +133,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("bench-results/crop_views.json"))
+    ap.add_argument("--margin-only", action="store_true", help="skip the run without the margin")
     ap.add_argument("--speed", type=int, default=0, help="time N photos of the first --data instead")
     args = ap.parse_args()
     if args.speed:
@@ -151,7 +152,8 @@ def main() -> None:
         root, _, limit = spec.partition(":")
         ds = load_labelled(root, limit=int(limit) if limit else None, seed=args.seed)
         truth = ds.labels()
-        for name, cfg in (("no margin", replace(base, crop_margin=0.0)), ("margin", base)):
+        runs = [("no margin", replace(base, crop_margin=0.0)), ("margin", base)]
+        for name, cfg in runs[1:] if args.margin_only else runs:
             e = embed(ds, cfg, args.workers)
             both = e["full"] + e["mirror"]
             row = {

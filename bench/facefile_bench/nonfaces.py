@@ -44,7 +44,7 @@ def _faces(image: RGBImage) -> list[dict]:
                 "size_px": q.size_px,
                 "rel_size": q.size_px / max(h, w),
                 "quality": q.score,
-                "nonface": q.nonface,
+                "nonface": getattr(q, "nonface", float("nan")),  # absent before facefile.analyze.facelike
                 "yaw": q.yaw,
                 "occlusion": [q.occlusion_lower, q.occlusion_eyes, q.occlusion_side],
             }

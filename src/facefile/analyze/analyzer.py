@@ -87,11 +87,9 @@ class AnalyzeConfig:
             pass over the face alone, at full resolution (sharper alignment).
         views: embedding views per face, names in :data:`VIEWS`; ``"full"``
             must be first.
-        crop_margin: a photo that is a tight face crop (a face touches its
-            edge) is analysed again inside a grey border this many times the
+        crop_margin: a photo that is a tight face crop (a face comes near
+            its edge) is analysed again inside a grey border this many times the
             face's size wide, so keypoints and chips are right; 0 turns it off.
-        crop_retry_px: photos no longer than this where nothing is found get
-            the same second look (the whole photo may be one face).
         mirror: each descriptor averages the face's and its mirror image's
             (twice the embedding time).
     """
@@ -105,7 +103,6 @@ class AnalyzeConfig:
     refine_keypoints: bool = True
     views: tuple[str, ...] = ("full", "upper")
     crop_margin: float = 0.5
-    crop_retry_px: int = 400
     mirror: bool = False
 
     def validate(self) -> AnalyzeConfig:
@@ -141,10 +138,6 @@ class AnalyzeConfig:
             raise ConfigError(
                 f"analyze.crop_margin={self.crop_margin!r} is out of range; "
                 "use 0..2 (0.5 default, 0 turns it off)."
-            )
-        if not 0 <= self.crop_retry_px <= 4000:
-            raise ConfigError(
-                f"analyze.crop_retry_px={self.crop_retry_px} is out of range; use 0..4000 (400 default)."
             )
         if not 0 <= self.upsample <= 3:
             raise ConfigError(f"analyze.upsample={self.upsample} is out of range; use 0..3.")
@@ -257,32 +250,30 @@ class FaceAnalyzer:
         """Grey border, in pixels per side, that a tight face crop needs; 0 for other photos.
 
         A photo is taken for a tight crop (an export from another tool, an ID
-        photo, a web thumbnail) when a face found in it touches its edge, or
-        when nothing is found in a small photo (longest side at most
-        ``crop_retry_px``). Faces that fill the frame lose their brow, chin
+        photo, a web thumbnail) when a face found in it comes near its edge
+        (:data:`EDGE_GROW`). Faces that fill the frame lose their brow, chin
         or ears to the edge: the detector places keypoints badly and the
-        aligned chip fills with black where the photo ends.
+        aligned chip fills with black where the photo ends. A photo where
+        nothing is found gets no second look: in small photos of pets, food
+        and objects, a bordered copy shows the detector more false faces
+        (31 in 384 face-free photos) than it recovers crops (17 of 1,010
+        in rmfrd-dev, half of them hardly face-like).
 
         Args:
             image: RGB ``uint8 (h, w, 3)``.
             dets: the faces found in it, original pixels.
 
         Returns:
-            ``crop_margin`` times the biggest such face (the photo's shorter
-            side when none was found), rounded; 0 when the photo is not a crop
-            or ``crop_margin`` is 0.
+            ``crop_margin`` times the biggest such face's side, rounded; 0
+            when the photo is not a crop or ``crop_margin`` is 0.
         """
         h, w = image.shape[:2]
         if self.config.crop_margin <= 0:
             return 0
         edge = [d.box for d in dets if _touches_edge(d.box, w, h)]
-        if edge:
-            size = max(max(b.width, b.height) for b in edge)
-        elif not dets and max(h, w) <= self.config.crop_retry_px:
-            size = min(h, w)
-        else:
+        if not edge:
             return 0
-        return max(1, round(self.config.crop_margin * size))
+        return max(1, round(self.config.crop_margin * max(max(b.width, b.height) for b in edge)))
 
     def _analyze_framed(
         self, image: RGBImage, dets: list[Detection], keep_boxes: Sequence[BBox], region_boxes: Sequence[BBox]
@@ -397,9 +388,15 @@ def _rescale(
 
 EDGE_PX = 1.0
 """A box within this many pixels of a photo's edge touches it (boxes are clipped to the photo)."""
+EDGE_GROW = 1.5
+"""A face counts as touching the edge when its box grown this much about its
+centre does: the aligned chip reaches about that far, and where it passes the
+edge it would show black (on rmfrd-dev's crops, BCubed F 0.392 against 0.378
+when only boxes that touch the edge count)."""
 
 
 def _touches_edge(box: BBox, width: int, height: int) -> bool:
+    box = box.scaled_about_centre(EDGE_GROW)
     return (
         box.left <= EDGE_PX
         or box.top <= EDGE_PX
