@@ -7,20 +7,25 @@ near each other, so two false faces easily pass for one person. That
 direction is found without any real photo, by embedding synthetic non-faces
 (flat greys, noise, ramps; :func:`synthetic_nonfaces`). The cosine between a
 face's descriptor and it (:func:`nonface_similarity`) then tells false faces
-from real ones, masked faces included:
+from real unmasked ones; masked faces overlap in part:
 
-=====================================  ======  =====================
-faces (default detector, MobileFaceNet)  median  share >= 0.45
-=====================================  ======  =====================
-false faces on face-free photos          0.67    100% (min 0.47)
-real masked crops (rmfrd-dev)            0.22    13%
-faces in real masked photos              0.14    7%
-lfw-dev, celeb17, rmfrd-dev unmasked     -0.01   0% (max 0.36)
-=====================================  ======  =====================
+==========================================  ======  ==========  =============
+faces (default detector, MobileFaceNet)     faces   median      share >= 0.5
+==========================================  ======  ==========  =============
+false faces on 384 face-free photos         109     0.62        98% (min 0.48)
+real masked crops (rmfrd-dev)               377     0.18        9.5%
+faces in 300 real masked photos (rwmfd)     373     0.21        23%
+lfw-dev, celeb17, rmfrd-dev unmasked        282     about 0     0% (max 0.36)
+==========================================  ======  ==========  =============
 
-(``facefile_bench.nonfaces``; see BENCHMARKS.md.) A face whose descriptor is
-that close keeps its place in the photo but its quality falls to 0
-(:func:`face_likeness`): it may join a person, never seed or link one.
+(``facefile_bench.nonfaces``; see BENCHMARKS.md.) Of 48 faces of the masked
+photos that read as no face, about four in five are real masked faces (the
+rest a logo, an ear, a wall). A descriptor near the non-face direction is
+near every other such descriptor (that is how a cat and a cup become one
+person), so such a face is a poor linker whatever it shows. A face
+whose descriptor is that close keeps its place in the photo (it is still
+found and shown) but its quality falls to 0 (:func:`face_likeness`): it may
+join a person, never seed or link one.
 """
 
 from __future__ import annotations
