@@ -50,7 +50,7 @@ def _one(path: str) -> dict | None:
         "base": base,
         "size": q.size_px,
         "occ": occ,
-        "nonface": q.nonface,
+        "nonface": getattr(q, "nonface", float("nan")),  # absent before facefile.analyze.facelike
     }
 
 
