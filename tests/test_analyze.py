@@ -69,6 +69,42 @@ def test_tight_portrait_found(analyzer, astronaut):
     assert results[0].detection.box.size_px > 60
 
 
+def test_tight_crop_is_framed_and_mapped_back(analyzer, astronaut):
+    """A face filling the whole photo: analysed inside a grey border, reported in the photo's pixels."""
+    reference = max(analyzer.analyze(astronaut), key=lambda r: r.detection.box.iou(ASTRONAUT_FACE))
+    top, left = 76, 175
+    offset = np.array([left, top], dtype=np.float32)
+    crop = np.ascontiguousarray(astronaut[top:166, left:265])  # 90 px, brow to chin
+    assert analyzer.crop_margin_px(crop, analyzer.detect(crop)) > 0
+    faces = analyzer.analyze(crop)
+    assert len(faces) == 1
+    box = faces[0].detection.box
+    assert 0 <= box.left < box.right <= 90 and 0 <= box.top < box.bottom <= 90
+    assert box.size_px > 70
+    # the eyes, nose and mouth land where they are in the whole photo
+    assert np.abs(faces[0].landmarks + offset - reference.landmarks).max() < 5
+    kps = np.asarray(faces[0].detection.keypoints[:4])
+    assert np.abs(kps + offset - reference.landmarks).max() < 5
+
+
+def test_ordinary_photos_are_not_framed(analyzer, astronaut):
+    assert analyzer.crop_margin_px(astronaut, analyzer.detect(astronaut)) == 0
+    sky = np.full((120, 160, 3), 180, dtype=np.uint8)  # nothing found: no second look
+    assert analyzer.crop_margin_px(sky, []) == 0
+    assert FaceAnalyzer(AnalyzeConfig(crop_margin=0)).crop_margin_px(astronaut[76:166, 175:265], []) == 0
+
+
+def test_mirror_averages_face_and_mirror_image(astronaut):
+    plain, mirror = FaceAnalyzer(), FaceAnalyzer(AnalyzeConfig(mirror=True))
+    a, b = plain.analyze(astronaut)[0], mirror.analyze(astronaut)[0]
+    chip = plain.aligner.align(astronaut, a.detection).chip
+    flipped = plain.embed_chips([np.ascontiguousarray(chip[:, ::-1])])["full"][0]
+    expected = a.embeddings["full"] + flipped
+    expected *= np.linalg.norm(a.embeddings["full"]) / np.linalg.norm(expected)
+    assert np.allclose(b.embeddings["full"], expected, atol=1e-5)
+    assert not np.allclose(b.embeddings["full"], a.embeddings["full"], atol=1e-3)
+
+
 def test_upper_view_greys_lower_half():
     chip = np.random.default_rng(0).integers(0, 255, (150, 150, 3), dtype=np.uint8)
     out = upper_view(chip)
@@ -94,6 +130,7 @@ def test_pickles_without_models(analyzer, astronaut):
         ({"views": ("upper",)}, "views="),
         ({"views": ("full", "full")}, "repeats"),
         ({"min_face_px": 20.5}, "must be an integer"),
+        ({"crop_margin": -0.5}, "crop_margin=-0.5"),
     ],
 )
 def test_bad_config_names_the_key(kwargs, fragment):

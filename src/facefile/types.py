@@ -166,10 +166,12 @@ class FaceQuality:
     Laplacian of the grey chip (higher is sharper); ``det_score``: detector
     score in ``[0, 1]``; ``yaw``: head turn from landmarks, ``-1`` (left
     profile) to ``1`` (right profile), 0 frontal; ``score``: a combined
-    quality in ``[0, 1]`` (lowered by occlusion). ``occlusion_lower``,
+    quality in ``[0, 1]`` (lowered by occlusion, and to 0 for what looks like no face). ``occlusion_lower``,
     ``occlusion_eyes``, ``occlusion_side``: how likely, in ``[0, 1]``, a mask
     or scarf, dark glasses, or a cover over one half hides that part of the
-    face (only ``score`` is stored).
+    face; ``nonface``: how close the descriptor is to what the embedder
+    gives things that are not faces (cosine, NaN when not measured; see
+    :mod:`facefile.analyze.facelike`). Only ``score`` is stored.
     """
 
     size_px: float
@@ -180,6 +182,7 @@ class FaceQuality:
     occlusion_lower: float = 0.0
     occlusion_eyes: float = 0.0
     occlusion_side: float = 0.0
+    nonface: float = float("nan")
 
 
 @dataclass(frozen=True)

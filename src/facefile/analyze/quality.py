@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from facefile.analyze.facelike import face_likeness
 from facefile.types import FaceQuality, RGBImage
 
 FULL_SIZE_PX = 80.0
@@ -239,7 +240,11 @@ def combined_score(
 
 
 def face_quality(
-    size_px: float, chip: RGBImage, det_score: float, eyes_nose: NDArray[np.float32]
+    size_px: float,
+    chip: RGBImage,
+    det_score: float,
+    eyes_nose: NDArray[np.float32],
+    nonface: float = float("nan"),
 ) -> FaceQuality:
     """All quality measures of one face.
 
@@ -248,6 +253,9 @@ def face_quality(
         chip: the RGB ``uint8`` quality chip (``AlignedFace.quality_chip``, dlib layout).
         det_score: detector score in ``[0, 1]``.
         eyes_nose: ``float32 (3, 2)`` (``AlignedFace.eyes_nose``), image pixels.
+        nonface: the descriptor's similarity to no face
+            (:func:`facefile.analyze.facelike.nonface_similarity`; NaN: not
+            measured); a face that looks like none gets quality 0.
     """
     sharp = sharpness(chip)
     yaw = yaw_from_landmarks(eyes_nose)
@@ -257,8 +265,10 @@ def face_quality(
         sharpness=sharp,
         det_score=float(det_score),
         yaw=yaw,
-        score=combined_score(size_px, sharp, det_score, yaw, max(lower, EYES_WEIGHT * eyes, side)),
+        score=combined_score(size_px, sharp, det_score, yaw, max(lower, EYES_WEIGHT * eyes, side))
+        * face_likeness(nonface),
         occlusion_lower=lower,
         occlusion_eyes=eyes,
         occlusion_side=side,
+        nonface=float(nonface),
     )
