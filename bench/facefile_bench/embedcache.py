@@ -103,15 +103,21 @@ def _analysis_code_version() -> str:
 
     root = Path(facefile.__file__).parent
     names = (
-        "analyze.py",
-        "align.py",
-        "align_dlib.py",
-        "quality.py",
-        "media.py",
-        "runtime.py",
-        "bench/conditions.py",
+        "analyze/analyzer.py",
+        "analyze/quality.py",
+        "align/keypoints.py",
+        "align/dlib.py",
+        "media/files.py",
+        "models/onnx_runtime.py",
     )
-    files = sorted([*(root / n for n in names), *root.glob("detect/*.py"), *root.glob("embed/*.py")])
+    files = sorted(
+        [
+            *(root / n for n in names),
+            Path(__file__).with_name("conditions.py"),
+            *root.glob("detect/*.py"),
+            *root.glob("embed/*.py"),
+        ]
+    )
     h = hashlib.sha256()
     for f in files:
         h.update(f.name.encode())
