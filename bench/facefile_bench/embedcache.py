@@ -8,6 +8,9 @@ Per image we keep the *labelled* face: the detection whose box centre is
 nearest the image centre (LFW images show one centred person; others may
 appear behind). An image with no detection keeps NaN vectors and
 ``is_detected = False``; scoring treats it as a singleton.
+
+Under a condition only the affected half of the images is analysed again:
+the other half is read from the clean run of the same set when it is cached.
 """
 
 from __future__ import annotations
@@ -171,14 +174,26 @@ def embed_set(
     path = folder / f"{cache_key(ds, cfg, model_id, condition, seed)}.npz"
     if path.exists():
         return _load(path, ds, model_id, condition), True
+    whole = _whole_set(ds)
+    whole_path = folder / f"{cache_key(whole, cfg, model_id, condition, seed)}.npz"
+    if condition == "clean" and whole.n_images > ds.n_images and whole_path.exists():
+        # a seeded subset of a set already analysed: its rows, not a new analysis
+        at = {rel: i for i, rel in enumerate(whole.paths)}
+        return _take(_load(whole_path, whole, model_id, condition), [at[r] for r in ds.paths]), True
 
     affected = choose_affected(ds.paths, ds.identities, seed) if condition != "clean" else set()
-    jobs = [(analyzer, str(ds.root), rel, condition, i in affected, seed) for i, rel in enumerate(ds.paths)]
+    clean_path = folder / f"{cache_key(ds, cfg, model_id, 'clean', seed)}.npz"
+    reuse = _results_of(clean_path, cfg.views) if condition != "clean" and clean_path.exists() else None
+    todo = [i for i in range(ds.n_images) if reuse is None or i in affected]
+    jobs = [(analyzer, str(ds.root), ds.paths[i], condition, i in affected, seed) for i in todo]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_analyze_one, jobs, chunksize=8))
+            fresh = list(pool.map(_analyze_one, jobs, chunksize=8))
     else:
-        results = [_analyze_one(j) for j in jobs]
+        fresh = [_analyze_one(j) for j in jobs]
+    results = list(reuse) if reuse is not None else [{} for _ in range(ds.n_images)]
+    for i, r in zip(todo, fresh, strict=True):
+        results[i] = r
     n = ds.n_images
     dim = next((len(r["emb"]["full"]) for r in results if "emb" in r), 128)
     emb = {v: np.full((n, dim), np.nan, np.float32) for v in cfg.views}
@@ -218,6 +233,45 @@ def embed_set(
     )
     tmp.replace(path)
     return es, False
+
+
+def _whole_set(ds: LabelledSet) -> LabelledSet:
+    from facefile_bench.dataset import load_labelled
+
+    return load_labelled(ds.root)
+
+
+def _take(es: EmbeddedSet, rows: list[int]) -> EmbeddedSet:
+    """The rows ``rows`` of ``es``, every per-image array alike."""
+    idx = np.asarray(rows, dtype=np.int64)
+    return EmbeddedSet(
+        paths=tuple(es.paths[i] for i in rows),
+        identities=tuple(es.identities[i] for i in rows),
+        embeddings={k: v[idx] for k, v in es.embeddings.items()},
+        is_detected=es.is_detected[idx],
+        is_affected=es.is_affected[idx],
+        quality=es.quality[idx],
+        size_px=es.size_px[idx],
+        occlusion=es.occlusion[idx],
+        n_faces=es.n_faces[idx],
+        seconds=es.seconds[idx],
+        model_id=es.model_id,
+        condition=es.condition,
+    )
+
+
+def _results_of(path: Path, views: tuple[str, ...]) -> list[dict]:
+    """Per-image results of a cached run, in the shape :func:`_analyze_one` returns."""
+    with np.load(path) as z:
+        out: list[dict] = []
+        for i, found in enumerate(z["is_detected"]):
+            r: dict = {"n_faces": int(z["n_faces"][i]), "seconds": float(z["seconds"][i])}
+            if found:
+                r["emb"] = {v: z[f"emb_{v}"][i] for v in views}
+                r["quality"], r["size_px"] = float(z["quality"][i]), float(z["size_px"][i])
+                r["occlusion"] = tuple(float(x) for x in z["occlusion"][i])
+            out.append(r)
+    return out
 
 
 def _load(path: Path, ds: LabelledSet, model_id: str, condition: str) -> EmbeddedSet:
