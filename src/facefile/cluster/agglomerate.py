@@ -151,6 +151,7 @@ def average_linkage(
     cover: NDArray[np.bool_] | None = None,
     cover_bonus: float = 0.0,
     cover_penalty: float = 0.0,
+    offset: NDArray[np.float64] | None = None,
 ) -> NDArray[np.int64]:
     """Merge clusters while their mean edge distance is at most ``threshold``.
 
@@ -200,6 +201,7 @@ def average_linkage(
         cover=cover,
         cover_bonus=cover_bonus,
         cover_penalty=cover_penalty,
+        offset=offset,
     )
     cannot = cannot.astype(np.int64).reshape(-1, 2)
     labels, blocked = _merge(init_labels, src, dst, dist, cannot, owner_of_row, threshold, **kw)
@@ -301,6 +303,7 @@ def _merge(
     cover: NDArray[np.bool_] | None = None,
     cover_bonus: float = 0.0,
     cover_penalty: float = 0.0,
+    offset: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The merge rounds of :func:`average_linkage`.
 
@@ -342,17 +345,23 @@ def _merge(
     exact_rms = exact and check
     # covered faces per cluster: a pair's threshold follows its covered shares (cover_limit)
     use_cover = cover is not None and (cover_bonus > 0 or cover_penalty > 0)
+    cov_n = np.bincount(labels, minlength=n_clusters).astype(np.float64)
     if use_cover:
         cov_s = np.bincount(labels, weights=np.asarray(cover, dtype=np.float64), minlength=n_clusters)
-        cov_n = np.bincount(labels, minlength=n_clusters).astype(np.float64)
+    use_off = offset is not None
+    if use_off:
+        off_s = np.bincount(labels, weights=np.asarray(offset, dtype=np.float64), minlength=n_clusters)
 
     def limit(ia: NDArray[np.int64], ib: NDArray[np.int64]) -> NDArray[np.float64] | float:
         """Each pair's merge threshold."""
+        base: NDArray[np.float64] | float = threshold
+        if use_off:
+            base = threshold + (off_s[ia] + off_s[ib]) / np.maximum(cov_n[ia] + cov_n[ib], 1)
         if not use_cover:
-            return threshold
+            return base
         share_a = cov_s[ia] / np.maximum(cov_n[ia], 1)
         share_b = cov_s[ib] / np.maximum(cov_n[ib], 1)
-        return cover_limit(threshold, share_a, share_b, cover_bonus, cover_penalty)
+        return cover_limit(base, share_a, share_b, cover_bonus, cover_penalty)
 
     # the graph's mean edge distance is only read where the exact RMS is
     # unknown (a cluster without finite points), so skip its sums when none is
@@ -444,9 +453,11 @@ def _merge(
         if check:
             for arr in (sums, sq, cnt):
                 arr[mutual] += arr[gone]
+        cov_n[mutual] += cov_n[gone]
         if use_cover:
-            for arr in (cov_s, cov_n):
-                arr[mutual] += arr[gone]
+            cov_s[mutual] += cov_s[gone]
+        if use_off:
+            off_s[mutual] += off_s[gone]
         parent[gone] = mutual
         ban = parent[ban] if ban.size else ban
         na, nb, parts = _aggregate(parent[oa], parent[ob], n_clusters, *parts)

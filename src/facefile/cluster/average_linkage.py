@@ -54,10 +54,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.cluster.agglomerate import average_linkage, cover_limit
+from facefile.cluster.agglomerate import average_linkage, cover_limit, distinct
 from facefile.cluster.base import Grouping, GroupingInput
 from facefile.cluster.constraints import cannot_link_pairs, must_link_labels
-from facefile.cluster.graph import attach, edge_list, label_confidence
+from facefile.cluster.graph import _directed, edge_list, join, label_confidence
 from facefile.errors import ConfigError
 
 _CANDIDATE_SLACK = 0.15
@@ -102,6 +102,9 @@ class AverageLinkageParams:
     pair_threshold: float = 0.45
     glasses_collapse: float = 1.08
     cover_penalty: float = 0.04
+    density_weight: float = 0.0
+    density_max: float = 10.0
+    density_radius: float = 0.67
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first bad value and the fix."""
@@ -248,8 +251,10 @@ class AverageLinkageClusterer:
         return group(data, p)
 
 
-def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
-    """Run the algorithm with validated settings ``p``."""
+def group(
+    data: GroupingInput, p: AverageLinkageParams, offset: NDArray[np.float64] | None = None
+) -> Grouping:
+    """Run the algorithm with validated settings ``p`` (``offset``: each face's bar offset, if known)."""
     n = data.n_faces
     if n == 0:
         return Grouping(np.zeros(0, np.int64), np.zeros(0, np.float32))
@@ -284,26 +289,20 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     glassed = collapse >= p.glasses_collapse
     if glassed.any():
         cover = glassed if cover is None else cover | glassed
-    labels = average_linkage(
-        init,
-        src[core],
-        dst[core],
-        dist[core],
-        cannot,
-        data.user_person,
-        p.threshold,
-        points=full,
-        max_rms=p.max_rms,
-        exact=bool(p.exact_linkage),
-        upper_points=None
-        if upper is None
-        else np.where((collapse <= _UPPER_COLLAPSE)[:, None], upper, np.nan),
-        upper_margin=p.upper_rms_margin,
-        upper_gate=full_scale > _LOWER_OCCLUDED,
-        cover=cover,
-        cover_bonus=p.cover_bonus,
-        cover_penalty=p.cover_penalty,
-    )
+    upper_points = None if upper is None else np.where((collapse <= _UPPER_COLLAPSE)[:, None], upper, np.nan)
+
+    def link(start: NDArray[np.int64], offset: NDArray[np.float64] | None = None) -> NDArray[np.int64]:
+        return average_linkage(
+            start, src[core], dst[core], dist[core], cannot, data.user_person, p.threshold, points=full,
+            max_rms=p.max_rms, exact=bool(p.exact_linkage), upper_points=upper_points,
+            upper_margin=p.upper_rms_margin, upper_gate=full_scale > _LOWER_OCCLUDED, cover=cover,
+            cover_bonus=p.cover_bonus, cover_penalty=p.cover_penalty, offset=offset,
+        )  # fmt: skip
+
+    labels = link(init)
+    if p.density_weight > 0:
+        # the bar rises where few other groups are near: a second round from the first one's groups
+        labels = link(labels, density_offset(labels, src, dst, dist, p) if offset is None else offset)
     labels = _split_loose_pairs(labels, full, is_user, _named_person(data), cover, p)
     sizes = np.bincount(labels, minlength=n)
     owned = np.zeros(labels.max() + 1, dtype=bool)
@@ -316,14 +315,18 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     if p.join_by_view and upper is not None:
         join_dist = _joiner_distance(full, upper, src, dst, dist, labels < 0, full_scale, collapse, p)
 
-    def join(current: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.int64]:
-        return attach(
-            current, rows, src, dst, join_dist, cannot, p.attach_threshold, p.attach_margin, full, p.max_rms,
-            cover=cover, cover_bonus=p.cover_bonus, clear=linker, link_threshold=p.threshold,
-            cover_penalty=p.cover_penalty,
-        )  # fmt: skip
+    u, v, d = _directed(src, dst, join_dist)
 
-    labels = join(labels, joiners)
+    def join_step(current: NDArray[np.int64], rows: NDArray[np.int64]) -> NDArray[np.int64]:
+        is_row = np.zeros(n, dtype=bool)
+        is_row[rows] = True
+        keep = is_row[u]
+        return join(
+            current, u[keep], v[keep], d[keep], cannot, p.attach_threshold, p.attach_margin, full, p.max_rms,
+            linker, p.threshold, cover, p.cover_bonus, p.cover_penalty,
+        )[0]  # fmt: skip
+
+    labels = join_step(labels, joiners)
     if p.join_singletons:
         # a low-quality face may also pair with a clean face that is alone
         # (a person with one clear photo); joiners still never link each other
@@ -331,7 +334,7 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
         solo = labels.copy()
         solo[alone] = labels.max() + 1 + np.arange(alone.size)
         late = np.flatnonzero(usable & ~linker & (labels < 0))
-        solo = join(solo, late)
+        solo = join_step(solo, late)
         paired = np.bincount(solo[solo >= 0])[solo[alone]] >= 2
         labels[alone[paired]] = solo[alone[paired]]
         labels[late] = np.where(np.isin(solo[late], solo[alone[paired]]), solo[late], labels[late])
@@ -339,6 +342,44 @@ def group(data: GroupingInput, p: AverageLinkageParams) -> Grouping:
     labels = np.where(labels >= 0, labels_c - (labels.min() < 0), -1).astype(np.int64)
     conf = label_confidence(labels, src, dst, dist, is_user, p.attach_threshold)
     return Grouping(labels=labels, confidence=conf)
+
+
+def density_offset(
+    labels: NDArray[np.int64],
+    src: NDArray[np.int64],
+    dst: NDArray[np.int64],
+    dist: NDArray[np.float32],
+    p: AverageLinkageParams,
+) -> NDArray[np.float64]:
+    """Each face's bar offset (:func:`bar_offset`) from the other groups among its graph neighbours."""
+    near = dist <= p.density_radius
+    u = np.r_[src[near], dst[near]]
+    v = np.r_[dst[near], src[near]]
+    return bar_offset(u, labels[v], labels[u] != labels[v], labels.size, p)
+
+
+def bar_offset(
+    rows: NDArray[np.int64],
+    groups: NDArray[np.int64],
+    other: NDArray[np.bool_],
+    n: int,
+    p: AverageLinkageParams,
+) -> NDArray[np.float64]:
+    """How far each face's linking bar rises above ``threshold``: the density of strangers around it.
+
+    ``rows[i]`` has a neighbour within ``density_radius`` in group
+    ``groups[i]`` (``other[i]``: not its own group). A face with no other
+    group near it (a person in a small album, or one seen many times) gets
+    ``density_weight`` more; one with ``density_max`` or more other groups
+    near it (a crowded archive) gets nothing. A group's bar is the mean over
+    its faces.
+
+    Returns:
+        ``float64 (n,)``.
+    """
+    keys = distinct(rows[other].astype(np.int64) * (int(groups.max(initial=0)) + 1) + groups[other])
+    m = np.bincount(keys // (int(groups.max(initial=0)) + 1), minlength=n)
+    return p.density_weight * (1.0 - np.minimum(m, p.density_max) / p.density_max)
 
 
 def _split_loose_pairs(

@@ -184,96 +184,72 @@ def _directed(src, dst, dist):
     return np.r_[src, dst], np.r_[dst, src], np.r_[dist, dist]
 
 
-def attach(
+def join(
     labels: NDArray[np.int64],
-    joiners: NDArray[np.int64],
-    src: NDArray[np.int64],
-    dst: NDArray[np.int64],
-    dist: NDArray[np.float32],
+    u: NDArray[np.int64],
+    v: NDArray[np.int64],
+    d: NDArray[np.float32],
     cannot: NDArray[np.int64],
     threshold: float,
     margin: float,
-    points: NDArray[np.float32] | None = None,
-    max_rms: float = np.inf,
+    points: NDArray[np.float32],
+    max_rms: float,
+    clear: NDArray[np.bool_],
+    link_threshold: float,
     cover: NDArray[np.bool_] | None = None,
     cover_bonus: float = 0.0,
-    clear: NDArray[np.bool_] | None = None,
-    link_threshold: float = np.inf,
     cover_penalty: float = 0.0,
-) -> NDArray[np.int64]:
-    """Let each joiner join its nearest cluster, judged by the clusters as they were.
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """The one join rule: each face alone joins the group nearest it, judged by the groups as they were.
 
-    Only faces labelled before this call count as members, so joiners never
-    pull each other in: a low-quality face cannot bridge two people.
-
-    Args:
-        labels: ``int64 (n,)`` clusters, ``-1`` for none.
-        joiners: ``int64 (j,)`` rows that may join.
-        src, dst, dist: the graph (see :func:`edge_list`).
-        cannot: ``int64 (m, 2)`` rows that must never share a cluster
-            (the photo rule included).
-        threshold: largest mean distance to the cluster's members.
-        margin: how much nearer than the next cluster it must be.
-        points, max_rms: as in :func:`~facefile.cluster.agglomerate.average_linkage`:
-            a face never joins a cluster whose root mean square distance to
-            it, over all members, exceeds ``max_rms``.
-        cover, cover_bonus, cover_penalty: ``bool (n,)`` covered faces; a
-            joiner may join up to :func:`join_limit` (further when a covered
-            face joins uncovered ones or the reverse, less far when both are
-            covered).
-        clear, link_threshold: ``bool (n,)`` faces that could have linked;
-            such a face joins only where its root mean square distance to
-            the cluster (``points``) is within ``link_threshold`` plus the
-            cover allowance, the bar linking held it to. The looser mean
-            rule is for faces that may not link (small, blurred, covered);
-            a clear face that failed the linking bar is most often someone
-            seen once, and would be let in by the back door.
+    Used by the full grouping (faces that may not link, and faces still
+    alone) and by the incremental placement (new faces), so both place a
+    face alike. Face ``u[i]`` (label ``-1``) looks at group ``labels[v[i]]``
+    at distance ``d[i]``; it joins the group with the least mean distance
+    when that mean is within :func:`join_limit` (``threshold`` with the
+    cover terms), beats the next group by ``margin``, its root mean square
+    distance to all the group's ``points`` is within ``max_rms`` (and within
+    ``link_threshold`` with the cover terms for a ``clear`` face, one that
+    could have linked: the looser mean rule is for faces that may not
+    link), and no ``cannot`` pair forbids it. Only faces labelled before the
+    call count as members, so joiners never pull each other in.
 
     Returns:
-        ``int64 (n,)`` the new labels.
+        ``(labels, own, other)``: the new labels, and per row the mean
+        distance to the chosen (or nearest) group and to the next one
+        (``inf`` where none), for :func:`confidence`.
     """
+    n = labels.size
     out = labels.copy()
-    if joiners.size == 0 or src.size == 0 or labels.max() < 0:
-        return out
-    is_joiner = np.zeros(labels.size, dtype=bool)
-    is_joiner[joiners] = True
-    u, v, d = _directed(src, dst, dist)
-    sel = is_joiner[u] & (labels[v] >= 0)
+    own = np.full(n, np.inf)
+    other = np.full(n, np.inf)
+    sel = (labels[u] < 0) & (labels[v] >= 0)
+    if not sel.any():
+        return out, own, other
     n_labels = int(labels.max()) + 1
     rows, labs, means = _cluster_means(u[sel], labels[v[sel]], d[sel], n_labels)
-    if rows.size == 0:  # no joiner has an edge (under the cut) to a cluster
-        return out
     order = np.lexsort((means, rows))
     rows, labs, means = rows[order], labs[order], means[order]
     first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    second_mean = np.full(first.size, np.inf)
-    has_second = (first + 1 < rows.size) & (np.r_[first[1:], rows.size] > first + 1)
-    second_mean[has_second] = means[first[has_second] + 1]
+    has_second = np.r_[first[1:], rows.size] > first + 1
+    second = np.where(has_second, means[np.minimum(first + 1, rows.size - 1)], np.inf)
+    own[rows[first]], other[rows[first]] = means[first], second
     limit = join_limit(threshold, cover, cover_bonus, labels, rows[first], labs[first], cover_penalty)
-    good = (means[first] <= limit) & (second_mean - means[first] >= margin)
-    cand = first[good]
-    if points is not None and cand.size:
+    cand = first[(means[first] <= limit) & (second - means[first] >= margin)]
+    if cand.size:
         bar = np.full(cand.size, max_rms, dtype=np.float64)
-        if clear is not None:
-            strict = clear[rows[cand]]
-            link_bar = join_limit(
-                link_threshold, cover, cover_bonus, labels, rows[cand], labs[cand], cover_penalty
-            )
-            bar = np.where(strict, np.minimum(bar, link_bar), bar)
-        if np.isfinite(bar).any():
-            cand = cand[rms_to_cluster(points, labels, rows[cand], labs[cand]) <= bar]
+        link_bar = join_limit(
+            link_threshold, cover, cover_bonus, labels, rows[cand], labs[cand], cover_penalty
+        )
+        bar = np.where(clear[rows[cand]], np.minimum(bar, link_bar), bar)
+        cand = cand[rms_to_cluster(points, labels, rows[cand], labs[cand]) <= bar]
     cand = cand[np.argsort(means[cand], kind="stable")]
-    partners = _partner_lists(cannot, labels.size)
-    # a cluster takes at most as many joiners as it had members, so a seed of
-    # two look-alikes cannot swallow a crowd of occluded strangers
-    room = np.bincount(labels[labels >= 0], minlength=n_labels).astype(np.float64) * _JOIN_RATIO
+    partners = _partner_lists(cannot, n)
     for i in cand:
         row, lab = int(rows[i]), int(labs[i])
-        if room[lab] < 1 or np.any(out[partners.get(row, _EMPTY)] == lab):
-            continue
-        out[row] = lab
-        room[lab] -= 1
-    return out
+        if not np.any(out[partners.get(row, _EMPTY)] == lab):
+            out[row] = lab
+    return out, own, other
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -341,6 +317,16 @@ def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
 
 
+def confidence(own: NDArray[np.float64], other: NDArray[np.float64], threshold: float) -> NDArray[np.float64]:
+    """How sure a face's group is, from its mean distance to that group (``own``) and to the next (``other``).
+
+    Sure when ``own`` is well under ``threshold`` and well under ``other``;
+    the one formula for the full grouping and the incremental placement.
+    """
+    other = np.minimum(other, threshold + 4 * _CONF_SCALE)
+    return _sigmoid((other - own) / _CONF_SCALE) * _sigmoid((threshold + _CONF_SCALE - own) / _CONF_SCALE)
+
+
 def label_confidence(
     labels: NDArray[np.int64],
     src: NDArray[np.int64],
@@ -372,9 +358,7 @@ def label_confidence(
         is_own = labs == labels[rows]
         own[rows[is_own]] = means[is_own]
         np.minimum.at(other, rows[~is_own], means[~is_own])
-    own = np.where(np.isnan(own), threshold, own)
-    other = np.minimum(other, threshold + 4 * _CONF_SCALE)
-    conf = _sigmoid((other - own) / _CONF_SCALE) * _sigmoid((threshold + _CONF_SCALE - own) / _CONF_SCALE)
+    conf = confidence(np.where(np.isnan(own), threshold, own), other, threshold)
     alone = _sigmoid((np.minimum(nearest, 2.0) - threshold) / _CONF_SCALE)
     conf = np.where(labels >= 0, conf, alone)
     conf = np.where(is_user & (labels >= 0), 1.0, conf)
