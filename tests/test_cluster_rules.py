@@ -257,3 +257,13 @@ def test_two_faces_alone_need_to_be_closer_than_a_group():
     assert labels[2] == labels[3] >= 0
     labels = _fit(dataclasses.replace(named, named_people=frozenset({42})), **AT_055).labels
     assert labels[2] == labels[3] == -1
+
+
+def test_where_every_face_is_soft_faces_still_group():
+    """Poor is relative to the collection: a folder of thumbnails (every face under
+    ``min_link_quality``) groups like sharp faces, and its poorest faces still only join."""
+    data, truth = synth_faces(n_people=12, per_person=6, spread=0.4, seed=3)
+    soft = np.random.default_rng(3).uniform(0.1, 0.25, truth.size).astype(np.float32)
+    g = _fit(dataclasses.replace(data, quality=soft))
+    assert pairwise_f(g.labels, truth) > 0.95
+    assert (g.labels >= 0).mean() > 0.95

@@ -102,6 +102,7 @@ class AverageLinkageParams:
     pair_threshold: float = 0.45
     glasses_collapse: float = 1.08
     cover_penalty: float = 0.04
+    poor_share: float = 0.25
     density_weight: float = 0.0
     density_max: float = 10.0
     density_radius: float = 0.67
@@ -438,11 +439,16 @@ def _named_person(data: GroupingInput) -> NDArray[np.int64]:
 def may_link(data: GroupingInput, usable: NDArray[np.bool_], p: AverageLinkageParams) -> NDArray[np.bool_]:
     """``bool (n,)``: usable faces clear enough to link two faces or groups.
 
-    Not below ``min_link_quality``, and no mask or hand over the lower half
-    or one side (occlusion score under :data:`COVERED`, where known): such
-    faces may join a person, never link.
+    Poor is relative to the collection: a face may link unless its quality
+    is under ``min_link_quality`` *and* no better than the poorest
+    ``poor_share`` of the usable faces (a scanned album or a folder of
+    thumbnails, where every face is small or soft, still groups); and no
+    mask or hand over the lower half or one side (occlusion score under
+    :data:`COVERED`, where known). Other faces may join a person, never link.
     """
-    linker = usable & (data.quality >= p.min_link_quality)
+    q = np.asarray(data.quality, dtype=np.float64)
+    poorest = float(np.quantile(q[usable], p.poor_share)) if usable.any() else 0.0
+    linker = usable & ((q >= p.min_link_quality) | (q > poorest))
     if data.occlusion is not None:
         linker &= np.asarray(data.occlusion)[:, [0, 2]].max(axis=1) < COVERED
     return linker
