@@ -263,14 +263,15 @@ def _take(es: EmbeddedSet, rows: list[int]) -> EmbeddedSet:
 def _results_of(path: Path, views: tuple[str, ...]) -> list[dict]:
     """Per-image results of a cached run, in the shape :func:`_analyze_one` returns."""
     with np.load(path) as z:
-        out: list[dict] = []
-        for i, found in enumerate(z["is_detected"]):
-            r: dict = {"n_faces": int(z["n_faces"][i]), "seconds": float(z["seconds"][i])}
-            if found:
-                r["emb"] = {v: z[f"emb_{v}"][i] for v in views}
-                r["quality"], r["size_px"] = float(z["quality"][i]), float(z["size_px"][i])
-                r["occlusion"] = tuple(float(x) for x in z["occlusion"][i])
-            out.append(r)
+        arr = {k: z[k] for k in z.files}  # each z[k] decompresses its whole array: read once
+    out: list[dict] = []
+    for i, found in enumerate(arr["is_detected"]):
+        r: dict = {"n_faces": int(arr["n_faces"][i]), "seconds": float(arr["seconds"][i])}
+        if found:
+            r["emb"] = {v: arr[f"emb_{v}"][i] for v in views}
+            r["quality"], r["size_px"] = float(arr["quality"][i]), float(arr["size_px"][i])
+            r["occlusion"] = tuple(float(x) for x in arr["occlusion"][i])
+        out.append(r)
     return out
 
 
