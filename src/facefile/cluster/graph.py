@@ -15,8 +15,6 @@ _CLEAN_RATIO = 0.85
 """``rho_upper / rho_full`` of clean dlib faces (0.85-0.88 on LFW): the
 reference for upper-view collapse when occluded faces are so many that they
 pull the median down."""
-_JOIN_RATIO = 1.0
-"""Joiners a cluster may take per member it had."""
 _CONF_SCALE = 0.04
 """Distance over which confidence moves from about 0.27 to 0.73."""
 
@@ -31,25 +29,13 @@ def pair_distance(
     scales: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None,
     chunk: int = _EDGE_CHUNK,
 ) -> NDArray[np.float32]:
-    """Two-view distance for row pairs.
+    """Two-view distance for row pairs: ``min(mix, upper + upper_margin)``.
 
-    ``min(mix, upper + upper_margin)`` where ``mix = (1 - w) * full + w *
-    upper``; pairs without an upper view use ``full``. ``w`` is
-    ``upper_weight``, shrunk by ``stretch ** 2`` where the upper view of
-    either face has collapsed (``stretch = upper_scale_i * upper_scale_j``).
-
-    Args:
-        full: ``float32 (n, d)``; upper: ``float32 (n, d)`` or ``None``
-            (all-NaN rows have no upper view and use the full distance).
-        a, b: ``int64 (e,)`` row pairs.
-        upper_margin: penalty on the upper view, which tells people apart less well.
-        upper_weight: share of the upper view in the mixed distance.
-        scales: ``float32 (n,)`` per-row stretch of the full and upper
-            distances (see :func:`view_scales`); ``None``: no stretch.
-        chunk: pairs per block, bounding temporary memory to ``chunk * d``.
-
-    Returns:
-        ``float32 (e,)``.
+    ``mix = (1 - w) * full + w * upper``, ``w`` being ``upper_weight`` shrunk
+    by ``stretch ** 2`` where either face's upper view collapsed
+    (``scales``, :func:`view_scales`; each view's distance is stretched by
+    it). Pairs without an upper view (NaN rows) use ``full``. Pairs are
+    taken ``chunk`` at a time to bound memory. Returns ``float32 (e,)``.
     """
     out = np.empty(a.size, dtype=np.float32)
     for s in range(0, a.size, chunk):
@@ -73,23 +59,16 @@ def pair_distance(
 def view_scales(
     rho_full: NDArray[np.float32], rho_upper: NDArray[np.float32]
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Stretch factors that undo a view's collapse.
+    """Stretch factors ``(full_scale, upper_scale)``, ``>= 1``, that undo a view's collapse.
 
-    A view collapses when an occluder, not the person, decides the
-    descriptor: dark glasses make every upper view alike, masks every full
-    view. Such faces sit unusually close to their neighbours in that view
-    compared with the other one. ``r = rho_upper / rho_full`` is about the
-    same for every clean face, whatever the size of its person. Faces with
-    ``r`` more than 5% under ``max(median, 0.85)`` get their upper distances
-    stretched by the shortfall, faces more than 5% over the median their full
-    distances by the excess.
-
-    Args:
-        rho_full, rho_upper: ``float32 (n,)`` mean distance to the nearest
-            neighbours in each view (NaN or inf where unknown).
-
-    Returns:
-        ``(full_scale, upper_scale)``, ``float32 (n,)`` each, ``>= 1``.
+    An occluder, not the person, then decides the descriptor: dark glasses
+    make every upper view alike, masks every full view, so such faces sit
+    unusually close to their neighbours in that view. ``r = rho_upper /
+    rho_full`` (mean distance to the nearest neighbours in each view) is
+    about the same for every clean face; faces more than 5% under
+    ``max(median, 0.85)`` get their upper distances stretched by the
+    shortfall, faces more than 5% over the median their full distances by
+    the excess. Fewer than 20 known ratios: no stretch.
     """
     with np.errstate(divide="ignore", invalid="ignore"):  # a face with no neighbours: NaN, left out
         r = rho_upper / rho_full
@@ -117,28 +96,16 @@ def edge_list(
     density_k: int = 0,
     max_dist: float = np.inf,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32], NDArray[np.float32]]:
-    """Undirected kNN edges over both views, each pair once.
+    """Undirected kNN edges over both views, each pair once, ``src < dst``.
 
-    Args:
-        full, upper: ``float32 (n, d)`` descriptors (``upper`` may be ``None``).
-        k: neighbours per row and view.
-        upper_margin: see :func:`pair_distance`.
-        usable: ``bool (n,)``; other rows get no edges.
-        upper_weight: see :func:`pair_distance`.
-        density_k: neighbours that measure each view's density for
-            :func:`view_scales`; 0 turns the stretch off.
-        max_dist: longest edge kept. The cut is applied while searching, so
-            memory follows the kept edges, not ``n * k``: a pair is kept when
-            it is within ``max_dist`` in a view where it is among the ``k``
-            nearest, and its two-view distance is within ``max_dist`` (the
-            two-view distance is never under both views' distances, so no
-            pair short in the two-view sense is lost unless it is out of the
-            ``k`` nearest in the view where it is short).
+    Each usable row is joined to its ``k`` nearest in each view; an edge's
+    distance is :func:`pair_distance`. ``max_dist`` is applied while
+    searching, so memory follows the kept edges, not ``n * k``.
+    ``density_k`` neighbours measure each view's density for
+    :func:`view_scales` (0: no stretch).
 
     Returns:
-        ``(src, dst, dist, scales)``: ``int64 (e,)``, ``int64 (e,)``,
-        ``float32 (e,)`` with ``src < dst``, and :func:`view_scales`'s
-        ``(full_scale, upper_scale)``, ``float32 (n,)`` each (1 = no collapse).
+        ``(src, dst, dist, (full_scale, upper_scale))``.
     """
     n = full.shape[0]
     pairs = []
@@ -264,14 +231,11 @@ def join_limit(
     labs: NDArray[np.int64],
     cover_penalty: float = 0.0,
 ) -> float | NDArray[np.float64]:
-    """The mean distance up to which face ``rows[i]`` may join group ``labs[i]``:
-    :func:`~facefile.cluster.agglomerate.cover_limit` of the face (covered or
-    not) and the group's covered share, or ``threshold`` where covers are unknown.
+    """The mean distance up to which face ``rows[i]`` may join group ``labs[i]``.
 
-    Args:
-        cover: ``bool (n,)`` covered faces, or ``None``.
-        labels: ``int64 (n,)`` groups (``-1``: none); shares count their members only.
-        rows, labs: ``int64 (m,)`` faces and groups (``labs >= 0``).
+    :func:`~facefile.cluster.agglomerate.cover_limit` of the face (covered or
+    not) and the group's covered share among its members (``labels >= 0``);
+    ``threshold`` where covers are unknown.
     """
     if cover is None or (cover_bonus <= 0 and cover_penalty <= 0):
         return threshold
@@ -288,10 +252,8 @@ def rms_to_cluster(
 ) -> NDArray[np.float64]:
     """Root mean square distance from each ``rows[i]`` to all members of ``labs[i]``.
 
-    Each face is a cluster of one, so this is the merge rounds' exact RMS
-    (:func:`~facefile.cluster.agglomerate._rms`). Only the members of the
-    clusters in ``labs`` are read, so a few joiners against a million-face
-    library cost what their clusters hold. NaN where a side has no finite point.
+    The merge rounds' exact RMS, reading only the members of the groups in
+    ``labs``; NaN where a side has no finite point.
     """
     wanted = np.unique(labs)
     member = np.flatnonzero(np.isin(labels, wanted))
@@ -335,15 +297,9 @@ def label_confidence(
     is_user: NDArray[np.bool_],
     threshold: float,
 ) -> NDArray[np.float32]:
-    """How sure each label is, in ``[0, 1]``.
-
-    A labelled face is sure when its mean distance to its own cluster is well
-    under ``threshold`` and well under that to the next cluster; an unlabelled
-    face is sure to be alone when even its nearest face is far. User-placed
-    faces are certain.
-
-    Returns:
-        ``float32 (n,)``.
+    """How sure each label is, in ``[0, 1]``: :func:`confidence` from each face's
+    mean distance to its own group and to the next; a face alone is sure
+    when even its nearest face is far; user-placed faces are certain.
     """
     n = labels.size
     own = np.full(n, np.nan)

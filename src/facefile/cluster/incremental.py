@@ -1,19 +1,13 @@
 """Adding faces to a grouped library without regrouping it.
 
-New faces are compared with the library's existing faces by exact
-nearest-neighbour search (faiss flat, both views): a new face joins the
-person whose nearest faces are closest on average, when that is under the
-clusterer's ``attach_threshold``, nearer than the next person by
-``attach_margin``, and no constraint forbids it. A clear face (one that
-may link) must also be within the linking bar of all the person's faces
-(root mean square full-view distance at most ``threshold``, plus the cover
-allowance), as in a full regroup. The new faces left over are
-then grouped by the default clusterer together with the library's
-unassigned faces that lie near them; clusters made there become new people.
-
-Cost: two flat searches of ``n_new`` queries against ``n_faces`` rows
-(``2 * n_new * n_faces * d`` multiply-adds, seconds for 1,000 new faces
-against 1M) plus a regroup of the leftovers, never a full regroup.
+Each new face is compared with the library's faces by exact nearest-neighbour
+search (both views) and placed by the same join rule as a full grouping
+(:func:`facefile.cluster.graph.join`). The new faces left over are grouped
+with the library's unassigned faces near them, their bars following the
+library's density of strangers (:func:`~facefile.cluster.average_linkage.bar_offset`);
+groups made there become new people. Cost: two flat searches of ``n_new``
+queries against the library (seconds for 1,000 faces against 1M) and a
+grouping of the leftovers, never a full regroup.
 """
 
 from __future__ import annotations
