@@ -15,6 +15,8 @@ _CLEAN_RATIO = 0.85
 """``rho_upper / rho_full`` of clean dlib faces (0.85-0.88 on LFW): the
 reference for upper-view collapse when occluded faces are so many that they
 pull the median down."""
+JOIN_RATIO = 1.0
+"""Joiners a group may take per member it has."""
 _CONF_SCALE = 0.04
 """Distance over which confidence moves from about 0.27 to 0.73."""
 
@@ -212,10 +214,14 @@ def join(
         cand = cand[rms_to_cluster(points, labels, rows[cand], labs[cand]) <= bar]
     cand = cand[np.argsort(means[cand], kind="stable")]
     partners = _partner_lists(cannot, n)
+    # a group takes at most as many joiners as it has members, so a seed of
+    # two look-alikes cannot swallow a crowd of covered strangers
+    room = np.bincount(labels[labels >= 0], minlength=n_labels).astype(np.float64) * JOIN_RATIO
     for i in cand:
         row, lab = int(rows[i]), int(labs[i])
-        if not np.any(out[partners.get(row, _EMPTY)] == lab):
+        if room[lab] >= 1 and not np.any(out[partners.get(row, _EMPTY)] == lab):
             out[row] = lab
+            room[lab] -= 1
     return out, own, other
 
 
