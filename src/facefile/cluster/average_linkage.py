@@ -238,12 +238,15 @@ def group(
     kept = (sizes[labels] >= p.min_cluster_size) | owned[labels]
     labels = np.where(kept & (usable | is_user), labels, -1)
     u, v, d = _directed(src, dst, dist)
+    # a clear face alone joins within its own bar, as it would have linked
+    groups = np.where(labels >= 0, labels, n + np.arange(n))  # a face alone is a group of its own
+    bar = p.threshold + (density_offset(groups, src, dst, dist, p) if p.density_weight > 0 else 0.0)
 
     def join_step(current: NDArray[np.int64], rows: NDArray[np.bool_]) -> NDArray[np.int64]:
         keep = rows[u]
         return join(
             current, u[keep], v[keep], d[keep], cannot, p.attach_threshold, p.attach_margin, full, p.max_rms,
-            linker, p.threshold, cover, p.cover_bonus, p.cover_penalty,
+            linker, bar, cover, p.cover_bonus, p.cover_penalty,
         )[0]  # fmt: skip
 
     # faces that may not link, and faces still alone, may join a group

@@ -164,7 +164,7 @@ def join(
     points: NDArray[np.float32],
     max_rms: float,
     clear: NDArray[np.bool_],
-    link_threshold: float,
+    link_threshold: float | NDArray[np.float64],
     cover: NDArray[np.bool_] | None = None,
     cover_bonus: float = 0.0,
     cover_penalty: float = 0.0,
@@ -178,7 +178,7 @@ def join(
     when that mean is within :func:`join_limit` (``threshold`` with the
     cover terms), beats the next group by ``margin``, its root mean square
     distance to all the group's ``points`` is within ``max_rms`` (and within
-    ``link_threshold`` with the cover terms for a ``clear`` face, one that
+    ``link_threshold`` (per row: the face's own bar) with the cover terms for a ``clear`` face, one that
     could have linked: the looser mean rule is for faces that may not
     link), and no ``cannot`` pair forbids it. Only faces labelled before the
     call count as members, so joiners never pull each other in.
@@ -208,7 +208,13 @@ def join(
     if cand.size:
         bar = np.full(cand.size, max_rms, dtype=np.float64)
         link_bar = join_limit(
-            link_threshold, cover, cover_bonus, labels, rows[cand], labs[cand], cover_penalty
+            np.broadcast_to(link_threshold, (n,))[rows[cand]],
+            cover,
+            cover_bonus,
+            labels,
+            rows[cand],
+            labs[cand],
+            cover_penalty,
         )
         bar = np.where(clear[rows[cand]], np.minimum(bar, link_bar), bar)
         cand = cand[rms_to_cluster(points, labels, rows[cand], labs[cand]) <= bar]

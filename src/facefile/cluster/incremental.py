@@ -98,9 +98,13 @@ def assign_new(
         a, b = _candidates(full, upper, base_rows, queries, n_neighbors, data.neighbours)
         d = pair_distance(full, upper, a, b, p.upper_margin, p.upper_weight)
         was = person.copy()
+        bar = np.full(data.n_faces, p.threshold)
+        off = _library_offset(data, p, person, queries, usable)
+        if off is not None:
+            bar[queries] += off
         person, own, other = join(
             person, a, b, d, cannot, p.attach_threshold, p.attach_margin, full, p.max_rms,
-            may_link(data, usable, p), p.threshold, covered_faces(data), p.cover_bonus, p.cover_penalty,
+            may_link(data, usable, p), bar, covered_faces(data), p.cover_bonus, p.cover_penalty,
         )  # fmt: skip
         placed = np.flatnonzero(person != was)
         conf[placed] = confidence(own[placed], other[placed], p.attach_threshold)
