@@ -77,7 +77,36 @@ def test_quality_puts_two_models_side_by_side(lfw_dir: Path, tmp_path: Path) -> 
         ("mobilefacenet", "immich"),
         ("dlib_resnet", "facefile"),
         ("dlib_resnet", "immich"),
+        ("mobilefacenet", "plain"),
+        ("dlib_resnet", "plain"),
     }
     md = next((tmp_path / "out").glob("*-quality.md")).read_text()
-    assert "| dlib_resnet | facefile" in md and "| mobilefacenet | facefile" in md
+    assert "Generalisation (BCubed F, clean, dlib_resnet)" in md
+    assert "Generalisation (BCubed F, clean, mobilefacenet)" in md
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2  # one cache entry per model
+
+
+def test_quality_across_collections_prints_one_generalisation_table(lfw_dir: Path, tmp_path: Path) -> None:
+    """Two --data collections (one a FOLDER:N subset): one column each, the mean, and both references."""
+    import json
+    import shutil
+
+    own = tmp_path / "album"
+    for person in ("Colin_Powell", "Tony_Blair"):
+        (own / person).mkdir(parents=True)
+        for f in sorted((lfw_dir / person).iterdir())[:3]:
+            shutil.copy(f, own / person / f.name)
+    args = ["quality", "--data", f"{lfw_dir}:12", "--data", str(own), "--cache", str(tmp_path / "cache")]
+    args += ["--out", str(tmp_path / "out"), "--workers", "1", "--no-grid", "--peers", "immich"]
+    res = CliRunner().invoke(bench_app, args)
+    assert res.exit_code == 0, res.output
+    md = next((tmp_path / "out").glob("*-quality.md")).read_text()
+    table = md.split("## Generalisation (BCubed F, clean)")[1].split("##")[0]
+    assert "| algorithm | setting | lfw-dev (12) | album | mean |" in table
+    for row in ("| facefile", "| immich | peer default", "| plain average linkage | facefile's bar"):
+        assert row in table
+    best = next(line for line in table.splitlines() if "best single bar" in line)
+    cells = [c.strip() for c in best.strip("|").split("|")]
+    assert cells[3].startswith("1.000")  # six faces of two people: some bar separates them exactly
+    rows = json.loads(next((tmp_path / "out").glob("*-quality.json")).read_text())["rows"]
+    assert {r["collection"] for r in rows} == {"lfw-dev (12)", "album"}

@@ -76,6 +76,7 @@ def _reference_merge(
     cover=None,
     cover_bonus=0.0,
     cover_penalty=0.0,
+    offset=None,
     rounds=None,
 ):
     """The merge rounds as they were: every pair measured afresh in every round."""
@@ -99,17 +100,19 @@ def _reference_merge(
     if check:
         sums, sq, cnt = _ref_totals(points, labels, n_clusters)
     use_cover = cover is not None and (cover_bonus > 0 or cover_penalty > 0)
-    if use_cover:
-        cov_s = np.bincount(labels, weights=cover.astype(np.float64), minlength=n_clusters)
-        cov_n = np.bincount(labels, minlength=n_clusters).astype(np.float64)
+    cov_n = np.bincount(labels, minlength=n_clusters).astype(np.float64)
+    cov = np.zeros(labels.size) if cover is None else cover.astype(np.float64)
+    cov_s = np.bincount(labels, weights=cov, minlength=n_clusters)
+    off = np.zeros(labels.size) if offset is None else np.asarray(offset, dtype=np.float64)
+    off_s = np.bincount(labels, weights=off, minlength=n_clusters)
     while a.size:
         if rounds is not None:
             rounds.append(a.size)
-        thr = threshold
+        thr = threshold + (off_s[a] + off_s[b]) / np.maximum(cov_n[a] + cov_n[b], 1)
         if use_cover:
             share = cov_s / np.maximum(cov_n, 1)
             thr = (
-                threshold
+                thr
                 + cover_bonus * np.abs(share[a] - share[b])
                 - cover_penalty * np.minimum(share[a], share[b])
             )
@@ -162,10 +165,9 @@ def _reference_merge(
             for arr in (sums, sq, cnt):
                 arr[mutual] += arr[best[mutual]]
             sums, sq, cnt = sums[uniq], sq[uniq], cnt[uniq]
-        if use_cover:
-            for arr in (cov_s, cov_n):
-                arr[mutual] += arr[best[mutual]]
-            cov_s, cov_n = cov_s[uniq], cov_n[uniq]
+        for arr in (cov_s, cov_n, off_s):
+            arr[mutual] += arr[best[mutual]]
+        cov_s, cov_n, off_s = cov_s[uniq], cov_n[uniq], off_s[uniq]
         labels = remap[labels]
         n_clusters = uniq.size
         a, b, s, c = _ref_aggregate(remap[a], remap[b], s, c, n_clusters)
@@ -269,3 +271,15 @@ def test_leaving_faces_out_is_unchanged_by_the_cache(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(agglomerate, "_merge", _reference_merge)
     want = agglomerate.average_linkage(init, src, dst, d, cannot, owner, 0.55, **kw)
     np.testing.assert_array_equal(got, want)
+
+
+def test_per_face_bars_match_recomputing_every_round() -> None:
+    """Faces' own bar offsets (the density of strangers): a pair's bar is the mean over its faces."""
+    init, src, dst, d, cannot, owner, points, _, _ = _setup(11, owners=True)
+    offset = np.random.default_rng(11).uniform(0.0, 0.15, init.size)
+    args = (init, src, dst, d, cannot, owner, 0.4, points, 0.7, True, None, np.inf, None)
+    want, want_blocked = _reference_merge(*args, offset=offset)
+    assert not np.array_equal(_reference_merge(*args)[0], want)  # the offsets decide some merges
+    got, got_blocked = agglomerate._merge(*args, offset=offset)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(got_blocked, want_blocked.reshape(-1, 2))

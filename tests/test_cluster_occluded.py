@@ -9,7 +9,8 @@ import numpy as np
 from facefile.cluster import create_clusterer
 from tests.cluster_synth import faces_input, glasses_faces, synth_faces
 
-AT_055 = {"threshold": 0.55, "attach_threshold": 0.55}
+AT_055 = {"threshold": 0.55, "attach_threshold": 0.55, "density_weight": 0.0}
+"""The bar these drawings are laid around, fixed (no rise where strangers are few)."""
 """The linking bar these drawings were laid out around (each rule is relative to it)."""
 
 

@@ -87,9 +87,25 @@ def _embed(
     return es
 
 
+DEV_COLLECTIONS = (
+    "../shared/data/lfw-dev:2000",
+    "../shared/data/lfw-dev",
+    "../shared/data/celeb17",
+    "../shared/data/rmfrd-dev",
+)
+"""The collections ``quality`` runs when no ``--data`` is given."""
+
+
 @bench_app.command()
 def quality(
-    data: DataOpt = DEFAULT_DATA,
+    data: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--data",
+            help="Labelled folder (one sub-folder per identity), or FOLDER:N for a seeded subset of "
+            "about N images; repeatable. Default: lfw-dev:2000, lfw-dev, celeb17 and rmfrd-dev.",
+        ),
+    ] = None,
     condition: Annotated[
         list[str] | None,
         typer.Option(
@@ -111,12 +127,16 @@ def quality(
         ),
     ] = None,
 ) -> None:
-    """Grouping quality on a labelled set, clean and under hard conditions.
+    """Grouping quality on labelled collections, clean and under hard conditions.
 
-    With several ``--embedder``, every model's descriptors are grouped by
-    facefile and by every peer, condition by condition.
+    Every collection is grouped by facefile's defaults, by every peer (its
+    default and its best-of-grid oracle) and by plain average linkage at
+    facefile's bar and at the best single bar for that collection; the
+    generalisation table puts them side by side with the mean over
+    collections. With several ``--embedder``, every model is compared.
     """
     from facefile_bench.conditions import CONDITIONS
+    from facefile_bench.generalise import Collection, generalisation_table, reference_rows
     from facefile_bench.quality_run import run_quality
     from facefile_bench.report import QUALITY_COLUMNS, plot_conditions, table, write_run
 
@@ -125,57 +145,43 @@ def quality(
         if c not in CONDITIONS:
             err.print(f"[red]Unknown condition {c!r}; available: {', '.join(CONDITIONS)}.[/]")
             raise typer.Exit(1)
-    ds = _load(data, limit, seed)
+    collections = [Collection.parse(d, limit) for d in (data or DEV_COLLECTIONS)]
     rows: list[dict[str, Any]] = []
     sections: dict[str, str] = {}
+    general: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    images: dict[str, Any] = {}
     models = embedder or ["mobilefacenet"]
-    for model in models:
-        for c in conds:
-            es = _embed(ds, c, seed, cache, workers, model)
-            with console.status(f"Grouping ({c})") as status:
-                got = run_quality(
-                    es,
-                    peers=peers,
-                    use_grid=grid,
-                    progress=lambda m, c=c, s=status: s.update(f"Grouping ({c}): {m}"),
-                )
-            for r in got:
-                r["embedder"] = model
-            rows += got
-            title = f"Condition: {c}" + (f" ({model})" if len(models) > 1 else "")
-            sections[title] = table(got, QUALITY_COLUMNS)
-    sections = {"Summary (BCubed F)": _pivot(rows), **sections}
-    images = {"paths": list(ds.paths), "identities": list(ds.identities)}
-    data_out = {"data": str(data), "limit": limit, "seed": seed, "images": images, "rows": rows}
+    for col in collections:
+        ds = _load(col.root, col.limit, seed)
+        images[col.name] = {"paths": list(ds.paths), "identities": list(ds.identities)}
+        for model in models:
+            for c in conds:
+                es = _embed(ds, c, seed, cache, workers, model)
+                with console.status(f"Grouping {col.name} ({c})") as status:
+                    got = run_quality(
+                        es,
+                        peers=peers,
+                        use_grid=grid,
+                        progress=lambda m, c=c, s=status, n=col.name: s.update(f"Grouping {n} ({c}): {m}"),
+                    )
+                    got += reference_rows(es)
+                for r in got:
+                    r.update(embedder=model, collection=col.name)
+                rows += got
+                key = c + (f", {model}" if len(models) > 1 else "")
+                general.setdefault(key, {})[col.name] = got
+                title = f"{col.name}, {c}" + (f" ({model})" if len(models) > 1 else "")
+                sections[title] = table(got, QUALITY_COLUMNS)
+    summary = {f"Generalisation (BCubed F, {k})": generalisation_table(v) for k, v in general.items()}
+    sections = {**summary, **sections}
+    specs = [str(c.root) + (f":{c.limit}" if c.limit else "") for c in collections]
+    data_out = {"data": specs, "seed": seed, "images": images, "rows": rows}
     md, js = write_run(out, "quality", _command(), sections, data_out)
     png = plot_conditions(rows, md.with_suffix(".png"))
-    console.print(sections["Summary (BCubed F)"])
+    for heading, body in summary.items():
+        console.print(heading)
+        console.print(body)
     console.print(f"Wrote {md}, {js}, {png}")
-
-
-def _pivot(rows: list[dict[str, Any]], metric: str = "bcubed_f") -> str:
-    from facefile_bench.report import fmt
-
-    conds = list(dict.fromkeys(r["condition"] for r in rows))
-    keys = list(dict.fromkeys((r.get("embedder", ""), r["algorithm"], r["kind"]) for r in rows))
-    lines = [
-        "| model | algorithm | setting | " + " | ".join(conds) + " |",
-        "|---|---|---|" + "---|" * len(conds),
-    ]
-    for e, a, k in keys:
-        vals = [
-            next(
-                (
-                    fmt(r[metric])
-                    for r in rows
-                    if (r.get("embedder", ""), r["algorithm"], r["kind"], r["condition"]) == (e, a, k, c)
-                ),
-                "",
-            )
-            for c in conds
-        ]
-        lines.append(f"| {e} | {a} | {k} | " + " | ".join(vals) + " |")
-    return "\n".join(lines)
 
 
 @bench_app.command()

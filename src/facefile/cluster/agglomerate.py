@@ -1,17 +1,9 @@
 """Constrained average-linkage agglomeration on a sparse graph.
 
-The graph proposes which clusters may merge. Two clusters are as far apart
-as either the exact root mean square distance over *all* their pairs
-(``exact=True``, from per-cluster sums in ``O(d)``, never an ``n x n``
-matrix), or the mean distance of the graph edges between them. Each round,
-every cluster finds its nearest allowed neighbour and all mutual-nearest pairs
-under the threshold merge at once. For average linkage, merging reciprocal
-nearest neighbours gives the same result as merging the closest pair one at a
-time, but costs one vectorised pass over the edges per round instead of a
-Python loop per merge, so a few million edges take seconds.
-
-A merge is allowed when no cannot-link pair would end up inside one cluster
-and the two clusters do not hold different user persons.
+The graph proposes which groups may merge; two groups are as far apart as
+the exact root mean square distance over all their pairs. A merge is
+allowed when no cannot-link pair would end up inside one group and the two
+groups do not hold different user persons.
 """
 
 from __future__ import annotations
@@ -151,44 +143,37 @@ def average_linkage(
     cover: NDArray[np.bool_] | None = None,
     cover_bonus: float = 0.0,
     cover_penalty: float = 0.0,
+    offset: NDArray[np.float64] | None = None,
 ) -> NDArray[np.int64]:
-    """Merge clusters while their mean edge distance is at most ``threshold``.
+    """Merge groups while their distance is within their bar.
 
     Args:
-        init_labels: ``int64 (n,)`` starting cluster per row (must-link groups).
-        src, dst: ``int64 (e,)`` rows joined by an edge (either direction;
-            duplicates are averaged in).
-        dist: ``float32 (e,)`` edge distances.
-        cannot: ``int64 (m, 2)`` rows that must never share a cluster.
+        init_labels: ``int64 (n,)`` starting group per row (the user's must-links).
+        src, dst, dist: the graph's edges; they only propose candidate pairs
+            (with ``exact=False`` their mean is the distance).
+        cannot: ``int64 (m, 2)`` rows that must never share a group.
         owner_of_row: ``int64 (n,)`` user person per row, ``-1`` for none.
-        threshold: the largest mean distance at which two clusters merge.
-        points: ``float32 (n, d)`` descriptors for the exact check (NaN rows
-            are left out of it); ``None`` skips the check.
-        max_rms: two clusters never merge when the root mean square distance
-            over *all* their pairs of ``points`` exceeds this. The graph only
-            holds near pairs, so a crowd of faces that an occluder makes
-            alike (everyone in dark glasses) looks like one person through
-            it; the exact mean, from per-cluster sums in ``O(d)``, does not.
-        exact: judge each candidate pair by that exact root mean square
-            distance of ``points`` over all pairs (the graph only proposes
-            candidates) instead of the mean over graph edges.
-        upper_points: ``float32 (n, d)`` upper-view descriptors, NaN rows
-            where a face has none or it collapsed; with ``exact``, a pair
-            also merges when the exact RMS upper-view distance over its pairs
-            of such faces plus ``upper_margin`` is at most ``threshold``.
-        cover, cover_bonus, cover_penalty: ``bool (n,)`` faces behind a
-            cover (glasses, a mask); two clusters whose covered shares are
-            ``c_a`` and ``c_b`` merge up to :func:`cover_limit`.
+        threshold: the bar.
+        points: ``float32 (n, d)``: a pair's distance is the exact root mean
+            square over all its face pairs (``exact``), from per-group sums in
+            ``O(d)``; never merged beyond ``max_rms`` (the graph only holds
+            near pairs, so a crowd that an occluder makes alike would
+            otherwise chain through it).
+        upper_points, upper_margin, upper_gate: where a group holds a gated
+            face (a mask), the upper view's exact RMS plus ``upper_margin``
+            may stand in.
+        cover, cover_bonus, cover_penalty: covered faces; a pair's bar
+            follows its groups' covered shares (:func:`cover_limit`).
+        offset: ``float64 (n,)`` each face's bar offset; a pair's bar rises
+            by the mean over its faces.
 
-    A cannot-link pair inside one person would otherwise leave that person
-    in two halves that the ban keeps apart. So when two clusters under the
-    threshold are kept apart only by cannot-link pairs that all involve one
-    face of one side, that face (the one farther from the other side; never
-    a user-placed face) is left out, alone and no longer linking, and the
-    rest merge. Two people kept apart by several faces stay apart.
+    A cannot-link pair inside one person would leave that person in two
+    halves; when two groups under the bar are kept apart only by pairs that
+    all involve one face of one side, that face (never a user-placed one) is
+    left out, alone, and the rest merge.
 
     Returns:
-        ``int64 (n,)`` cluster per row, numbered ``0..k-1``.
+        ``int64 (n,)`` group per row, numbered ``0..k-1``.
     """
     kw = dict(
         points=points,
@@ -200,6 +185,7 @@ def average_linkage(
         cover=cover,
         cover_bonus=cover_bonus,
         cover_penalty=cover_penalty,
+        offset=offset,
     )
     cannot = cannot.astype(np.int64).reshape(-1, 2)
     labels, blocked = _merge(init_labels, src, dst, dist, cannot, owner_of_row, threshold, **kw)
@@ -301,26 +287,22 @@ def _merge(
     cover: NDArray[np.bool_] | None = None,
     cover_bonus: float = 0.0,
     cover_penalty: float = 0.0,
+    offset: NDArray[np.float64] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """The merge rounds of :func:`average_linkage`.
 
-    Each candidate pair's distance is computed once and kept until one of its
-    two clusters merges: a pair's exact RMS depends only on its two clusters'
-    sums, so an untouched pair keeps its value. Most pairs are untouched in
-    most of the ~150 rounds (100k faces), and recomputing all of them each
-    round was 80% of the grouping time. Clusters keep their first id through
-    the rounds (a merge keeps the smaller id), so untouched pairs need no
-    renumbering either; ids are made consecutive once, at the end. A pair
-    rebuilt after a merge whose lower bound (:func:`_bounds`, from the
-    cached values of its parts) is already over the threshold keeps that
-    bound instead of its exact RMS: it cannot merge either way, and a big
-    cluster growing by one small one per round would otherwise have all its
-    far pairs measured again in every round (437 rounds at 1M faces).
+    Each round, every group finds its nearest allowed partner and all
+    mutual-nearest pairs within their bar merge at once (for average
+    linkage the same result as merging one pair at a time). A pair's
+    distance is computed once and kept until one of its groups merges;
+    groups keep their first id through the rounds. A pair rebuilt after a
+    merge whose lower bound (:func:`_bounds`) is already over its bar keeps
+    the bound instead of its exact RMS. (Without the cache, recomputing
+    every pair each round was 80% of the grouping time at 100k faces.)
 
     Returns:
-        ``(labels, blocked)``: ``int64 (n,)`` clusters numbered ``0..k-1``,
-        and ``int64 (m, 2)`` pairs of them under the threshold that a ban
-        (a constraint or ``max_rms``) kept apart at the end, nearest first.
+        ``(labels, blocked)``: groups numbered ``0..k-1``, and the pairs
+        under their bar that a ban kept apart at the end, nearest first.
     """
     _, labels = np.unique(init_labels, return_inverse=True)
     labels = labels.astype(np.int64)
@@ -342,17 +324,23 @@ def _merge(
     exact_rms = exact and check
     # covered faces per cluster: a pair's threshold follows its covered shares (cover_limit)
     use_cover = cover is not None and (cover_bonus > 0 or cover_penalty > 0)
+    cov_n = np.bincount(labels, minlength=n_clusters).astype(np.float64)
     if use_cover:
         cov_s = np.bincount(labels, weights=np.asarray(cover, dtype=np.float64), minlength=n_clusters)
-        cov_n = np.bincount(labels, minlength=n_clusters).astype(np.float64)
+    use_off = offset is not None
+    if use_off:
+        off_s = np.bincount(labels, weights=np.asarray(offset, dtype=np.float64), minlength=n_clusters)
 
     def limit(ia: NDArray[np.int64], ib: NDArray[np.int64]) -> NDArray[np.float64] | float:
         """Each pair's merge threshold."""
+        base: NDArray[np.float64] | float = threshold
+        if use_off:
+            base = threshold + (off_s[ia] + off_s[ib]) / np.maximum(cov_n[ia] + cov_n[ib], 1)
         if not use_cover:
-            return threshold
+            return base
         share_a = cov_s[ia] / np.maximum(cov_n[ia], 1)
         share_b = cov_s[ib] / np.maximum(cov_n[ib], 1)
-        return cover_limit(threshold, share_a, share_b, cover_bonus, cover_penalty)
+        return cover_limit(base, share_a, share_b, cover_bonus, cover_penalty)
 
     # the graph's mean edge distance is only read where the exact RMS is
     # unknown (a cluster without finite points), so skip its sums when none is
@@ -444,9 +432,11 @@ def _merge(
         if check:
             for arr in (sums, sq, cnt):
                 arr[mutual] += arr[gone]
+        cov_n[mutual] += cov_n[gone]
         if use_cover:
-            for arr in (cov_s, cov_n):
-                arr[mutual] += arr[gone]
+            cov_s[mutual] += cov_s[gone]
+        if use_off:
+            off_s[mutual] += off_s[gone]
         parent[gone] = mutual
         ban = parent[ban] if ban.size else ban
         na, nb, parts = _aggregate(parent[oa], parent[ob], n_clusters, *parts)

@@ -18,8 +18,8 @@ dlib's descriptor, whose clean LFW faces measure 0.85-0.88; MobileFaceNet's
 (the default model) measure about 0.95 (median of 200 clean lfw-dev faces,
 seed 1; quartiles 0.91-0.99), so with it the floor binds only when most
 faces are occluded."""
-_JOIN_RATIO = 1.0
-"""Joiners a cluster may take per member it had."""
+JOIN_RATIO = 1.0
+"""Joiners a group may take per member it has."""
 _CONF_SCALE = 0.04
 """Distance over which confidence moves from about 0.27 to 0.73."""
 
@@ -34,25 +34,13 @@ def pair_distance(
     scales: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None,
     chunk: int = _EDGE_CHUNK,
 ) -> NDArray[np.float32]:
-    """Two-view distance for row pairs.
+    """Two-view distance for row pairs: ``min(mix, upper + upper_margin)``.
 
-    ``min(mix, upper + upper_margin)`` where ``mix = (1 - w) * full + w *
-    upper``; pairs without an upper view use ``full``. ``w`` is
-    ``upper_weight``, shrunk by ``stretch ** 2`` where the upper view of
-    either face has collapsed (``stretch = upper_scale_i * upper_scale_j``).
-
-    Args:
-        full: ``float32 (n, d)``; upper: ``float32 (n, d)`` or ``None``
-            (all-NaN rows have no upper view and use the full distance).
-        a, b: ``int64 (e,)`` row pairs.
-        upper_margin: penalty on the upper view, which tells people apart less well.
-        upper_weight: share of the upper view in the mixed distance.
-        scales: ``float32 (n,)`` per-row stretch of the full and upper
-            distances (see :func:`view_scales`); ``None``: no stretch.
-        chunk: pairs per block, bounding temporary memory to ``chunk * d``.
-
-    Returns:
-        ``float32 (e,)``.
+    ``mix = (1 - w) * full + w * upper``, ``w`` being ``upper_weight`` shrunk
+    by ``stretch ** 2`` where either face's upper view collapsed
+    (``scales``, :func:`view_scales`; each view's distance is stretched by
+    it). Pairs without an upper view (NaN rows) use ``full``. Pairs are
+    taken ``chunk`` at a time to bound memory. Returns ``float32 (e,)``.
     """
     out = np.empty(a.size, dtype=np.float32)
     for s in range(0, a.size, chunk):
@@ -76,23 +64,16 @@ def pair_distance(
 def view_scales(
     rho_full: NDArray[np.float32], rho_upper: NDArray[np.float32]
 ) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
-    """Stretch factors that undo a view's collapse.
+    """Stretch factors ``(full_scale, upper_scale)``, ``>= 1``, that undo a view's collapse.
 
-    A view collapses when an occluder, not the person, decides the
-    descriptor: dark glasses make every upper view alike, masks every full
-    view. Such faces sit unusually close to their neighbours in that view
-    compared with the other one. ``r = rho_upper / rho_full`` is about the
-    same for every clean face, whatever the size of its person. Faces with
-    ``r`` more than 5% under ``max(median, 0.85)`` get their upper distances
-    stretched by the shortfall, faces more than 5% over the median their full
-    distances by the excess.
-
-    Args:
-        rho_full, rho_upper: ``float32 (n,)`` mean distance to the nearest
-            neighbours in each view (NaN or inf where unknown).
-
-    Returns:
-        ``(full_scale, upper_scale)``, ``float32 (n,)`` each, ``>= 1``.
+    An occluder, not the person, then decides the descriptor: dark glasses
+    make every upper view alike, masks every full view, so such faces sit
+    unusually close to their neighbours in that view. ``r = rho_upper /
+    rho_full`` (mean distance to the nearest neighbours in each view) is
+    about the same for every clean face; faces more than 5% under
+    ``max(median, 0.85)`` get their upper distances stretched by the
+    shortfall, faces more than 5% over the median their full distances by
+    the excess. Fewer than 20 known ratios: no stretch.
     """
     with np.errstate(divide="ignore", invalid="ignore"):  # a face with no neighbours: NaN, left out
         r = rho_upper / rho_full
@@ -121,28 +102,16 @@ def edge_list(
     density_k: int = 0,
     max_dist: float = np.inf,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32], NDArray[np.float32]]:
-    """Undirected kNN edges over both views, each pair once.
+    """Undirected kNN edges over both views, each pair once, ``src < dst``.
 
-    Args:
-        full, upper: ``float32 (n, d)`` descriptors (``upper`` may be ``None``).
-        k: neighbours per row and view.
-        upper_margin: see :func:`pair_distance`.
-        usable: ``bool (n,)``; other rows get no edges.
-        upper_weight: see :func:`pair_distance`.
-        density_k: neighbours that measure each view's density for
-            :func:`view_scales`; 0 turns the stretch off.
-        max_dist: longest edge kept. The cut is applied while searching, so
-            memory follows the kept edges, not ``n * k``: a pair is kept when
-            it is within ``max_dist`` in a view where it is among the ``k``
-            nearest, and its two-view distance is within ``max_dist`` (the
-            two-view distance is never under both views' distances, so no
-            pair short in the two-view sense is lost unless it is out of the
-            ``k`` nearest in the view where it is short).
+    Each usable row is joined to its ``k`` nearest in each view; an edge's
+    distance is :func:`pair_distance`. ``max_dist`` is applied while
+    searching, so memory follows the kept edges, not ``n * k``.
+    ``density_k`` neighbours measure each view's density for
+    :func:`view_scales` (0: no stretch).
 
     Returns:
-        ``(src, dst, dist, scales)``: ``int64 (e,)``, ``int64 (e,)``,
-        ``float32 (e,)`` with ``src < dst``, and :func:`view_scales`'s
-        ``(full_scale, upper_scale)``, ``float32 (n,)`` each (1 = no collapse).
+        ``(src, dst, dist, (full_scale, upper_scale))``.
     """
     n = full.shape[0]
     pairs = []
@@ -188,96 +157,82 @@ def _directed(src, dst, dist):
     return np.r_[src, dst], np.r_[dst, src], np.r_[dist, dist]
 
 
-def attach(
+def join(
     labels: NDArray[np.int64],
-    joiners: NDArray[np.int64],
-    src: NDArray[np.int64],
-    dst: NDArray[np.int64],
-    dist: NDArray[np.float32],
+    u: NDArray[np.int64],
+    v: NDArray[np.int64],
+    d: NDArray[np.float32],
     cannot: NDArray[np.int64],
     threshold: float,
     margin: float,
-    points: NDArray[np.float32] | None = None,
-    max_rms: float = np.inf,
+    points: NDArray[np.float32],
+    max_rms: float,
+    clear: NDArray[np.bool_],
+    link_threshold: float | NDArray[np.float64],
     cover: NDArray[np.bool_] | None = None,
     cover_bonus: float = 0.0,
-    clear: NDArray[np.bool_] | None = None,
-    link_threshold: float = np.inf,
     cover_penalty: float = 0.0,
-) -> NDArray[np.int64]:
-    """Let each joiner join its nearest cluster, judged by the clusters as they were.
+) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
+    """The one join rule: each face alone joins the group nearest it, judged by the groups as they were.
 
-    Only faces labelled before this call count as members, so joiners never
-    pull each other in: a low-quality face cannot bridge two people.
-
-    Args:
-        labels: ``int64 (n,)`` clusters, ``-1`` for none.
-        joiners: ``int64 (j,)`` rows that may join.
-        src, dst, dist: the graph (see :func:`edge_list`).
-        cannot: ``int64 (m, 2)`` rows that must never share a cluster
-            (the photo rule included).
-        threshold: largest mean distance to the cluster's members.
-        margin: how much nearer than the next cluster it must be.
-        points, max_rms: as in :func:`~facefile.cluster.agglomerate.average_linkage`:
-            a face never joins a cluster whose root mean square distance to
-            it, over all members, exceeds ``max_rms``.
-        cover, cover_bonus, cover_penalty: ``bool (n,)`` covered faces; a
-            joiner may join up to :func:`join_limit` (further when a covered
-            face joins uncovered ones or the reverse, less far when both are
-            covered).
-        clear, link_threshold: ``bool (n,)`` faces that could have linked;
-            such a face joins only where its root mean square distance to
-            the cluster (``points``) is within ``link_threshold`` plus the
-            cover allowance, the bar linking held it to. The looser mean
-            rule is for faces that may not link (small, blurred, covered);
-            a clear face that failed the linking bar is most often someone
-            seen once, and would be let in by the back door.
+    Used by the full grouping (faces that may not link, and faces still
+    alone) and by the incremental placement (new faces), so both place a
+    face alike. Face ``u[i]`` (label ``-1``) looks at group ``labels[v[i]]``
+    at distance ``d[i]``; it joins the group with the least mean distance
+    when that mean is within :func:`join_limit` (``threshold`` with the
+    cover terms), beats the next group by ``margin``, its root mean square
+    distance to all the group's ``points`` is within ``max_rms`` (and within
+    ``link_threshold`` (per row: the face's own bar) with the cover terms for a ``clear`` face, one that
+    could have linked: the looser mean rule is for faces that may not
+    link), and no ``cannot`` pair forbids it. Only faces labelled before the
+    call count as members, so joiners never pull each other in.
 
     Returns:
-        ``int64 (n,)`` the new labels.
+        ``(labels, own, other)``: the new labels, and per row the mean
+        distance to the chosen (or nearest) group and to the next one
+        (``inf`` where none), for :func:`confidence`.
     """
+    n = labels.size
     out = labels.copy()
-    if joiners.size == 0 or src.size == 0 or labels.max() < 0:
-        return out
-    is_joiner = np.zeros(labels.size, dtype=bool)
-    is_joiner[joiners] = True
-    u, v, d = _directed(src, dst, dist)
-    sel = is_joiner[u] & (labels[v] >= 0)
+    own = np.full(n, np.inf)
+    other = np.full(n, np.inf)
+    sel = (labels[u] < 0) & (labels[v] >= 0)
+    if not sel.any():
+        return out, own, other
     n_labels = int(labels.max()) + 1
     rows, labs, means = _cluster_means(u[sel], labels[v[sel]], d[sel], n_labels)
-    if rows.size == 0:  # no joiner has an edge (under the cut) to a cluster
-        return out
     order = np.lexsort((means, rows))
     rows, labs, means = rows[order], labs[order], means[order]
     first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    second_mean = np.full(first.size, np.inf)
-    has_second = (first + 1 < rows.size) & (np.r_[first[1:], rows.size] > first + 1)
-    second_mean[has_second] = means[first[has_second] + 1]
+    has_second = np.r_[first[1:], rows.size] > first + 1
+    second = np.where(has_second, means[np.minimum(first + 1, rows.size - 1)], np.inf)
+    own[rows[first]], other[rows[first]] = means[first], second
     limit = join_limit(threshold, cover, cover_bonus, labels, rows[first], labs[first], cover_penalty)
-    good = (means[first] <= limit) & (second_mean - means[first] >= margin)
-    cand = first[good]
-    if points is not None and cand.size:
+    cand = first[(means[first] <= limit) & (second - means[first] >= margin)]
+    if cand.size:
         bar = np.full(cand.size, max_rms, dtype=np.float64)
-        if clear is not None:
-            strict = clear[rows[cand]]
-            link_bar = join_limit(
-                link_threshold, cover, cover_bonus, labels, rows[cand], labs[cand], cover_penalty
-            )
-            bar = np.where(strict, np.minimum(bar, link_bar), bar)
-        if np.isfinite(bar).any():
-            cand = cand[rms_to_cluster(points, labels, rows[cand], labs[cand]) <= bar]
+        link_bar = join_limit(
+            np.broadcast_to(link_threshold, (n,))[rows[cand]],
+            cover,
+            cover_bonus,
+            labels,
+            rows[cand],
+            labs[cand],
+            cover_penalty,
+        )
+        bar = np.where(clear[rows[cand]], np.minimum(bar, link_bar), bar)
+        cand = cand[rms_to_cluster(points, labels, rows[cand], labs[cand]) <= bar]
     cand = cand[np.argsort(means[cand], kind="stable")]
-    partners = _partner_lists(cannot, labels.size)
-    # a cluster takes at most as many joiners as it had members, so a seed of
-    # two look-alikes cannot swallow a crowd of occluded strangers
-    room = np.bincount(labels[labels >= 0], minlength=n_labels).astype(np.float64) * _JOIN_RATIO
+    partners = _partner_lists(cannot, n)
+    # a group takes at most as many joiners as it has members, so a seed of
+    # two look-alikes cannot swallow a crowd of covered strangers
+    room = np.bincount(labels[labels >= 0], minlength=n_labels).astype(np.float64) * JOIN_RATIO
     for i in cand:
         row, lab = int(rows[i]), int(labs[i])
-        if room[lab] < 1 or np.any(out[partners.get(row, _EMPTY)] == lab):
-            continue
-        out[row] = lab
-        room[lab] -= 1
-    return out
+        if room[lab] >= 1 and not np.any(out[partners.get(row, _EMPTY)] == lab):
+            out[row] = lab
+            room[lab] -= 1
+    return out, own, other
 
 
 _EMPTY = np.zeros(0, dtype=np.int64)
@@ -292,14 +247,11 @@ def join_limit(
     labs: NDArray[np.int64],
     cover_penalty: float = 0.0,
 ) -> float | NDArray[np.float64]:
-    """The mean distance up to which face ``rows[i]`` may join group ``labs[i]``:
-    :func:`~facefile.cluster.agglomerate.cover_limit` of the face (covered or
-    not) and the group's covered share, or ``threshold`` where covers are unknown.
+    """The mean distance up to which face ``rows[i]`` may join group ``labs[i]``.
 
-    Args:
-        cover: ``bool (n,)`` covered faces, or ``None``.
-        labels: ``int64 (n,)`` groups (``-1``: none); shares count their members only.
-        rows, labs: ``int64 (m,)`` faces and groups (``labs >= 0``).
+    :func:`~facefile.cluster.agglomerate.cover_limit` of the face (covered or
+    not) and the group's covered share among its members (``labels >= 0``);
+    ``threshold`` where covers are unknown.
     """
     if cover is None or (cover_bonus <= 0 and cover_penalty <= 0):
         return threshold
@@ -316,10 +268,8 @@ def rms_to_cluster(
 ) -> NDArray[np.float64]:
     """Root mean square distance from each ``rows[i]`` to all members of ``labs[i]``.
 
-    Each face is a cluster of one, so this is the merge rounds' exact RMS
-    (:func:`~facefile.cluster.agglomerate._rms`). Only the members of the
-    clusters in ``labs`` are read, so a few joiners against a million-face
-    library cost what their clusters hold. NaN where a side has no finite point.
+    The merge rounds' exact RMS, reading only the members of the groups in
+    ``labs``; NaN where a side has no finite point.
     """
     wanted = np.unique(labs)
     member = np.flatnonzero(np.isin(labels, wanted))
@@ -345,6 +295,16 @@ def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -50, 50)))
 
 
+def confidence(own: NDArray[np.float64], other: NDArray[np.float64], threshold: float) -> NDArray[np.float64]:
+    """How sure a face's group is, from its mean distance to that group (``own``) and to the next (``other``).
+
+    Sure when ``own`` is well under ``threshold`` and well under ``other``;
+    the one formula for the full grouping and the incremental placement.
+    """
+    other = np.minimum(other, threshold + 4 * _CONF_SCALE)
+    return _sigmoid((other - own) / _CONF_SCALE) * _sigmoid((threshold + _CONF_SCALE - own) / _CONF_SCALE)
+
+
 def label_confidence(
     labels: NDArray[np.int64],
     src: NDArray[np.int64],
@@ -353,15 +313,9 @@ def label_confidence(
     is_user: NDArray[np.bool_],
     threshold: float,
 ) -> NDArray[np.float32]:
-    """How sure each label is, in ``[0, 1]``.
-
-    A labelled face is sure when its mean distance to its own cluster is well
-    under ``threshold`` and well under that to the next cluster; an unlabelled
-    face is sure to be alone when even its nearest face is far. User-placed
-    faces are certain.
-
-    Returns:
-        ``float32 (n,)``.
+    """How sure each label is, in ``[0, 1]``: :func:`confidence` from each face's
+    mean distance to its own group and to the next; a face alone is sure
+    when even its nearest face is far; user-placed faces are certain.
     """
     n = labels.size
     own = np.full(n, np.nan)
@@ -376,9 +330,7 @@ def label_confidence(
         is_own = labs == labels[rows]
         own[rows[is_own]] = means[is_own]
         np.minimum.at(other, rows[~is_own], means[~is_own])
-    own = np.where(np.isnan(own), threshold, own)
-    other = np.minimum(other, threshold + 4 * _CONF_SCALE)
-    conf = _sigmoid((other - own) / _CONF_SCALE) * _sigmoid((threshold + _CONF_SCALE - own) / _CONF_SCALE)
+    conf = confidence(np.where(np.isnan(own), threshold, own), other, threshold)
     alone = _sigmoid((np.minimum(nearest, 2.0) - threshold) / _CONF_SCALE)
     conf = np.where(labels >= 0, conf, alone)
     conf = np.where(is_user & (labels >= 0), 1.0, conf)

@@ -1,19 +1,13 @@
 """Adding faces to a grouped library without regrouping it.
 
-New faces are compared with the library's existing faces by exact
-nearest-neighbour search (faiss flat, both views): a new face joins the
-person whose nearest faces are closest on average, when that is under the
-clusterer's ``attach_threshold``, nearer than the next person by
-``attach_margin``, and no constraint forbids it. A clear face (one that
-may link) must also be within the linking bar of all the person's faces
-(root mean square full-view distance at most ``threshold``, plus the cover
-allowance), as in a full regroup. The new faces left over are
-then grouped by the default clusterer together with the library's
-unassigned faces that lie near them; clusters made there become new people.
-
-Cost: two flat searches of ``n_new`` queries against ``n_faces`` rows
-(``2 * n_new * n_faces * d`` multiply-adds, seconds for 1,000 new faces
-against 1M) plus a regroup of the leftovers, never a full regroup.
+Each new face is compared with the library's faces by exact nearest-neighbour
+search (both views) and placed by the same join rule as a full grouping
+(:func:`facefile.cluster.graph.join`). The new faces left over are grouped
+with the library's unassigned faces near them, their bars following the
+library's density of strangers (:func:`~facefile.cluster.average_linkage.bar_offset`);
+groups made there become new people. Cost: two flat searches of ``n_new``
+queries against the library (seconds for 1,000 faces against 1M) and a
+grouping of the leftovers, never a full regroup.
 """
 
 from __future__ import annotations
@@ -27,6 +21,7 @@ from numpy.typing import NDArray
 from facefile.cluster.agglomerate import distinct
 from facefile.cluster.average_linkage import (
     AverageLinkageParams,
+    bar_offset,
     covered_faces,
     group,
     may_link,
@@ -34,7 +29,7 @@ from facefile.cluster.average_linkage import (
 )
 from facefile.cluster.base import GroupingInput
 from facefile.cluster.constraints import cannot_link_pairs
-from facefile.cluster.graph import _partner_lists, join_limit, pair_distance, rms_to_cluster
+from facefile.cluster.graph import confidence, join, pair_distance
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.knn import knn_query
 from facefile.errors import ConfigError
@@ -97,31 +92,23 @@ def assign_new(
     usable = np.isfinite(full).all(axis=1) & (data.size_px >= p.min_face_px)
     queries = new_rows[usable[new_rows]]
     cannot = cannot_link_pairs(data, rows=new_rows)
-    partners = _partner_lists(cannot, data.n_faces)
     base_rows = np.flatnonzero(~is_new & (person >= 0) & usable)
     joined = 0
     if queries.size and base_rows.size:
         a, b = _candidates(full, upper, base_rows, queries, n_neighbors, data.neighbours)
         d = pair_distance(full, upper, a, b, p.upper_margin, p.upper_weight)
-        rows, persons, means, second = _best_two(a, person[b], d)
-        cover = covered_faces(data)
-        limit = join_limit(p.attach_threshold, cover, p.cover_bonus, person, rows, persons, p.cover_penalty)
-        ok = (means <= limit) & (second - means >= p.attach_margin)
-        # a clear face meets the bar a full regroup would link it by
-        clear = np.flatnonzero(ok & may_link(data, usable, p)[rows])
-        if clear.size:
-            rms = rms_to_cluster(full, person, rows[clear], persons[clear])
-            bar = join_limit(
-                p.threshold, cover, p.cover_bonus, person, rows[clear], persons[clear], p.cover_penalty
-            )
-            ok[clear] = rms <= bar
-        for i in np.flatnonzero(ok)[np.argsort(means[ok], kind="stable")]:
-            row, target = int(rows[i]), int(persons[i])
-            if np.any(person[partners.get(row, _EMPTY)] == target):
-                continue
-            person[row] = target
-            conf[row] = float(np.clip(1.0 - means[i] / (2 * p.attach_threshold), 0.0, 1.0))
-            joined += 1
+        was = person.copy()
+        bar = np.full(data.n_faces, p.threshold)
+        off = _library_offset(data, p, person, queries, usable)
+        if off is not None:
+            bar[queries] += off
+        person, own, other = join(
+            person, a, b, d, cannot, p.attach_threshold, p.attach_margin, full, p.max_rms,
+            may_link(data, usable, p), bar, covered_faces(data), p.cover_bonus, p.cover_penalty,
+        )  # fmt: skip
+        placed = np.flatnonzero(person != was)
+        conf[placed] = confidence(own[placed], other[placed], p.attach_threshold)
+        joined = placed.size
     new_people = _group_leftovers(data, p, person, conf, new_rows, usable, n_neighbors, next_person_id)
     return Assignment(person, conf, new_people, joined)
 
@@ -158,22 +145,6 @@ def _candidates(full, upper, base_rows, queries, k, index=None):
     return keys // (int(base_rows.max()) + 1), keys % (int(base_rows.max()) + 1)
 
 
-def _best_two(rows, persons, d):
-    """Per row: the person with the least mean distance, that mean, and the runner-up's."""
-    keys = np.stack([rows, persons], axis=1)
-    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.ravel()
-    means = np.bincount(inverse, weights=d) / np.bincount(inverse)
-    order = np.lexsort((means, uniq[:, 0]))
-    uniq, means = uniq[order], means[order]
-    first = np.flatnonzero(np.r_[True, uniq[1:, 0] != uniq[:-1, 0]])
-    nxt = first + 1
-    has_second = np.r_[first[1:], uniq.shape[0]] > nxt
-    second = np.full(first.size, np.inf)
-    second[has_second] = means[nxt[has_second]]
-    return uniq[first, 0], uniq[first, 1], means[first], second
-
-
 def _group_leftovers(data, p, person, conf, new_rows, usable, k, next_person_id):
     """Cluster unjoined new faces with the unassigned old faces near them."""
     left = new_rows[(person[new_rows] < 0) & usable[new_rows]]
@@ -186,12 +157,27 @@ def _group_leftovers(data, p, person, conf, new_rows, usable, k, next_person_id)
         near = idx[(idx >= 0) & (dist <= p.threshold + 0.1)]
     rows = np.unique(np.r_[left, near])
     sub = _subset(data, rows)
-    g = group(sub, p)
+    g = group(sub, p, _library_offset(data, p, person, rows, usable))
     taken = int(max(next_person_id, person.max() + 1))
     ids, new_people = assign_person_ids(g.labels, sub.previous_person, sub.user_person, taken)
     person[rows] = np.where(ids >= 0, ids, person[rows])
     conf[rows] = np.where(ids >= 0, g.confidence, conf[rows])
     return new_people
+
+
+def _library_offset(data, p, person, rows, usable):
+    """The leftovers' bar offsets, with the library's people (and faces alone) as the groups near them."""
+    if p.density_weight <= 0:
+        return None
+    idx, dist = knn_query(
+        data.embeddings, data.embeddings[rows], int(p.n_neighbors) + 1, base_rows=np.flatnonzero(usable)
+    )
+    found = (idx >= 0) & (dist <= p.density_radius) & (idx != rows[:, None])
+    nb = idx[found]
+    groups = np.where(person[nb] >= 0, person[nb], person.max(initial=0) + 1 + nb)
+    return bar_offset(
+        np.repeat(np.arange(rows.size), found.sum(axis=1)), groups, np.ones(nb.size, bool), rows.size, p
+    )
 
 
 def _subset(data: GroupingInput, rows: NDArray[np.int64]) -> GroupingInput:

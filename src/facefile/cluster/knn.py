@@ -1,13 +1,9 @@
 """Nearest neighbours for grouping: exact for small sets, a faiss IVF index at scale.
 
-Distances are Euclidean, in the stored vectors' units (same person usually
-closer than 0.52). Rows that are all-NaN (a view the face lacks) are
-left out of the index and get no neighbours.
-
-Memory at a million faces is kept near the size of the descriptors: queries
-run in chunks of :data:`CHUNK_ROWS` rows, and :func:`knn_edges` keeps only
-the edges under a distance cut-off, with ``int32`` row numbers, instead of the
-whole ``(n, k)`` neighbour table.
+Distances are Euclidean in the stored vectors' units. All-NaN rows (a view
+the face lacks) get no neighbours. Queries run in chunks, and
+:func:`knn_edges` keeps only the edges under a cut, so memory at a million
+faces stays near the size of the descriptors (measurements: BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -46,36 +42,20 @@ EXACT_MAX_N = 20_000
 """Above this many indexed rows the graph is built with an approximate index."""
 
 CHUNK_ROWS = 16_384
-"""Query rows per search call: bounds the temporary results, ``(chunk,
-REFINE_FACTOR * k)`` inside the approximate search, to about 150 MB
-whatever the collection size."""
+"""Query rows per search call: bounds the temporary results whatever the collection size."""
 
 IVF_PROBE = 8
-"""Inverted lists searched per query, of ``4 * sqrt(n)``. The lists are far
-from even (faces of one-photo people crowd a few lists near the middle), so
-a query scans about 7k rows at 100k faces and 22k at 1M, not
-``IVF_PROBE * sqrt(n) / 4``. Share of the exact 30 nearest found, synthetic
-faces (those of the same person, of those within 0.71): 100k 0.72 (0.91,
-0.76); 1M 0.53 (0.74, 0.57); with 16 probes at 1M 0.61 (0.82, 0.65), for
-about 25 s more per million queries."""
+"""Inverted lists searched per query, of ``4 * sqrt(n)``: finds 0.72 of the exact 30 nearest
+at 100k synthetic faces, 0.53 at 1M (16 probes: 0.61, 25 s more per million queries)."""
 
 REFINE_FACTOR = 8
-"""Candidates per wanted neighbour that the coarse 4-bit codes pass on to the
-exact re-ranking. On 100k synthetic faces, 8 finds the same share of the
-exact neighbours as scanning full vectors (0.717 of the 30 nearest), 4
-loses 0.015 of it; each unit costs about 4 s per million queries (the
-re-ranking reads the candidates' full vectors at random)."""
+"""Candidates per wanted neighbour re-ranked by exact distance after the 4-bit codes."""
 
 QUERY_BASE_CHUNK = 131_072
-"""Base rows per block in :func:`knn_query`: 64 MB of 128-d ``float32``, so
-a query never copies a million-row library."""
+"""Base rows per block in :func:`knn_query`: no copy of a large library."""
 
 SMALL_SEARCH_FLOPS = 5e11
-"""Below about this many multiply-adds (1,000 queries against 4M faces of
-128-d), a search runs on one thread: it takes seconds, and OpenMP threads
-that spin while another process holds the other core cost more than they
-save (adding 1,000 faces to 1M on a shared 2-core machine: 4.3 s wall on one
-thread, 6.0 s on two)."""
+"""Searches under this many multiply-adds run on one thread (spinning threads cost more)."""
 
 
 def _finite_rows(x: NDArray[np.float32]) -> NDArray[np.int64]:
