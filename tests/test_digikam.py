@@ -32,6 +32,7 @@ from tests.test_xmp_real import STORE_FOR, stored_box, stored_size
 
 pytestmark = [
     pytest.mark.digikam,
+    pytest.mark.long,  # digiKam starts, scans and is stopped for each run: about 35 s
     pytest.mark.skipif(
         DIGIKAM is None or XVFB_RUN is None,
         reason="digiKam or xvfb-run is not installed (Debian: digikam, xvfb); .ci/run installs them",

@@ -65,6 +65,7 @@ def test_pets_and_plates_join_no_real_person(lfw_dir, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_face_free_library_holds_no_person(tmp_path):
     photos = list(face_free_photos())
     assert len(photos) >= 300

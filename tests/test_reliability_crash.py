@@ -37,6 +37,9 @@ from tests.hostile import (
     run_cli,
 )
 
+# Each proof kills real processes dozens of times (about 90 s in all): a long proof.
+pytestmark = pytest.mark.long
+
 SEED = 20240611
 # enough kills to strike every phase (mid-analysis, after it, between edits) at least
 # a few times; more only repeat the proof

@@ -223,6 +223,7 @@ def _interrupt_after(args: list[object], env: dict[str, str], lib: Path, n: int,
 
 
 @pytest.mark.ray
+@pytest.mark.long
 @needs_ray
 def test_an_interrupted_or_killed_ray_scan_resumes_losing_nothing(tmp_path: Path, ray_address: str) -> None:
     photos, lib = tmp_path / "photos", tmp_path / "ray"

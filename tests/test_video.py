@@ -332,6 +332,7 @@ def _videos_stored(library: Path) -> int | None:
         conn.close()
 
 
+@pytest.mark.long
 def test_kill_during_a_video_then_rescan_gives_the_same_library(tmp_path: Path) -> None:
     photos = tmp_path / "in"
     for k in (1, 3):
