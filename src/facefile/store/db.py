@@ -311,47 +311,74 @@ class Store:
             gone = [fid for i, (fid, _) in enumerate(old) if i not in kept.values()]
             if gone:
                 c.executemany("DELETE FROM faces WHERE id = ?", [(fid,) for fid in gone])
-            face_ids: list[int] = []
-            vectors: list[EmbeddingRow] = []
-            stamp = now()
-            for j, face in enumerate(faces):
-                box = face.detection.box
-                q = face.quality
-                measures = (
-                    box.left, box.top, box.right, box.bottom,
-                    np.asarray(face.landmarks, dtype=np.float32).tobytes(),
-                    face.detection.detector, q.det_score, q.size_px, q.sharpness,
-                    q.yaw, q.score, q.occlusion_lower, q.occlusion_eyes, q.occlusion_side,
-                )  # fmt: skip
-                if j in kept:
-                    face_id = old[kept[j]][0]
-                    c.execute(
-                        'UPDATE faces SET "left" = ?, top = ?, "right" = ?, bottom = ?, landmarks = ?, '
-                        # a face made from a metadata region stays marked so when kept
-                        "detector = CASE WHEN detector = 'metadata' AND ? = 'kept' THEN detector "
-                        "ELSE ? END, det_score = ?, size_px = ?, sharpness = ?, yaw = ?, quality = ?, "
-                        "occ_lower = ?, occ_eyes = ?, occ_side = ? WHERE id = ?",
-                        (*measures[:6], *measures[5:], face_id),
-                    )
-                    c.execute("DELETE FROM embeddings WHERE face_id = ?", (face_id,))
-                else:
-                    if self._is_tombstoned(c, tombstone_keys(content_hash, box, width, height)):
-                        continue
-                    cur = c.execute(
-                        'INSERT INTO faces (photo_id, "left", top, "right", bottom, landmarks, detector, '
-                        "det_score, size_px, sharpness, yaw, quality, occ_lower, occ_eyes, occ_side, "
-                        "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                        (photo_id, *measures, stamp),
-                    )
-                    face_id = int(cur.fetchone()[0])
-                face_ids.append(face_id)
-                vectors += [
-                    (face_id, model_id, view, np.asarray(vector, dtype=np.float32))
-                    for view, vector in face.embeddings.items()
-                ]
-            self.engine.insert_embeddings(c, vectors)
+            kept_ids = {j: old[i][0] for j, i in kept.items()}
+            face_ids = self.write_faces(c, photo_id, faces, kept_ids, content_hash, (width, height), model_id)
         remove_crop_files(self.library_dir, [fid for fid, _ in old])
         return photo_id, face_ids
+
+    def write_faces(
+        self,
+        c: Connection,
+        photo_id: int,
+        faces: tuple[FaceResult, ...],
+        kept_ids: dict[int, int],
+        content_hash: str,
+        size: tuple[int, int],
+        model_id: str,
+    ) -> list[int]:
+        """Write a photo's (or video's) analysed faces inside the caller's transaction.
+
+        Args:
+            kept_ids: index in ``faces`` -> id of the stored face it continues
+                (updated in place, keeping its id and the user's decisions);
+                the other faces are inserted unless the user forgot them
+                (tombstones, matched on ``content_hash`` and ``size``).
+
+        Returns:
+            The ids of the faces stored, in the order of ``faces`` (forgotten ones left out).
+        """
+        face_ids: list[int] = []
+        vectors: list[EmbeddingRow] = []
+        stamp = now()
+        for j, face in enumerate(faces):
+            box, q, span = face.detection.box, face.quality, face.span
+            times = (None, None, None) if span is None else (span.t_start, span.t_end, span.t_frame)
+            measures = (
+                box.left, box.top, box.right, box.bottom,
+                np.asarray(face.landmarks, dtype=np.float32).tobytes(),
+                face.detection.detector, q.det_score, q.size_px, q.sharpness,
+                q.yaw, q.score, q.occlusion_lower, q.occlusion_eyes, q.occlusion_side, *times,
+            )  # fmt: skip
+            if j in kept_ids:
+                face_id = kept_ids[j]
+                c.execute(
+                    'UPDATE faces SET "left" = ?, top = ?, "right" = ?, bottom = ?, landmarks = ?, '
+                    # a face made from a metadata region stays marked so when kept
+                    "detector = CASE WHEN detector = 'metadata' AND ? = 'kept' THEN detector "
+                    "ELSE ? END, det_score = ?, size_px = ?, sharpness = ?, yaw = ?, quality = ?, "
+                    "occ_lower = ?, occ_eyes = ?, occ_side = ?, t_start = ?, t_end = ?, t_frame = ? "
+                    "WHERE id = ?",
+                    (*measures[:6], *measures[5:], face_id),
+                )
+                c.execute("DELETE FROM embeddings WHERE face_id = ?", (face_id,))
+            else:
+                if self._is_tombstoned(c, tombstone_keys(content_hash, box, *size)):
+                    continue
+                cur = c.execute(
+                    'INSERT INTO faces (photo_id, "left", top, "right", bottom, landmarks, detector, '
+                    "det_score, size_px, sharpness, yaw, quality, occ_lower, occ_eyes, occ_side, "
+                    "t_start, t_end, t_frame, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    (photo_id, *measures, stamp),
+                )
+                face_id = int(cur.fetchone()[0])
+            face_ids.append(face_id)
+            vectors += [
+                (face_id, model_id, view, np.asarray(vector, dtype=np.float32))
+                for view, vector in face.embeddings.items()
+            ]
+        self.engine.insert_embeddings(c, vectors)
+        return face_ids
 
     def face_boxes(self, photo_id: int) -> list[BBox]:
         """The boxes of a photo's faces, excluded ones too."""

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
-from facefile.store.db import Store, remove_crop_files, tombstone_keys
-from facefile.store.engine import EmbeddingRow
+from facefile.store.db import Store, remove_crop_files
 from facefile.store.schema import now
 from facefile.types import BBox, FaceResult, VideoSpan
 
@@ -121,46 +118,9 @@ def save_video(
         gone = [fid for i, (fid, _, _) in enumerate(old) if i not in kept.values()]
         if gone:
             c.executemany("DELETE FROM faces WHERE id = ?", [(fid,) for fid in gone])
-        face_ids: list[int] = []
-        vectors: list[EmbeddingRow] = []
-        stamp = now()
-        for j, face in enumerate(faces):
-            box, q, span = face.detection.box, face.quality, face.span
-            assert span is not None
-            measures = (
-                box.left, box.top, box.right, box.bottom,
-                np.asarray(face.landmarks, dtype=np.float32).tobytes(),
-                face.detection.detector, q.det_score, q.size_px, q.sharpness,
-                q.yaw, q.score, q.occlusion_lower, q.occlusion_eyes, q.occlusion_side,
-                span.t_start, span.t_end, span.t_frame,
-            )  # fmt: skip
-            if j in kept:
-                face_id = old[kept[j]][0]
-                c.execute(
-                    'UPDATE faces SET "left" = ?, top = ?, "right" = ?, bottom = ?, landmarks = ?, '
-                    "detector = ?, det_score = ?, size_px = ?, sharpness = ?, yaw = ?, quality = ?, "
-                    "occ_lower = ?, occ_eyes = ?, occ_side = ?, t_start = ?, t_end = ?, t_frame = ? "
-                    "WHERE id = ?",
-                    (*measures, face_id),
-                )
-                c.execute("DELETE FROM embeddings WHERE face_id = ?", (face_id,))
-            else:
-                if Store._is_tombstoned(c, tombstone_keys(content_hash, box, width, height)):
-                    continue
-                cur = c.execute(
-                    'INSERT INTO faces (photo_id, "left", top, "right", bottom, landmarks, detector, '
-                    "det_score, size_px, sharpness, yaw, quality, occ_lower, occ_eyes, occ_side, "
-                    "t_start, t_end, t_frame, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                    (photo_id, *measures, stamp),
-                )
-                face_id = int(cur.fetchone()[0])
-            face_ids.append(face_id)
-            vectors += [
-                (face_id, model_id, view, np.asarray(vector, dtype=np.float32))
-                for view, vector in face.embeddings.items()
-            ]
-        store.engine.insert_embeddings(c, vectors)
+        assert all(face.span is not None for face in faces)
+        kept_ids = {j: old[i][0] for j, i in kept.items()}
+        face_ids = store.write_faces(c, photo_id, faces, kept_ids, content_hash, (width, height), model_id)
     # a kept face's crop was cut from its old frame
     remove_crop_files(store.library_dir, [fid for fid, _, _ in old])
     return photo_id, face_ids
