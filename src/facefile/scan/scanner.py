@@ -412,40 +412,29 @@ def _run_tasks(
                 fallback.extend(task.twins)
             problem(result.path, reason)
             store.save_error(task.path_b, task.size, task.mtime_ns, result.error)
-        elif result.duration_s is not None:
-            photo_id, face_ids = save_video(
-                store,
-                raw=task.path_b,
-                size=task.size,
-                mtime_ns=task.mtime_ns,
-                content_hash=task.content_hash,
-                width=result.width,
-                height=result.height,
-                duration_s=result.duration_s,
-                faces=result.faces,
-                model_id=model_id,
-            )
+        else:
+            saved = {
+                "raw": task.path_b,
+                "size": task.size,
+                "mtime_ns": task.mtime_ns,
+                "content_hash": task.content_hash,
+                "width": result.width,
+                "height": result.height,
+                "faces": result.faces,
+                "model_id": model_id,
+            }
+            is_video = result.duration_s is not None
+            if result.duration_s is not None:
+                photo_id, face_ids = save_video(store, duration_s=result.duration_s, **saved)
+            else:
+                photo_id, face_ids = store.save_photo(**saved)
             seen.add(photo_id)
             summary.photos_analyzed += 1
-            summary.videos_analyzed += 1
+            summary.videos_analyzed += is_video
             summary.faces_found += len(face_ids)
             if result.note:
                 summary.notes.append((result.path, result.note))
-        else:
-            photo_id, face_ids = store.save_photo(
-                raw=task.path_b,
-                size=task.size,
-                mtime_ns=task.mtime_ns,
-                content_hash=task.content_hash,
-                width=result.width,
-                height=result.height,
-                faces=result.faces,
-                model_id=model_id,
-            )
-            seen.add(photo_id)
-            summary.photos_analyzed += 1
-            summary.faces_found += len(face_ids)
-            if result.metadata.sidecars is not None:
+            if result.metadata.sidecars is not None:  # never for a video: it has no face regions
                 _save_names(store, photo_id, result, summary)
         done += 1
         progress("analyze", done, len(tasks))
