@@ -367,10 +367,11 @@ def may_link(data: GroupingInput, usable: NDArray[np.bool_], p: AverageLinkagePa
 
     Poor is relative to the collection: a face may link unless its quality
     is under ``min_link_quality`` *and* no better than the poorest
-    ``poor_share`` of the usable faces, where those score above 0 (a scanned album or a folder of
-    thumbnails, where every face is small or soft, still groups); and no
-    mask or hand over the lower half or one side (occlusion score under
-    :data:`COVERED`, where known). Other faces may join a person, never link.
+    ``poor_share`` of the usable faces (a scanned album or a folder of
+    thumbnails, where every face is small or soft, still groups; not where
+    that share scores 0, taken for non-faces); and no mask or hand over the
+    lower half or one side (occlusion score under :data:`COVERED`, where
+    known). Other faces may join a person, never link.
     """
     q = np.asarray(data.quality, dtype=np.float64)
     poorest = float(np.quantile(q[usable], p.poor_share)) if usable.any() else 0.0
