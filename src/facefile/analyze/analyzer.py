@@ -324,15 +324,24 @@ class FaceAnalyzer:
             ``(FaceResult with no embeddings, chip uint8 (s, s, 3))`` per face, best first.
         """
         image = _check_image(image)
-        dets = self.detect(image)
+        return [self.measure(image, d) for d in self.detect(image)]
+
+    def measure(self, image: RGBImage, det: Detection) -> tuple[FaceResult, RGBImage]:
+        """One face of ``image`` measured but not embedded (:meth:`examine` of one detection).
+
+        Args:
+            image: RGB ``uint8 (h, w, 3)``, contiguous (as :meth:`detect` took it).
+            det: a detection of :meth:`detect` in ``image``'s pixels.
+
+        Returns:
+            ``(FaceResult with no embeddings, chip uint8 (s, s, 3))``; the
+            keypoints refined when ``refine_keypoints`` is on.
+        """
         if self.config.refine_keypoints:
-            dets = [self._refine(image, d) for d in dets]
-        out = []
-        for d in dets:
-            a = self.aligner.align(image, d)
-            quality = face_quality(d.box.size_px, a.quality_chip, d.score, a.eyes_nose)
-            out.append((FaceResult(detection=d, landmarks=a.landmarks, quality=quality), a.chip))
-        return out
+            det = self._refine(image, det)
+        a = self.aligner.align(image, det)
+        quality = face_quality(det.box.size_px, a.quality_chip, det.score, a.eyes_nose)
+        return FaceResult(detection=det, landmarks=a.landmarks, quality=quality), a.chip
 
     def _refine(self, image: RGBImage, det: Detection) -> Detection:
         """``det`` with keypoints from a second look at its face alone, at full resolution.
@@ -360,29 +369,40 @@ class FaceAnalyzer:
                     best = d
         return best
 
-    def embed_chips(self, chips: Sequence[RGBImage]) -> dict[str, NDArray[np.float32]]:
+    def embed_chips(
+        self, chips: Sequence[RGBImage], exclude: Sequence[str] = ()
+    ) -> dict[str, NDArray[np.float32]]:
         """Descriptors of aligned chips for every configured view, one batch.
 
         With ``mirror``, each descriptor is the mean of the chip's and its
         mirror image's, at the embedder's length.
 
-        Returns:
-            view name -> ``float32 (len(chips), dim)``.
-        """
-        return self._embed(chips)[0]
+        Args:
+            chips: aligned chips, RGB ``uint8 (s, s, 3)``.
+            exclude: views not to compute (their descriptors already known).
 
-    def _embed(self, chips: Sequence[RGBImage]) -> tuple[dict[str, NDArray[np.float32]], NDArray[np.float32]]:
+        Returns:
+            view name -> ``float32 (len(chips), dim)``, for each configured view not excluded.
+        """
+        return self._embed(chips, exclude)[0]
+
+    def _embed(
+        self, chips: Sequence[RGBImage], exclude: Sequence[str] = ()
+    ) -> tuple[dict[str, NDArray[np.float32]], NDArray[np.float32]]:
         """:meth:`embed_chips`, and each full descriptor's similarity to no face (NaN if not measured)."""
-        batch = [self._views[v](c) for v in self._views for c in chips]
-        n, n_views = len(chips), len(self._views)
+        names = [v for v in self._views if v not in exclude]
+        batch = [self._views[v](c) for v in names for c in chips]
+        n, n_views = len(chips), len(names)
+        if not names:
+            return {}, np.full(n, np.nan, np.float32)
         if self.config.mirror:
             batch += [np.ascontiguousarray(c[:, ::-1]) for c in batch]
         vecs = self.embedder.embed(batch)
         if self.config.mirror:
             vecs = _mean_direction(vecs[: n * n_views], vecs[n * n_views :])
-        views = {v: vecs[i * n : (i + 1) * n] for i, v in enumerate(self._views)}
+        views = {v: vecs[i * n : (i + 1) * n] for i, v in enumerate(names)}
         if (
-            getattr(self.embedder, "alignment", "dlib") != "keypoints"
+            getattr(self.embedder, "alignment", "dlib") != "keypoints" or "full" not in views
         ):  # measured on ArcFace-style models only
             return views, np.full(n, np.nan, np.float32)
         if self._nonface is None:

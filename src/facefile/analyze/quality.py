@@ -239,6 +239,26 @@ def combined_score(
     return float(np.clip(score, 0.0, 1.0))
 
 
+def detection_prospect(size_px: float, det_score: float, eyes_nose: NDArray[np.float32]) -> float:
+    """The part of :func:`combined_score` a detection alone tells: size, detector score and head turn.
+
+    Sharpness and occlusion need the aligned face; here they count as the
+    best, so the prospect is at least the score the measured face gets (with
+    the same keypoints). A video's tracker measures a face it already placed
+    only where its prospect could beat the track's best views.
+
+    Args:
+        size_px: face size in pixels (``BBox.size_px``).
+        det_score: detector score in ``[0, 1]``.
+        eyes_nose: ``float32 (3, 2)`` the detector's keypoints: eye on the
+            image's left, eye on its right, nose tip.
+    """
+    size_f = np.clip((size_px - MIN_SIZE_PX) / (FULL_SIZE_PX - MIN_SIZE_PX), 0.0, 1.0)
+    pose_f = 1.0 - 0.7 * min(abs(yaw_from_landmarks(eyes_nose)), 1.0)
+    det_f = float(np.clip(det_score, 0.0, 1.0))
+    return float(size_f**0.35 * det_f**0.2 * pose_f**0.2)
+
+
 def face_quality(
     size_px: float,
     chip: RGBImage,

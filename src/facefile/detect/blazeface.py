@@ -128,6 +128,12 @@ class BlazeFaceDetector:
             0 turns tiling off.
         portrait_margin: the short-range model also sees the image centred in
             a black square this many times its longest side (1 turns it off).
+        is_shrunk_first: shrink the image to the model's input before it is
+            letterboxed, instead of letterboxing it at full size and
+            shrinking the square: the same picture but for the blend of its
+            edge pixels with the black border, at a fraction of the cost (a
+            960x540 video frame: about 5 ms less a model). Off by default,
+            so photos keep the detections they were measured with.
     """
 
     name = "blazeface"
@@ -140,6 +146,7 @@ class BlazeFaceDetector:
         num_threads: int = 1,
         tile_px: int = 640,
         portrait_margin: float = 1.6,
+        is_shrunk_first: bool = False,
     ) -> None:
         unknown = [m for m in models if m not in MODELS]
         if unknown or not models:
@@ -154,6 +161,7 @@ class BlazeFaceDetector:
             raise ConfigError(f"blazeface tile_px={tile_px} is too small; use 0 (off) or >= 192.")
         self.tile_px = int(tile_px)
         self.portrait_margin = float(portrait_margin)
+        self.is_shrunk_first = bool(is_shrunk_first)
         self._runners: dict[str, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
@@ -182,12 +190,23 @@ class BlazeFaceDetector:
         session, anchors = self._runner(key)
         h, w = image.shape[:2]
         side = round(max(h, w) * margin)
-        # letterbox: centre the photo on a black square so aspect is kept
-        pad_x, pad_y = (side - w) // 2, (side - h) // 2
-        square = np.zeros((side, side, 3), dtype=np.uint8)
-        square[pad_y : pad_y + h, pad_x : pad_x + w] = image
         n = spec.input_px
-        resized = np.asarray(Image.fromarray(square).resize((n, n), Image.Resampling.BILINEAR))
+        # letterbox: centre the photo on a black square so aspect is kept
+        if self.is_shrunk_first:
+            tw, th = max(1, round(w * n / side)), max(1, round(h * n / side))
+            pad_x, pad_y = (n - tw) // 2, (n - th) // 2
+            small = np.asarray(Image.fromarray(image).resize((tw, th), Image.Resampling.BILINEAR))
+            resized = np.zeros((n, n, 3), dtype=np.uint8)
+            resized[pad_y : pad_y + th, pad_x : pad_x + tw] = small
+            off = np.array([pad_x, pad_y], dtype=np.float32)
+            factor = np.array([w / tw, h / th], dtype=np.float32)
+        else:
+            pad_x, pad_y = (side - w) // 2, (side - h) // 2
+            square = np.zeros((side, side, 3), dtype=np.uint8)
+            square[pad_y : pad_y + h, pad_x : pad_x + w] = image
+            resized = np.asarray(Image.fromarray(square).resize((n, n), Image.Resampling.BILINEAR))
+            off = np.array([pad_x, pad_y], dtype=np.float32)  # image pixels, before the scale
+            factor = None
         x = (resized.astype(np.float32) / 127.5 - 1.0)[None]
         reg, cls = (o[0] for o in session.run(None, {session.get_inputs()[0].name: x}))
         if reg.shape[-1] != 16:
@@ -201,9 +220,12 @@ class BlazeFaceDetector:
         bw, bh = reg[:, 2] / n, reg[:, 3] / n
         boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
         kps = reg[:, 4:16].reshape(-1, 6, 2) / n + anc[:, None, :]
-        offset = np.array([pad_x, pad_y], dtype=np.float32)
-        boxes = boxes * side - np.tile(offset, 2)
-        kps = kps * side - offset
+        if factor is None:
+            boxes = boxes * side - np.tile(off, 2)
+            kps = kps * side - off
+        else:
+            boxes = (boxes * n - np.tile(off, 2)) * np.tile(factor, 2)
+            kps = (kps * n - off) * factor
         return boxes.astype(np.float32), kps.astype(np.float32), scores.astype(np.float32)
 
     def detect(self, image: RGBImage) -> list[Detection]:

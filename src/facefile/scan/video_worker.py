@@ -16,12 +16,12 @@ from dataclasses import replace
 import numpy as np
 
 from facefile.analyze.analyzer import FaceAnalyzer
-from facefile.analyze.tracks import SampleFaces, View, link_tracks, track_face
+from facefile.analyze.tracks import MeasureFn, SampleFaces, View, link_tracks, track_face
 from facefile.detect import create_detector
 from facefile.errors import MediaError
 from facefile.media.files import display_path
-from facefile.media.video import SampleLog, VideoConfig, probe, sample_frames
-from facefile.types import BBox, FaceResult, PhotoResult
+from facefile.media.video import Sample, SampleLog, VideoConfig, probe, sample_frames
+from facefile.types import BBox, Detection, FaceResult, PhotoResult, RGBImage
 
 
 def analyze_video(path: bytes, analyzer: FaceAnalyzer, config: VideoConfig) -> PhotoResult:
@@ -33,6 +33,7 @@ def analyze_video(path: bytes, analyzer: FaceAnalyzer, config: VideoConfig) -> P
     display = display_path(path)
     log = SampleLog()
     analyzer = _for_frames(analyzer)
+    others = [v for v in analyzer.config.views if v != "full"]
     try:
         info = probe(path)
         tracks = link_tracks(
@@ -40,7 +41,7 @@ def analyze_video(path: bytes, analyzer: FaceAnalyzer, config: VideoConfig) -> P
             link_distance=config.link_distance,
             jump_distance=config.jump_distance,
             max_gap_seconds=config.max_gap_seconds,
-            embed=lambda chips: {"full": analyzer.embedder.embed(chips)},  # linking needs the full view only
+            embed=lambda chips: analyzer.embed_chips(chips, exclude=others),  # linking needs "full" only
         )
         faces = tuple(track_face(tr, config.descriptor, analyzer.embed_chips) for tr in tracks)
     except MediaError as exc:
@@ -69,7 +70,7 @@ _FOR_FRAMES: weakref.WeakKeyDictionary[FaceAnalyzer, FaceAnalyzer] = weakref.Wea
 
 
 def _for_frames(analyzer: FaceAnalyzer) -> FaceAnalyzer:
-    """The analyser with BlazeFace's portrait pass off, made once per analyser.
+    """The analyser with BlazeFace's portrait pass off and frames shrunk before letterboxing, made once.
 
     The portrait pass (the short-range model on the image inside a larger
     black square) finds faces that fill a photo; a video frame is wider than
@@ -81,7 +82,7 @@ def _for_frames(analyzer: FaceAnalyzer) -> FaceAnalyzer:
         return analyzer
     if analyzer not in _FOR_FRAMES:
         frames = copy.copy(analyzer)  # shares the loaded models
-        frames.detector = create_detector("blazeface", portrait_margin=1.0)
+        frames.detector = create_detector("blazeface", portrait_margin=1.0, is_shrunk_first=True)
         _FOR_FRAMES[analyzer] = frames
     return _FOR_FRAMES[analyzer]
 
@@ -89,22 +90,45 @@ def _for_frames(analyzer: FaceAnalyzer) -> FaceAnalyzer:
 def _sampled_faces(
     path: bytes, analyzer: FaceAnalyzer, config: VideoConfig, log: SampleLog
 ) -> Iterator[SampleFaces]:
-    """The faces of each sample, measured but not embedded (the tracker embeds where it must)."""
+    """The faces of each sample, detected; the tracker measures and embeds only where it must."""
     for sample in sample_frames(path, config, log):
-        views = [View(sample.t, _scaled(f, sample.scale), chip) for f, chip in analyzer.examine(sample.image)]
+        views = [
+            View(
+                sample.t,
+                None,
+                detection=_scaled_detection(d, sample.scale),
+                measure=_measurer(analyzer, sample, d),
+            )
+            for d in analyzer.detect(sample.image)
+        ]
         yield SampleFaces(sample.t, views, sample.is_cut)
+
+
+def _measurer(analyzer: FaceAnalyzer, sample: Sample, det: Detection) -> MeasureFn:
+    def measure() -> tuple[FaceResult, RGBImage]:
+        face, chip = analyzer.measure(sample.image, det)
+        return _scaled(face, sample.scale), chip
+
+    return measure
+
+
+def _scaled_detection(det: Detection, factor: float) -> Detection:
+    """``det`` in pixels ``factor`` times larger (the video's full size)."""
+    if factor == 1.0:
+        return det
+    b = det.box
+    return replace(
+        det,
+        box=BBox(b.left * factor, b.top * factor, b.right * factor, b.bottom * factor),
+        keypoints=tuple((x * factor, y * factor) for x, y in det.keypoints),
+    )
 
 
 def _scaled(face: FaceResult, factor: float) -> FaceResult:
     """``face`` in pixels ``factor`` times larger (the video's full size)."""
     if factor == 1.0:
         return face
-    b = face.detection.box
-    det = replace(
-        face.detection,
-        box=BBox(b.left * factor, b.top * factor, b.right * factor, b.bottom * factor),
-        keypoints=tuple((x * factor, y * factor) for x, y in face.detection.keypoints),
-    )
+    det = _scaled_detection(face.detection, factor)
     landmarks = (np.asarray(face.landmarks, dtype=np.float32) * np.float32(factor)).astype(np.float32)
     quality = replace(face.quality, size_px=face.quality.size_px * factor)
     return replace(face, detection=det, landmarks=landmarks, quality=quality)
