@@ -88,10 +88,25 @@ def warp_chip(image: RGBImage, matrix: NDArray[np.float64], size: int) -> RGBIma
         RGB ``uint8 (size, size, 3)``; outside the image is black.
     """
     inv = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]  # PIL maps chip -> image
-    chip = Image.fromarray(image).transform(
+    # only the part of the image under the chip goes to PIL (a whole 1080p frame took 2.5 ms to
+    # copy, twice a face); a whole pixel shift of the mapping samples the very same pixels
+    corners = np.array([[0.0, 0.0], [size, 0.0], [0.0, size], [size, size]]) @ inv[:, :2].T + inv[:, 2]
+    h, w = image.shape[:2]
+    x0 = min(max(0, int(np.floor(corners[:, 0].min())) - _WARP_MARGIN), w)
+    y0 = min(max(0, int(np.floor(corners[:, 1].min())) - _WARP_MARGIN), h)
+    x1 = max(min(w, int(np.ceil(corners[:, 0].max())) + _WARP_MARGIN), x0)
+    y1 = max(min(h, int(np.ceil(corners[:, 1].max())) + _WARP_MARGIN), y0)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        return np.zeros((size, size, 3), dtype=np.uint8)  # the chip lies wholly outside the image
+    inv = inv - np.array([[0.0, 0.0, x0], [0.0, 0.0, y0]])
+    chip = Image.fromarray(np.ascontiguousarray(image[y0:y1, x0:x1])).transform(
         (size, size), Image.Transform.AFFINE, tuple(inv.ravel()), resample=Image.Resampling.BILINEAR
     )
     return np.asarray(chip)
+
+
+_WARP_MARGIN = 3
+"""Pixels kept around the chip's footprint: bilinear sampling reads the neighbours of each point."""
 
 
 def face_points(detection: Detection) -> NDArray[np.float64]:

@@ -14,6 +14,7 @@ them, so it can be sent to process-pool workers.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from functools import partial
@@ -45,6 +46,14 @@ UPPER_CUT = {"keypoints": 0.62, "dlib": 0.5}
 """Where the upper view's grey starts, as a share of the chip's height, per
 chip geometry: just above the nose tip (ArcFace chips: eyes at 0.47, nose
 tip at 0.66; dlib chips: eyes at 0.31, nose tip at 0.52)."""
+
+KEYPOINT_DETECTOR: dict[str, Any] = {
+    "models": ("short",),
+    "min_score": 0.3,
+    "tile_px": 0,
+    "portrait_margin": 1.0,
+}
+"""BlazeFace's settings for the second look at one face (``refine_keypoints``): its portrait model alone."""
 
 
 def full_view(chip: RGBImage) -> RGBImage:
@@ -175,14 +184,24 @@ class FaceAnalyzer:
             det_kw["upsample"] = self.config.upsample
         self.detector = create_detector(self.config.detector, **det_kw)
         # keypoints from a face alone: BlazeFace's portrait model, which ships with facefile
-        self._keypoints = create_detector(
-            "blazeface", models=("short",), min_score=0.3, tile_px=0, portrait_margin=1.0
-        )
+        self._keypoints = create_detector("blazeface", **KEYPOINT_DETECTOR)
         self.embedder = create_embedder(self.config.embedder)
         self.aligner = _aligner_for(self.embedder)
         cut = UPPER_CUT.get(getattr(self.embedder, "alignment", "dlib"), 0.5)
         self._views = {v: VIEWS.create(v, cut=cut) for v in self.config.views}
         self._nonface: NDArray[np.float64] | None = None  # the embedder's non-face direction, on first use
+
+    def with_detectors(self, detector: Any, keypoints: Any | None = None) -> FaceAnalyzer:
+        """A copy that finds faces with ``detector`` (and refines keypoints with ``keypoints``).
+
+        The copy shares this analyser's embedder and aligner (loaded models
+        included); for images unlike photos, e.g. video frames.
+        """
+        other = copy.copy(self)
+        other.detector = detector
+        if keypoints is not None:
+            other._keypoints = keypoints
+        return other
 
     @property
     def model_id(self) -> str:
@@ -198,14 +217,23 @@ class FaceAnalyzer:
             return 2.0
         return 1.0
 
-    def detect(self, image: RGBImage) -> list[Detection]:
+    def detect(self, image: RGBImage, preview: RGBImage | None = None) -> list[Detection]:
         """Faces of ``image`` in original pixel coordinates, best first.
 
         Faces smaller than ``min_face_px`` are dropped.
+
+        Args:
+            image: RGB ``uint8 (h, w, 3)``.
+            preview: a smaller copy of ``image`` (same picture and aspect),
+                detected in as it is instead of ``image``: a video frame the
+                decoder also gave at the detector's input size.
         """
         h, w = image.shape[:2]
         scale = self.detection_scale(w, h)
-        if scale == 1.0:
+        if preview is not None:
+            ph, pw = preview.shape[:2]
+            dets = [_rescale(d, w / pw, h / ph, w, h) for d in self.detector.detect(preview)]
+        elif scale == 1.0:
             dets = self.detector.detect(image)
         else:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))

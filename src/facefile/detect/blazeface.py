@@ -164,6 +164,11 @@ class BlazeFaceDetector:
         self.is_shrunk_first = bool(is_shrunk_first)
         self._runners: dict[str, Any] = {}
 
+    @property
+    def input_px(self) -> int:
+        """The largest input side of its models: a whole image is seen at most this big (tiles aside)."""
+        return max(MODELS[m].input_px for m in self.models)
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_runners"] = {}
@@ -195,7 +200,10 @@ class BlazeFaceDetector:
         if self.is_shrunk_first:
             tw, th = max(1, round(w * n / side)), max(1, round(h * n / side))
             pad_x, pad_y = (n - tw) // 2, (n - th) // 2
-            small = np.asarray(Image.fromarray(image).resize((tw, th), Image.Resampling.BILINEAR))
+            if (tw, th) == (w, h):
+                small = image  # already the model's size (a video frame's preview)
+            else:
+                small = np.asarray(Image.fromarray(image).resize((tw, th), Image.Resampling.BILINEAR))
             resized = np.zeros((n, n, 3), dtype=np.uint8)
             resized[pad_y : pad_y + th, pad_x : pad_x + tw] = small
             off = np.array([pad_x, pad_y], dtype=np.float32)

@@ -13,7 +13,10 @@ and AV1 among others). Frames are sampled, never all decoded:
   is marked ``is_cut`` so no face track runs across it;
 * every frame is turned as its display matrix says (phones store portrait
   videos as landscape frames plus a rotation), so boxes are in the frame the
-  user sees, and reduced so its longest side is at most ``video.frame_px``.
+  user sees, and reduced so its longest side is at most ``video.frame_px``
+  (and, for the detector, to a small ``preview``);
+* a keyframe the container's index promises is decoded alone (its packet,
+  then the decoder drained), not with the frames a decoder reads ahead.
 
 Times are the frames' own timestamps (seconds from the first frame), so
 variable frame rates need nothing special. A file that is not a video, holds
@@ -67,9 +70,13 @@ class VideoConfig:
         max_seconds: time for one video's decoding and analysis; past it, the
             rest of the video is not sampled (the faces found so far are kept
             and the scan says so). 0: no limit.
-        frame_px: frames are decoded at this longest side (smaller ones as
-            they are); faces below ``analyze.min_face_px`` at that size are
-            not found.
+        frame_px: frames are decoded at most this long (longest side;
+            smaller ones, 1080p included, as they are): keypoints, chips and
+            quality come from them. Faces are found in a copy the decoder
+            shrinks to the detector's input (192 px for BlazeFace), so faces
+            under about 1/20 of the frame's longest side (about 96 px in
+            1080p, 64 in 720p) are not found, nor ones under
+            ``analyze.min_face_px`` at this size.
         link_distance: descriptor distance up to which a face in the next
             sample, overlapping the track's last box, continues that track.
         jump_distance: distance up to which a face anywhere in the frame
@@ -83,7 +90,7 @@ class VideoConfig:
     sample_seconds: float = 1.0
     max_samples: int = 300
     max_seconds: float = 120.0
-    frame_px: int = 960
+    frame_px: int = 1920
     link_distance: float = 0.62
     jump_distance: float = 0.45
     max_gap_seconds: float = 3.0
@@ -124,13 +131,17 @@ class Sample:
     ``image`` is RGB ``uint8 (h, w, 3)`` in the displayed orientation, its
     longest side at most ``frame_px``; ``scale`` takes its pixels to the
     video's full displayed size; ``t`` is seconds from the first frame;
-    ``is_cut``: the picture changed wholly since the previous sample.
+    ``is_cut``: the picture changed wholly since the previous sample;
+    ``preview``: the same picture with its longest side at most the
+    ``preview_px`` asked of :func:`sample_frames` (for a detector that sees
+    whole frames that small), or ``None``.
     """
 
     t: float
     image: RGBImage
     scale: float
     is_cut: bool = False
+    preview: RGBImage | None = None
 
 
 @dataclass
@@ -248,12 +259,20 @@ def _display_size(frame: Any, stream: Any) -> tuple[int, int]:
     return w, h
 
 
-def _pixels(frame: Any, stream: Any, frame_px: int) -> tuple[RGBImage, float]:
-    """The frame upright as RGB with its longest side at most ``frame_px``, and the factor to full size."""
+def _pixels(frame: Any, stream: Any, frame_px: int, is_preview: bool = False) -> tuple[RGBImage, float]:
+    """The frame upright as RGB with its longest side at most ``frame_px``, and the factor to full size.
+
+    ``is_preview``: a small copy for a detector, shrunk by area averaging
+    (the decoder's scaler does it for about a millisecond; shrinking the
+    full-size RGB frame afterwards costs several).
+    """
     w, h = _display_size(frame, stream)
     scale = min(1.0, frame_px / max(w, h))
     tw, th = max(2, round(w * scale)), max(2, round(h * scale))
-    arr = frame.to_ndarray(format="rgb24", width=tw, height=th)
+    if is_preview:
+        arr = frame.to_ndarray(format="rgb24", width=tw, height=th, interpolation="AREA")
+    else:
+        arr = frame.to_ndarray(format="rgb24", width=tw, height=th)
     rot = _rotation(frame)
     if rot:
         arr = np.rot90(arr, k=-(rot // 90))  # numpy turns counter-clockwise
@@ -298,6 +317,8 @@ class _Reader:
         self.keys = _keyframe_times(stream, self.start)
         """Keyframe times from the container's index (decode times: a frame or two early); [] if none."""
         self.is_gop_long = False  # no index, and a seek forward landed on the keyframe already decoded
+        self.is_keyframe_alone = bool(self.keys)
+        """Decode a keyframe the index promises alone (:meth:`_keyframe_alone`)."""
 
     def _time(self, frame: Any) -> float:
         pts = frame.pts if frame.pts is not None else frame.dts
@@ -318,6 +339,15 @@ class _Reader:
         """
         eps = 1e-3
         if self.frames is None or self.pos is None or t < self.pos - eps:
+            if self.is_keyframe_alone and self._indexed_key_after(t, accept_key_after):
+                frame = self._keyframe_alone(t)
+                if (
+                    frame is not None
+                    and self.pos is not None
+                    and (self.pos > accept_key_after or self.pos >= t - eps)
+                ):
+                    self.key = self.pos
+                    return frame
             self._seek(t)
             frame = self._next()
             if frame is None:
@@ -337,6 +367,33 @@ class _Reader:
             if self.pos is not None and self.pos >= t - eps:
                 return frame
         return None
+
+    def _indexed_key_after(self, t: float, after: float) -> bool:
+        """Whether the index puts the keyframe before ``t`` after ``after`` (so it will be taken)."""
+        i = bisect.bisect_right(self.keys, t + _KEY_SLACK) - 1
+        return i >= 0 and self.keys[i] + 3 * _KEY_SLACK > after
+
+    def _keyframe_alone(self, t: float) -> Any | None:
+        """The keyframe before ``t``, its packet decoded alone, then the decoder drained.
+
+        Fed packet by packet, a decoder holds frames back to reorder them
+        (H.264 with B-frames: two more frames decoded before the keyframe
+        comes out); draining it after the one packet gives the keyframe
+        for one decode. The decoder must be sought again afterwards
+        (``frames`` is left ``None``). ``None`` when the seek did not land
+        on a keyframe.
+        """
+        self._seek(t)
+        self.frames = None
+        packet = next((p for p in self.container.demux(self.stream) if p.size), None)
+        if packet is None or not packet.is_keyframe:
+            return None
+        ctx = self.stream.codec_context
+        frames = [*ctx.decode(packet), *ctx.decode(None)]
+        if not frames:
+            return None
+        self.pos = self._time(frames[0])
+        return frames[0]
 
     def _key_between(self, a: float, b: float) -> bool:
         if self.keys:
@@ -385,13 +442,16 @@ def _thumb(image: RGBImage) -> np.ndarray:
     return grey
 
 
-def sample_frames(path: str | bytes, config: VideoConfig, log: SampleLog | None = None) -> Iterator[Sample]:
+def sample_frames(
+    path: str | bytes, config: VideoConfig, log: SampleLog | None = None, preview_px: int = 0
+) -> Iterator[Sample]:
     """Frames of a video to analyse, in time order (see the module docstring).
 
     Args:
         path: the video file.
         config: sampling settings.
         log: filled with what sampling did (time running out, damage met).
+        preview_px: each sample also gets a ``preview`` this long (0: none).
 
     Yields:
         :class:`Sample`, each at most ``config.frame_px`` on its longest side.
@@ -432,20 +492,21 @@ def sample_frames(path: str | bytes, config: VideoConfig, log: SampleLog | None 
                 t += step  # the same frame again (a long GOP, sparse timestamps)
                 continue
             image, scale = _pixels(frame, stream, config.frame_px)
+            preview = _pixels(frame, stream, preview_px, is_preview=True)[0] if preview_px else None
             thumb = _thumb(image)
             is_cut = last_thumb is not None and float(np.abs(thumb - last_thumb).mean()) > CUT_CHANGE
             if is_cut and last_t is not None and ft - last_t > 0.5 and taken + 1 < config.max_samples:
                 # more at scene cuts: the moment between, so a short shot is not missed
-                mid = _between(container, stream, last_t, ft, config.frame_px)
+                mid = _between(container, stream, last_t, ft, config.frame_px, preview_px)
                 if mid is not None:
-                    mid_image, mid_t = mid
+                    mid_image, mid_t, mid_preview = mid
                     mid_thumb = _thumb(mid_image)
                     mid_cut = float(np.abs(mid_thumb - last_thumb).mean()) > CUT_CHANGE
-                    yield Sample(mid_t, mid_image, scale, mid_cut)
+                    yield Sample(mid_t, mid_image, scale, mid_cut, mid_preview)
                     taken += 1
                     is_cut = float(np.abs(thumb - mid_thumb).mean()) > CUT_CHANGE
                 reader.frames = None  # the decoder moved: seek again next time
-            yield Sample(ft, image, scale, is_cut)
+            yield Sample(ft, image, scale, is_cut, preview)
             taken += 1
             last_t, last_thumb = ft, thumb
             t = max(t + step, ft + step / 2)
@@ -453,9 +514,13 @@ def sample_frames(path: str | bytes, config: VideoConfig, log: SampleLog | None 
 
 
 def _between(
-    container: Any, stream: Any, t0: float, t1: float, frame_px: int
-) -> tuple[RGBImage, float] | None:
-    """A frame halfway between ``t0`` and ``t1`` (the keyframe before, when it lies between them)."""
+    container: Any, stream: Any, t0: float, t1: float, frame_px: int, preview_px: int
+) -> tuple[RGBImage, float, RGBImage | None] | None:
+    """A frame halfway between ``t0`` and ``t1`` (the keyframe before, when it lies between them).
+
+    Returns:
+        ``(image, t, preview or None)``, or ``None`` when no frame lies between.
+    """
     import av
 
     reader = _Reader(container, stream)
@@ -467,7 +532,8 @@ def _between(
     if frame is None or reader.pos is None or not t0 < reader.pos < t1:
         return None
     image, _ = _pixels(frame, stream, frame_px)
-    return image, reader.pos
+    preview = _pixels(frame, stream, preview_px, is_preview=True)[0] if preview_px else None
+    return image, reader.pos, preview
 
 
 def _short(exc: BaseException) -> str:

@@ -8,16 +8,16 @@ analysed reduced, :mod:`facefile.media.video`), each face carrying its
 
 from __future__ import annotations
 
-import copy
 import weakref
 from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
 
-from facefile.analyze.analyzer import FaceAnalyzer
+from facefile.analyze.analyzer import KEYPOINT_DETECTOR, FaceAnalyzer
 from facefile.analyze.tracks import MeasureFn, SampleFaces, View, link_tracks, track_face
 from facefile.detect import create_detector
+from facefile.detect.blazeface import BlazeFaceDetector
 from facefile.errors import MediaError
 from facefile.media.files import display_path
 from facefile.media.video import Sample, SampleLog, VideoConfig, probe, sample_frames
@@ -81,9 +81,10 @@ def _for_frames(analyzer: FaceAnalyzer) -> FaceAnalyzer:
     if analyzer.config.detector != "blazeface":
         return analyzer
     if analyzer not in _FOR_FRAMES:
-        frames = copy.copy(analyzer)  # shares the loaded models
-        frames.detector = create_detector("blazeface", portrait_margin=1.0, is_shrunk_first=True)
-        _FOR_FRAMES[analyzer] = frames
+        _FOR_FRAMES[analyzer] = analyzer.with_detectors(
+            create_detector("blazeface", portrait_margin=1.0, tile_px=0, is_shrunk_first=True),
+            keypoints=create_detector("blazeface", **KEYPOINT_DETECTOR, is_shrunk_first=True),
+        )
     return _FOR_FRAMES[analyzer]
 
 
@@ -91,7 +92,10 @@ def _sampled_faces(
     path: bytes, analyzer: FaceAnalyzer, config: VideoConfig, log: SampleLog
 ) -> Iterator[SampleFaces]:
     """The faces of each sample, detected; the tracker measures and embeds only where it must."""
-    for sample in sample_frames(path, config, log):
+    # BlazeFace sees a whole frame at 192 px: the decoder gives it that small (cheaper than shrinking
+    # the frame afterwards); keypoints, chips and quality come from the full frame
+    preview_px = analyzer.detector.input_px if isinstance(analyzer.detector, BlazeFaceDetector) else 0
+    for sample in sample_frames(path, config, log, preview_px=preview_px):
         views = [
             View(
                 sample.t,
@@ -99,7 +103,7 @@ def _sampled_faces(
                 detection=_scaled_detection(d, sample.scale),
                 measure=_measurer(analyzer, sample, d),
             )
-            for d in analyzer.detect(sample.image)
+            for d in analyzer.detect(sample.image, sample.preview)
         ]
         yield SampleFaces(sample.t, views, sample.is_cut)
 
