@@ -289,8 +289,13 @@ def video(
         ("cpu_s", "CPU s"),
         ("x_realtime", "x real time"),
         ("x_realtime_cpu", "x real time per CPU s"),
+        ("x_realtime_by_cpu", "x real time by CPU"),
         ("peak_mb", "peak MB"),
         ("faces", "faces"),
+        ("found", "appearances found"),
+        ("appearances", "of"),
+        ("extra", "extra faces"),
+        ("stray", "stray faces"),
     ]
     body = table(rows, cols)
     body += f"\n\nLoad average (1 min) before: {load_before:.1f}, after: {load_average():.1f}.\n"
