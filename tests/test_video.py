@@ -77,6 +77,43 @@ def test_variable_frame_rate_samples_the_frames_own_times(astronaut: np.ndarray,
     assert sampled[0] == 0.0 and sampled[-1] >= 4.6 and len(sampled) >= 4
 
 
+def test_each_sample_is_the_frame_shown_at_its_time(astronaut: np.ndarray, tmp_path: Path) -> None:
+    def shown(i: int) -> np.ndarray:  # a white mark that steps along the top edge, frame by frame
+        frame = astronaut.copy()
+        frame[:32] = 0
+        frame[:32, 12 * (i % 40) : 12 * (i % 40) + 12] = 255
+        return frame
+
+    def mark(image: np.ndarray) -> int:
+        return int(np.argmax(image[8:24].mean(axis=(0, 2))) // 12)
+
+    # B-frames: the decoder reads ahead to reorder them; a sample must still be its own frame
+    path = encode(tmp_path / "reordered.mp4", [(i / 25, shown(i)) for i in range(25 * 5)], is_reordered=True)
+    samples = list(sample_frames(path, VideoConfig(), preview_px=192))
+    assert [round(s.t, 2) for s in samples] == [0.0, 1.0, 2.0, 3.0, 4.0]  # the keyframes, one a second
+    for s in samples:
+        assert mark(s.image) == round(s.t * 25) % 40  # that frame, not one decoded after it
+        assert np.abs(s.image.astype(int) - shown(round(s.t * 25))).mean() < 4  # H.264's loss aside
+        assert s.preview is not None and s.preview.shape == (192, 192, 3)
+        small = np.asarray(Image.fromarray(s.image).resize((192, 192), Image.Resampling.BOX))
+        assert np.abs(s.preview.astype(int) - small).mean() < 3  # the same picture, small
+
+
+def test_a_track_is_filed_by_its_sharpest_view_even_where_overlap_placed_it(
+    astronaut: np.ndarray, analyzer: FaceAnalyzer, tmp_path: Path
+) -> None:
+    from PIL import ImageFilter
+
+    blurred = np.asarray(Image.fromarray(astronaut).filter(ImageFilter.GaussianBlur(3)))
+    # the same face in place: out of focus for 4 s, then sharp; no descriptor is needed to track it
+    path = encode(tmp_path / "focus.mp4", steady(blurred, 0, 4, fps=10) + steady(astronaut, 4, 8, fps=10))
+    result = analyze_video(os.fsencode(path), analyzer, VideoConfig())
+    (face,) = result.faces
+    assert face.span is not None and face.span.t_frame >= 4  # the crop and descriptor come from a sharp frame
+    sharp = analyzer.examine(astronaut)[0][0].quality.score
+    assert face.quality.score >= 0.9 * sharp
+
+
 def test_scene_cut_ends_tracks_and_is_sampled_between(
     astronaut: np.ndarray, analyzer: FaceAnalyzer, tmp_path: Path
 ) -> None:

@@ -19,6 +19,7 @@ def encode(
     codec: str = "libx264",
     rotation: int = 0,
     gop_s: float = 1.0,
+    is_reordered: bool = False,
 ) -> Path:
     """Write ``(seconds, picture)`` frames as a video; times may be irregular (variable frame rate).
 
@@ -26,6 +27,9 @@ def encode(
         rotation: display matrix rotation, FFmpeg's counter-clockwise degrees
             (a phone held upright stores its frames turned and writes -90).
         gop_s: seconds between keyframes (phones: about 1).
+        is_reordered: H.264 with B-frames (stored out of display order, as
+            many cameras write; a decoder reads ahead to reorder them);
+            regular frame times only.
     """
     import av
 
@@ -39,7 +43,7 @@ def encode(
         stream.codec_context.time_base = tb
         stream.pix_fmt = "bgr0" if codec == "ffv1" else "yuv420p"
         stream.codec_context.gop_size = max(1, round(gop_s * 25))
-        if codec == "libx264":
+        if codec == "libx264" and not is_reordered:
             stream.options = {"bf": "0"}  # frames keep their own times, irregular ones too
         if rotation:
             stream.set_display_rotation(rotation)
