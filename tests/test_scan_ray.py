@@ -38,6 +38,7 @@ from tests.hostile import (
     read_library,
 )
 from tests.metadata_samples import area_item, dims_element, mwg_packet
+from tests.videos import fake_video
 
 needs_ray = pytest.mark.skipif(
     find_spec("ray") is None and not os.environ.get("CI"),
@@ -242,6 +243,25 @@ def test_an_interrupted_or_killed_ray_scan_resumes_losing_nothing(tmp_path: Path
     _scan(photos, tmp_path / "plain")
     assert read_library(lib) == read_library(tmp_path / "plain")
     assert integrity(lib) == "ok"
+
+
+@pytest.mark.ray
+@needs_ray
+def test_ray_workers_read_videos_with_the_librarys_video_settings(tmp_path: Path, ray_address: str) -> None:
+    photos = tmp_path / "photos"
+    fake_video(photos / "home.mkv", 8)  # person 2 is seen from 3 s to 7 s
+    sparse = {"video.sample_seconds": 2.5}
+    plain = _scan(photos, tmp_path / "plain", **sparse)
+    on_ray = _scan(photos, tmp_path / "ray", **sparse, **{"scan.ray": "local"})
+    assert on_ray.videos_analyzed == plain.videos_analyzed == 1
+    assert read_library(tmp_path / "ray") == read_library(tmp_path / "plain")
+
+    def spans(lib: Path) -> list[tuple[float, float]]:
+        with facefile.Library(lib) as library:
+            return sorted((f.span.t_start, f.span.t_end) for f in library.faces() if f.span is not None)
+
+    # samples 2.5 s apart (0, 2.5, 5, 7.5): person 2 is seen at 5 s only, not from 3 s as at the default
+    assert spans(tmp_path / "ray") == spans(tmp_path / "plain") == [(0.0, 7.6), (5.0, 5.0)]
 
 
 @pytest.mark.ray

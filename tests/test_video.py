@@ -24,9 +24,9 @@ from facefile.media.video import Sample, VideoConfig, probe, sample_frames
 from facefile.scan.video_worker import analyze_video
 from facefile.types import BBox
 from tests.conftest import SHARED_DATA
-from tests.fakes import BLUE, FAKE_SETTINGS, GREEN, identity_red
+from tests.fakes import BLUE, FAKE_SETTINGS, GREEN
 from tests.hostile import REPO_ROOT, cli, cli_env, read_library
-from tests.videos import canvas, encode, lfw_face, steady
+from tests.videos import canvas, encode, fake_face, fake_video, lfw_face, steady
 
 CLIP = SHARED_DATA / "video" / "short_hamilton_clip.mp4"
 # workers forked after this process ran ONNX Runtime (the analyzer fixture) can hang in it
@@ -282,8 +282,8 @@ def test_videos_off_or_without_decoder_are_counted_once_with_the_fix(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     photos = tmp_path / "in"
-    _fake_video(photos / "a.mkv", 2)
-    _fake_video(photos / "b.mkv", 2)
+    fake_video(photos / "a.mkv", 2)
+    fake_video(photos / "b.mkv", 2)
     (photos / "c.mp4").write_bytes((photos / "a.mkv").read_bytes())
     with Library(tmp_path / "off", settings={**FAKE_SETTINGS, "video.is_enabled": False}) as lib:
         summary = lib.scan(photos)
@@ -299,36 +299,18 @@ def test_videos_off_or_without_decoder_are_counted_once_with_the_fix(
 
 
 # -- the library: ids kept on change, forget, kill mid-video ---------------------------
-def _fake_face(k: int, px: int = 90) -> np.ndarray:
-    yy, xx = np.mgrid[0:px, 0:px]
-    out = np.empty((px, px, 3), dtype=np.uint8)
-    out[..., 0] = identity_red(k) + np.where((yy // 6 + xx // 6) % 2 == 0, -3, 3)
-    out[..., 1], out[..., 2] = GREEN, BLUE
-    return out
-
-
-def _fake_video(path: Path, seconds: int, *, first: int = 1) -> Path:
-    """Lossless video of fake faces (tests.fakes): person ``first`` throughout, person 2 from 3 s to 7 s."""
-    frames = []
-    for i in range(seconds * 5):
-        t = i / 5
-        faces = [(_fake_face(first), 40 + i, 100)] + ([(_fake_face(2), 400, 150)] if 3 <= t < 7 else [])
-        frames.append((t, canvas(faces, (640, 360))))
-    return encode(path, frames, codec="ffv1")
-
-
 def test_changed_video_keeps_face_ids_where_tracks_overlap_and_forget_erases(
     tmp_path: Path, library_location: str
 ) -> None:
     photos = tmp_path / "in"
-    video = _fake_video(photos / "home.mkv", 10)
+    video = fake_video(photos / "home.mkv", 10)
     settings = {**FAKE_SETTINGS, "video.sample_seconds": 0.5}
     with Library(library_location, settings=settings) as lib:
         lib.scan(photos)
         before = {(f.span.t_start, f.span.t_end): f.id for f in lib.faces() if f.span}
         (a0, a1), (b0, b1) = sorted(before)  # person 1 throughout, person 2 from 3 s to 7 s
         assert a0 == 0 and 9.4 <= a1 <= 9.8 and 3 <= b0 <= 3.4 and 6.4 <= b1 <= 6.8, before
-        _fake_video(video, 12)  # two seconds more
+        fake_video(video, 12)  # two seconds more
         lib.scan(photos)
         after = {f.id: f.span for f in lib.faces() if f.span}
         assert set(after) == set(before.values())  # same faces, same ids
@@ -373,7 +355,7 @@ def _videos_stored(library: Path) -> int | None:
 def test_kill_during_a_video_then_rescan_gives_the_same_library(tmp_path: Path) -> None:
     photos = tmp_path / "in"
     for k in (1, 3):
-        _fake_video(photos / f"v{k}.mkv", 8, first=k)
+        fake_video(photos / f"v{k}.mkv", 8, first=k)
     env = cli_env("fake_hostile", FACEFILE_TEST_DETECT_SECONDS="0.4")  # about 4 s a video
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)])  # this tree's facefile
     clean = tmp_path / "clean"
@@ -412,8 +394,8 @@ def test_web_shows_a_video_face_and_plays_it_from_its_time(tmp_path: Path) -> No
     from facefile.web.app import create_app
 
     photos = tmp_path / "in"
-    video = _fake_video(photos / "home.mkv", 10)
-    Image.fromarray(canvas([(_fake_face(1), 100, 100)], (400, 300))).save(photos / "still.png")
+    video = fake_video(photos / "home.mkv", 10)
+    Image.fromarray(canvas([(fake_face(1), 100, 100)], (400, 300))).save(photos / "still.png")
     with Library(tmp_path / "lib", settings=FAKE_SETTINGS) as lib:
         lib.scan(photos)
         late = next(f for f in lib.faces() if f.span and f.span.t_start > 0)
@@ -444,8 +426,8 @@ def test_tracks_seen_together_are_never_one_person_and_tracks_apart_may_be(tmp_p
     photos = tmp_path / "in"
     for i in range(3):
         draw_photo(photos / f"p{i}.png", [1], size=(320, 240), face_px=90)
-    two = canvas([(_fake_face(1), 40, 100), (_fake_face(1), 400, 100)], (640, 360))
-    one = canvas([(_fake_face(1), 250, 120)], (640, 360), bg=(20, 20, 60))
+    two = canvas([(fake_face(1), 40, 100), (fake_face(1), 400, 100)], (640, 360))
+    one = canvas([(fake_face(1), 250, 120)], (640, 360), bg=(20, 20, 60))
     frames = [(i / 5, two if i < 20 else one) for i in range(40)]  # together 0-4 s, then (a cut) alone
     encode(photos / "twins.mkv", frames, codec="ffv1")
     with Library(tmp_path / "lib", settings=FAKE_SETTINGS) as lib:
@@ -462,7 +444,7 @@ def test_tracks_seen_together_are_never_one_person_and_tracks_apart_may_be(tmp_p
 def test_a_track_never_spans_two_videos_but_their_faces_join_one_person(tmp_path: Path) -> None:
     photos = tmp_path / "in"
     for name in ("morning.mkv", "evening.mkv"):  # the same person, the same place, two files
-        _fake_video(photos / name, 4)
+        fake_video(photos / name, 4)
     with Library(tmp_path / "lib", settings=FAKE_SETTINGS) as lib:
         lib.scan(photos)
         faces = [f for f in lib.faces() if f.span]

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from facefile.types import RGBImage
+from tests.fakes import BLUE, GREEN, identity_red
 
 
 def encode(
@@ -85,3 +86,22 @@ def lfw_face(path: Path, px: int = 300) -> RGBImage:
         im = im.convert("RGB").crop((50, 40, 200, 210))
         im = im.resize((px * 150 // 170, px), Image.Resampling.LANCZOS)
         return np.asarray(im, dtype=np.uint8)
+
+
+def fake_face(k: int, px: int = 90) -> np.ndarray:
+    """A face of person ``k`` for the fake detector and embedder (tests.fakes), ``px`` square."""
+    yy, xx = np.mgrid[0:px, 0:px]
+    out = np.empty((px, px, 3), dtype=np.uint8)
+    out[..., 0] = identity_red(k) + np.where((yy // 6 + xx // 6) % 2 == 0, -3, 3)
+    out[..., 1], out[..., 2] = GREEN, BLUE
+    return out
+
+
+def fake_video(path: Path, seconds: int, *, first: int = 1) -> Path:
+    """Lossless video of fake faces (tests.fakes): person ``first`` throughout, person 2 from 3 s to 7 s."""
+    frames = []
+    for i in range(seconds * 5):
+        t = i / 5
+        faces = [(fake_face(first), 40 + i, 100)] + ([(fake_face(2), 400, 150)] if 3 <= t < 7 else [])
+        frames.append((t, canvas(faces, (640, 360))))
+    return encode(path, frames, codec="ffv1")

@@ -46,6 +46,7 @@ from typing import Any
 from facefile.analyze.analyzer import FaceAnalyzer
 from facefile.errors import FacefileError
 from facefile.media.files import display_path
+from facefile.media.video import VideoConfig
 from facefile.metadata.regions import MAX_XMP_BYTES
 from facefile.metadata.sidecars import existing_sidecars
 from facefile.plugins import load_plugins
@@ -86,6 +87,7 @@ def analyze_on_ray(
     *,
     address: str,
     workers: int,
+    video: VideoConfig | None = None,
 ) -> Iterator[tuple[bytes, PhotoResult]]:
     """Analyse every job on Ray; yield ``(path, result)`` as each photo is done, in any order.
 
@@ -103,6 +105,8 @@ def analyze_on_ray(
             ``ray://HOST:10001``). A Ray this process already joined is used
             as it is.
         workers: CPUs of a Ray started for the scan (the cluster's own otherwise).
+        video: the library's video settings, sent with the analyzer
+            (``None``: the defaults).
 
     Raises:
         FacefileError: Ray is missing, the cluster cannot be reached, or Ray
@@ -113,7 +117,8 @@ def analyze_on_ray(
 
     is_mine = _connect(ray, address, workers)
     try:
-        yield from _results(ray, jobs, analyzer, (max_megapixels, max_seconds), is_sent=address != "local")
+        limits = (max_megapixels, max_seconds, video or VideoConfig())
+        yield from _results(ray, jobs, analyzer, limits, is_sent=address != "local")
     finally:
         if is_mine:
             ray.shutdown()
@@ -165,7 +170,11 @@ def _check_reachable(address: str) -> None:
 
 
 def _results(
-    ray: Any, jobs: Iterable[Job], analyzer: FaceAnalyzer, limits: tuple[float, float], is_sent: bool
+    ray: Any,
+    jobs: Iterable[Job],
+    analyzer: FaceAnalyzer,
+    limits: tuple[float, float, VideoConfig],
+    is_sent: bool,
 ) -> Iterator[tuple[bytes, PhotoResult]]:
     remote = ray.remote(max_retries=MAX_RETRIES, num_cpus=1)(analyze_photo)
     run = (uuid.uuid4().hex, [ray.put((analyzer, *limits))])  # a list: Ray resolves it only on demand
@@ -259,7 +268,7 @@ def analyze_photo(
     """One photo, in a Ray worker process: set up once per run, then as a pool worker does.
 
     Args:
-        run: ``(run id, [object ref of (analyzer, max_megapixels, max_seconds)])``.
+        run: ``(run id, [object ref of (analyzer, max_megapixels, max_seconds, video settings)])``.
         job: the photo.
         files: its bytes and its sidecars', by original path, or ``None`` to
             read the photo from disk.

@@ -443,8 +443,9 @@ def _run_tasks(
     jobs = [Job(t.path_b, t.keep_boxes, read, t.twins, is_video_name(t.path_b)) for t in tasks]
     limits = (settings.scan.max_megapixels, settings.scan.max_seconds_per_photo, settings.video)
     if settings.scan.ray:
-        # Ray workers read videos with the default video settings
-        results = analyze_on_ray(jobs, analyzer, *limits[:2], address=settings.scan.ray, workers=workers)
+        results = analyze_on_ray(
+            jobs, analyzer, *limits[:2], address=settings.scan.ray, workers=workers, video=settings.video
+        )
         with closing(results):  # stopped early (Ctrl-C, an error): leave Ray at once
             for result in results:
                 save(result)
