@@ -399,14 +399,21 @@ def test_web_shows_a_video_face_and_plays_it_from_its_time(tmp_path: Path) -> No
     with Library(tmp_path / "lib", settings=FAKE_SETTINGS) as lib:
         lib.scan(photos)
         late = next(f for f in lib.faces() if f.span and f.span.t_start > 0)
+        early = next(f for f in lib.faces() if f.span and f.span.t_start == 0)
         still = next(f for f in lib.faces() if f.span is None)
         person = lib.move([late.id], "new")
+        lib.unassign(early.id)
+        lib.unassign(still.id)
     app = create_app(str(tmp_path / "lib"), settings=FAKE_SETTINGS)
     with TestClient(app, base_url="http://127.0.0.1:8765") as client:
         page = client.get(f"/face/{late.id}").text
         assert f'src="/video/{late.photo_id}#t=3.00"' in page and "seen 0:03-0:06" in page
         tiles = client.get(f"/person/{person.id}").text
         assert "▶ 0:03" in tiles
+        unassigned = client.get("/unassigned").text
+        tile = unassigned.split(f"/crop/{early.id}.jpg")[1].split("</li>")[0]
+        assert "▶ 0:00" in tile and "seen 0:00-" in tile
+        assert "▶" not in unassigned.split(f"/crop/{still.id}.jpg")[1].split("</li>")[0]
         assert "media-src 'self'" in client.get("/").headers["content-security-policy"]
         played = client.get(f"/video/{late.photo_id}", headers={"Range": "bytes=0-99"})
         assert played.status_code == 206 and played.content == video.read_bytes()[:100]

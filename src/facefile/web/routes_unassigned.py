@@ -27,8 +27,12 @@ def unassigned(request: Request) -> HTMLResponse:
         like = index.looks_like(g)
         page.append({"group": g, "shown": g.face_ids[:FACES_SHOWN], "rest": g.face_ids[FACES_SHOWN:],
                      "like": like, "closest": s.person(like.person_id) if like else None})  # fmt: skip
+    reader = s.reader()
+    # a face of a video carries its mark and time, as on a person's page
+    spans = {fid: f.span for row in page for fid in row["shown"] if (f := reader.face(fid)).span is not None}
     context = {
         "page": page,
+        "spans": spans,
         "offset": offset,
         "n_groups": len(groups),
         "n_faces": sum(len(g.face_ids) for g in groups),
