@@ -70,13 +70,17 @@ _FOR_FRAMES: weakref.WeakKeyDictionary[FaceAnalyzer, FaceAnalyzer] = weakref.Wea
 
 
 def _for_frames(analyzer: FaceAnalyzer) -> FaceAnalyzer:
-    """The analyser with BlazeFace's portrait pass off and frames shrunk before letterboxing, made once.
+    """The analyser for video frames, made once per analyser (it shares the loaded embedder).
 
-    The portrait pass (the short-range model on the image inside a larger
-    black square) finds faces that fill a photo; a video frame is wider than
-    a face is tall, so its plain letterboxed pass finds even a face that
-    fills the frame's height (checked on close-ups of the astronaut at
-    16:9, 1:1 and 9:16). It was half of the detector's time on a frame.
+    Its BlazeFace runs without the portrait pass, without tiles, and shrinks
+    before letterboxing, for both the whole-frame look (on the decoder's
+    192-px preview) and the second look at each face. The portrait pass
+    (the short-range model on the image inside a larger black square) finds
+    faces that fill a photo; a video frame is wider than a face is tall, so
+    its plain letterboxed pass finds even a face that fills the frame's
+    height (checked on close-ups of the astronaut at 16:9, 1:1 and 9:16). It
+    was half of the detector's time on a frame. Tiles: the frames were 960
+    px before, too small for any, so the faces found are the same.
     """
     if analyzer.config.detector != "blazeface":
         return analyzer
