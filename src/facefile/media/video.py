@@ -229,14 +229,36 @@ def probe(path: str | bytes) -> VideoInfo:
     Raises:
         MediaError: not a readable video.
     """
-    container, stream, display = _open(path)
+    container, stream, display = _open(path, is_sampling=True)
     with container:
-        frame = _first_frame(container, stream, display)
+        frame = _first_keyframe_alone(container, stream)
+        if frame is None:
+            container.seek(0, stream=stream, backward=True, any_frame=False)  # the decoder afresh
+            frame = _first_frame(container, stream, display)
         w, h = _display_size(frame, stream)
         rot = _rotation(frame)
         if rot in (90, 270):
             w, h = h, w
         return VideoInfo(w, h, _duration(container, stream), rot)
+
+
+def _first_keyframe_alone(container: Any, stream: Any) -> Any | None:
+    """The first frame, when the first packet is a keyframe: decoded alone (see ``_Reader._keyframe_alone``).
+
+    ``None`` when it is not, or cannot be decoded alone; the decoder is
+    then drained and must be sought before decoding on.
+    """
+    import av
+
+    try:
+        packet = next((p for p in container.demux(stream) if p.size), None)
+        if packet is None or not packet.is_keyframe:
+            return None
+        ctx = stream.codec_context
+        frames = [*ctx.decode(packet), *ctx.decode(None)]
+    except (av.FFmpegError, ValueError, MemoryError):
+        return None
+    return frames[0] if frames else None
 
 
 def _first_frame(container: Any, stream: Any, display: str) -> Any:
