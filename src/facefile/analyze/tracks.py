@@ -100,8 +100,12 @@ class View:
 
     @cached_property
     def prospect(self) -> float:
-        """:func:`~facefile.analyze.quality.detection_prospect` of its detection."""
-        det = self._detection
+        """:func:`~facefile.analyze.quality.detection_prospect` of its detection as found.
+
+        The detection before measuring (its keypoints unrefined), so that
+        measured and unmeasured views compare alike.
+        """
+        det = self.detection if self.detection is not None else self._detection
         if len(det.keypoints) < 3:
             return detection_prospect(det.box.size_px, det.score, np.zeros((0, 2), np.float32))
         return detection_prospect(det.box.size_px, det.score, np.asarray(det.keypoints[:3], np.float32))
