@@ -114,6 +114,31 @@ def test_a_track_is_filed_by_its_sharpest_view_even_where_overlap_placed_it(
     assert face.quality.score >= 0.9 * sharp
 
 
+def test_a_tracks_descriptor_is_the_same_whether_the_tracker_embedded_its_views_or_not(
+    astronaut: np.ndarray, analyzer: FaceAnalyzer
+) -> None:
+    from facefile.analyze.tracks import Track, View, track_face
+
+    # three views of one face: shifted and dimmed a little, as consecutive samples differ
+    views = [
+        analyzer.examine(
+            np.ascontiguousarray(np.roll(astronaut, 9 * k, axis=1) * (1 - 0.05 * k)).astype(np.uint8)
+        )[0]
+        for k in range(3)
+    ]
+    fresh = Track([View(float(k), face, chip) for k, (face, chip) in enumerate(views)])
+    tracked = Track([View(float(k), face, chip) for k, (face, chip) in enumerate(views)])
+    tracked.views[0].vector = analyzer.embed_chips([views[0][1]], exclude=["upper"])["full"][
+        0
+    ]  # as linking does
+    tracked.views[2].vector = analyzer.embed_chips([views[2][1]], exclude=["upper"])["full"][0]
+    a = track_face(fresh, "mean", analyzer.embed_chips).embeddings
+    b = track_face(tracked, "mean", analyzer.embed_chips).embeddings
+    assert list(a) == list(b) == ["full", "upper"]
+    for name in a:
+        assert np.allclose(a[name], b[name], atol=1e-5)
+
+
 def test_scene_cut_ends_tracks_and_is_sampled_between(
     astronaut: np.ndarray, analyzer: FaceAnalyzer, tmp_path: Path
 ) -> None:
