@@ -57,6 +57,34 @@ def test_warp_puts_the_keypoints_on_the_template(astronaut, astronaut_face):
         assert patch.max() > 100
 
 
+def test_a_chip_is_read_from_the_pixels_under_it_alone(astronaut, astronaut_face):
+    """Cutting a chip from the region under it gives the chip PIL cuts from the whole image."""
+
+    def from_whole(image: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+        inverse = np.linalg.inv(np.vstack([matrix, [0, 0, 1]]))[:2]
+        return np.asarray(
+            Image.fromarray(image).transform(
+                (size, size),
+                Image.Transform.AFFINE,
+                tuple(inverse.ravel()),
+                resample=Image.Resampling.BILINEAR,
+            )
+        )
+
+    pts = np.asarray(astronaut_face.keypoints[:4])
+    frame = np.random.default_rng(0).integers(0, 255, (1080, 1920, 3), dtype=np.uint8)
+    frame[300:812, 700:1212] = astronaut  # a video frame: the face amid other pixels
+    to_frame = np.array([[1.0, 0, -700], [0, 1, -300], [0, 0, 1]])
+    turn = np.array([[np.cos(0.6), -np.sin(0.6), 0.0], [np.sin(0.6), np.cos(0.6), 0.0], [0.0, 0.0, 1.0]])
+    edge = np.array([[0.5, 0, -20.0], [0, 0.5, 10.0]])  # a chip reaching past the image's corner
+    for size, m in ((112, similarity_transform(pts, BLAZEFACE_IN_ARCFACE_112)), (150, edge)):
+        for matrix in (m, m @ turn):
+            assert np.array_equal(warp_chip(astronaut, matrix, size), from_whole(astronaut, matrix, size))
+            assert np.array_equal(
+                warp_chip(frame, matrix @ to_frame, size), from_whole(frame, matrix @ to_frame, size)
+            )
+
+
 def test_keypoint_chip_and_quality_chip(astronaut, astronaut_face):
     face = KeypointAligner().align(astronaut, astronaut_face)
     assert face.chip.shape == (112, 112, 3) and face.chip.dtype == np.uint8
