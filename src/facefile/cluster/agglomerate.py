@@ -137,7 +137,8 @@ def average_linkage(
 
     Args:
         init_labels: ``int64 (n,)`` starting cluster per row (the user's must-links).
-        src, dst: the graph's edges; they only propose candidate pairs.
+        src, dst: the graph's edges; they only propose candidate pairs, and
+            join rows with finite ``points`` only.
         cannot: ``int64 (m, 2)`` rows that must never share a cluster.
         owner_of_row: ``int64 (n,)`` user person per row, ``-1`` for none.
         threshold: the bar.
@@ -165,9 +166,9 @@ def average_linkage(
     cannot = cannot.astype(np.int64).reshape(-1, 2)
     cover = np.zeros(n, bool) if cover is None else cover
     offset = np.zeros(n) if offset is None else offset
-    kw = dict(points=points, max_rms=max_rms, upper_points=upper_points, upper_margin=upper_margin)
-    kw.update(upper_gate=upper_gate, cover=cover, cover_bonus=cover_bonus, cover_penalty=cover_penalty)
-    labels, blocked = _merge(init_labels, src, dst, cannot, owner_of_row, threshold, offset=offset, **kw)
+    args = (points, max_rms, upper_points, upper_margin, upper_gate)
+    args += (cover, cover_bonus, cover_penalty, offset)
+    labels, blocked = _merge(init_labels, src, dst, cannot, owner_of_row, threshold, *args)
     left_out = np.zeros(n, dtype=bool)
     for _ in range(_MAX_EJECT_ROUNDS):
         out = _leave_out(labels, blocked, cannot, owner_of_row, points)
@@ -178,9 +179,7 @@ def average_linkage(
         labels[out] = labels.max() + 1 + np.arange(out.size)
         # a left-out face links nothing, so it cannot pull its old half back
         keep = ~left_out[src] & ~left_out[dst]
-        labels, blocked = _merge(
-            labels, src[keep], dst[keep], cannot, owner_of_row, threshold, offset=offset, **kw
-        )
+        labels, blocked = _merge(labels, src[keep], dst[keep], cannot, owner_of_row, threshold, *args)
     return labels
 
 

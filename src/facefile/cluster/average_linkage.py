@@ -48,7 +48,7 @@ from facefile.cluster.graph import edge_list, join, label_confidence
 from facefile.errors import ConfigError
 
 _CANDIDATE_SLACK = 0.15
-"""With exact linkage, graph edges longer than ``threshold`` + this propose nothing."""
+"""Graph edges longer than ``threshold`` + this propose no merge (the RMS decides, not the edge)."""
 _UPPER_COLLAPSE = 1.1
 """Faces whose upper view collapsed past this stretch are judged by the full view only."""
 _FULL_COLLAPSE = 1.0
