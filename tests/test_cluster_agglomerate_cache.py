@@ -5,8 +5,9 @@ distance until one of its clusters merges, and keeps cluster ids stable
 through the rounds. ``_reference_merge`` below is the earlier version, which
 recomputed every remaining pair's exact RMS in every round and renumbered
 the clusters after each; both must agree label for label and on the pairs a
-ban kept apart. Cases without NaN points also use the lower bounds that let
-far merged pairs skip their exact RMS.
+ban kept apart. The engine uses the lower bounds that let far merged pairs
+skip their exact RMS; faces without a descriptor (NaN points) have no edges
+and count only inside a must-link cluster, as in the product.
 """
 
 from __future__ import annotations
