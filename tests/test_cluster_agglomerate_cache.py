@@ -5,8 +5,9 @@ distance until one of its clusters merges, and keeps cluster ids stable
 through the rounds. ``_reference_merge`` below is the earlier version, which
 recomputed every remaining pair's exact RMS in every round and renumbered
 the clusters after each; both must agree label for label and on the pairs a
-ban kept apart. Cases without NaN points also use the lower bounds that let
-far merged pairs skip their exact RMS.
+ban kept apart. The engine uses the lower bounds that let far merged pairs
+skip their exact RMS; faces without a descriptor (NaN points) have no edges
+and count only inside a must-link cluster, as in the product.
 """
 
 from __future__ import annotations
@@ -175,6 +176,32 @@ def _reference_merge(
     return labels, _NO_PAIRS
 
 
+def _merge(
+    init,
+    src,
+    dst,
+    _d,
+    cannot,
+    owner,
+    threshold,
+    points,
+    max_rms,
+    _exact,
+    up,
+    margin,
+    gate,
+    cover=None,
+    bonus=0.0,
+    penalty=0.0,
+    offset=None,
+):
+    """The engine under test, called with the reference's arguments."""
+    cover = np.zeros(init.size, bool) if cover is None else cover
+    offset = np.zeros(init.size) if offset is None else offset
+    args = (points, max_rms, up, margin, gate, cover, bonus, penalty, offset)
+    return agglomerate._merge(init, src, dst, cannot.reshape(-1, 2), owner, threshold, *args)
+
+
 def _setup(seed: int, nan_rows: bool = False, owners: bool = False, upper: bool = False):
     """A graph of many people of very different sizes, so merges run over many rounds."""
     rng = np.random.default_rng(seed)
@@ -195,6 +222,9 @@ def _setup(seed: int, nan_rows: bool = False, owners: bool = False, upper: bool 
     points = x.copy()
     if nan_rows:
         points[rng.choice(n, 8, replace=False)] = np.nan
+        # as in the product: a face without a descriptor has no edges (it may share a must-link group)
+        fin = np.isfinite(points).all(axis=1)
+        src, dst, d = src[fin[src] & fin[dst]], dst[fin[src] & fin[dst]], d[fin[src] & fin[dst]]
     cannot = rng.choice(n, size=(6, 2), replace=False).astype(np.int64)
     up = None
     gate = None
@@ -211,7 +241,7 @@ def _setup(seed: int, nan_rows: bool = False, owners: bool = False, upper: bool 
         (1, True, 0.65, False, False, False, False),
         (2, True, 0.5, True, True, False, False),
         (3, True, np.inf, False, True, True, False),
-        (4, False, 0.6, True, False, False, False),
+        (4, True, 0.6, True, False, False, False),
         (5, True, 0.62, True, True, True, False),
         (7, True, 0.6, False, True, True, False),
         (8, True, 0.65, False, False, False, True),
@@ -254,7 +284,7 @@ def test_cached_merge_matches_recomputing_every_round(
     if covers:  # the allowance and the penalty each decide some merges here
         assert not np.array_equal(_reference_merge(*args[:-2], 0.0, 0.1)[0], want_labels)
         assert not np.array_equal(_reference_merge(*args[:-2], 0.05, 0.0)[0], want_labels)
-    got_labels, got_blocked = agglomerate._merge(*args)
+    got_labels, got_blocked = _merge(*args)
     assert len(rounds) >= 8  # merges over many rounds, so cached values are reused
     assert np.unique(want_labels).size < want_labels.size / 2
     np.testing.assert_array_equal(got_labels, want_labels)
@@ -262,14 +292,20 @@ def test_cached_merge_matches_recomputing_every_round(
 
 
 def test_leaving_faces_out_is_unchanged_by_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
-    init, src, dst, d, _, owner, points, _, _ = _setup(6, owners=True)
+    init, src, dst, _, _, owner, points, _, _ = _setup(6, owners=True)
     # cannot-links inside dense people, so faces are left out over several rounds
     rows = np.flatnonzero(np.bincount(init) > 0)
     cannot = np.stack([rows[:40:2], rows[1:41:2]], axis=1)
-    kw = dict(points=points, max_rms=0.65, exact=True)
-    got = agglomerate.average_linkage(init, src, dst, d, cannot, owner, 0.55, **kw)
-    monkeypatch.setattr(agglomerate, "_merge", _reference_merge)
-    want = agglomerate.average_linkage(init, src, dst, d, cannot, owner, 0.55, **kw)
+    got = agglomerate.average_linkage(init, src, dst, cannot, owner, 0.55, points, 0.65)
+
+    def reference(init, src, dst, cannot, owner, threshold, points, max_rms, *_, **__):
+        d = np.linalg.norm(points[src] - points[dst], axis=1).astype(np.float32)
+        return _reference_merge(
+            init, src, dst, d, cannot, owner, threshold, points, max_rms, True, None, np.inf, None
+        )
+
+    monkeypatch.setattr(agglomerate, "_merge", reference)
+    want = agglomerate.average_linkage(init, src, dst, cannot, owner, 0.55, points, 0.65)
     np.testing.assert_array_equal(got, want)
 
 
@@ -280,6 +316,6 @@ def test_per_face_bars_match_recomputing_every_round() -> None:
     args = (init, src, dst, d, cannot, owner, 0.4, points, 0.7, True, None, np.inf, None)
     want, want_blocked = _reference_merge(*args, offset=offset)
     assert not np.array_equal(_reference_merge(*args)[0], want)  # the offsets decide some merges
-    got, got_blocked = agglomerate._merge(*args, offset=offset)
+    got, got_blocked = _merge(*args, offset=offset)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(got_blocked, want_blocked.reshape(-1, 2))

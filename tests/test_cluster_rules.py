@@ -157,15 +157,13 @@ def test_a_collapsed_view_does_not_merge_people():
 
 
 def test_exact_rms_from_cluster_sums_matches_brute_force():
-    from facefile.cluster.agglomerate import _rms
+    from facefile.cluster.agglomerate import ViewSums
 
     rng = np.random.default_rng(9)
     x = rng.normal(size=(12, 16)).astype(np.float32)
     groups = [np.arange(0, 5), np.arange(5, 12)]
-    sums = np.stack([x[g].sum(axis=0) for g in groups])
-    sq = np.array([(x[g].astype(np.float64) ** 2).sum() for g in groups])
-    cnt = np.array([len(g) for g in groups], dtype=np.float64)
-    got = _rms(sums, sq, cnt, np.array([0]), np.array([1]), np.array([np.nan]))[0]
+    labels = np.r_[np.zeros(5, np.int64), np.ones(7, np.int64)]
+    got = ViewSums(x, labels, 2).rms(np.array([0]), np.array([1]))[0]
     d = np.linalg.norm(x[groups[0]][:, None, :] - x[groups[1]][None, :, :], axis=2)
     assert abs(got - np.sqrt((d**2).mean())) < 1e-5
 

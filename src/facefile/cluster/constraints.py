@@ -1,4 +1,4 @@
-"""The user's decisions and the photo rule, as must-link groups and cannot-link pairs."""
+"""The user's decisions and the photo rule, as must-link clusters and cannot-link pairs."""
 
 from __future__ import annotations
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.cluster.agglomerate import _rms, _view_totals, cover_limit, distinct
+from facefile.cluster.agglomerate import ViewSums, cover_limit, distinct
 from facefile.cluster.knn import knn_edges
+
+if TYPE_CHECKING:
+    from facefile.cluster.average_linkage import AverageLinkageParams
 
 _EDGE_CHUNK = 262_144
 _SCALE_SLACK = 1.05
@@ -19,7 +24,7 @@ dlib's descriptor, whose clean LFW faces measure 0.85-0.88; MobileFaceNet's
 seed 1; quartiles 0.91-0.99), so with it the floor binds only when most
 faces are occluded."""
 JOIN_RATIO = 1.0
-"""Joiners a group may take per member it has."""
+"""Joiners a cluster may take per member it has."""
 _CONF_SCALE = 0.04
 """Distance over which confidence moves from about 0.27 to 0.73."""
 
@@ -132,9 +137,8 @@ def edge_list(
     del pairs
     src, dst = keys // n, keys % n
     del keys
-    scales = view_scales(rho[0], rho[1]) if len(rho) == 2 else None
-    if scales is None:
-        scales = (np.ones(n, dtype=np.float32), np.ones(n, dtype=np.float32))
+    ones = np.ones(n, dtype=np.float32)
+    scales = view_scales(rho[0], rho[1]) if len(rho) == 2 else (ones, ones)
     dist = pair_distance(full, upper, src, dst, upper_margin, upper_weight, scales)
     if np.isfinite(max_dist):
         keep = dist <= max_dist
@@ -153,49 +157,42 @@ def _cluster_means(
     return uniq // (n_labels + 1), uniq % (n_labels + 1), sums / counts
 
 
-def _directed(src, dst, dist):
-    return np.r_[src, dst], np.r_[dst, src], np.r_[dist, dist]
-
-
 def join(
     labels: NDArray[np.int64],
     u: NDArray[np.int64],
     v: NDArray[np.int64],
     d: NDArray[np.float32],
     cannot: NDArray[np.int64],
-    threshold: float,
-    margin: float,
     points: NDArray[np.float32],
-    max_rms: float,
     clear: NDArray[np.bool_],
     link_threshold: float | NDArray[np.float64],
-    cover: NDArray[np.bool_] | None = None,
-    cover_bonus: float = 0.0,
-    cover_penalty: float = 0.0,
+    cover: NDArray[np.bool_],
+    p: AverageLinkageParams,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64], NDArray[np.float64]]:
-    """The one join rule: each face alone joins the group nearest it, judged by the groups as they were.
+    """The one join rule: each face alone joins the cluster nearest it, judged by the clusters as they were.
 
     Used by the full grouping (faces that may not link, and faces still
     alone) and by the incremental placement (new faces), so both place a
-    face alike. Face ``u[i]`` (label ``-1``) looks at group ``labels[v[i]]``
-    at distance ``d[i]``; it joins the group with the least mean distance
-    when that mean is within :func:`join_limit` (``threshold`` with the
-    cover terms), beats the next group by ``margin``, its root mean square
-    distance to all the group's ``points`` is within ``max_rms`` (and within
-    ``link_threshold`` (per row: the face's own bar) with the cover terms for a ``clear`` face, one that
-    could have linked: the looser mean rule is for faces that may not
-    link), and no ``cannot`` pair forbids it. Only faces labelled before the
-    call count as members, so joiners never pull each other in.
+    face alike. Face ``u[i]`` (label ``-1``) looks at cluster ``labels[v[i]]``
+    at distance ``d[i]``; it joins the cluster with the least mean distance
+    when that mean is within ``p.attach_threshold`` (with the cover terms
+    of :func:`join_limit`), beats the next cluster by ``p.attach_margin``,
+    its root mean square distance to all the cluster's ``points`` is within
+    ``p.max_rms`` (and, for a ``clear`` face, one that could have linked,
+    within its own ``link_threshold`` with the cover terms: the looser mean
+    rule is for faces that may not link), and no ``cannot`` pair forbids it.
+    Only faces labelled before the call count as members, so joiners never
+    pull each other in; a cluster takes at most :data:`JOIN_RATIO` joiners per
+    member.
 
     Returns:
         ``(labels, own, other)``: the new labels, and per row the mean
-        distance to the chosen (or nearest) group and to the next one
+        distance to the chosen (or nearest) cluster and to the next one
         (``inf`` where none), for :func:`confidence`.
     """
     n = labels.size
     out = labels.copy()
-    own = np.full(n, np.inf)
-    other = np.full(n, np.inf)
+    own, other = np.full(n, np.inf), np.full(n, np.inf)
     sel = (labels[u] < 0) & (labels[v] >= 0)
     if not sel.any():
         return out, own, other
@@ -207,24 +204,18 @@ def join(
     has_second = np.r_[first[1:], rows.size] > first + 1
     second = np.where(has_second, means[np.minimum(first + 1, rows.size - 1)], np.inf)
     own[rows[first]], other[rows[first]] = means[first], second
-    limit = join_limit(threshold, cover, cover_bonus, labels, rows[first], labs[first], cover_penalty)
-    cand = first[(means[first] <= limit) & (second - means[first] >= margin)]
+    limit = join_limit(p.attach_threshold, cover, labels, rows[first], labs[first], p)
+    cand = first[(means[first] <= limit) & (second - means[first] >= p.attach_margin)]
     if cand.size:
-        bar = np.full(cand.size, max_rms, dtype=np.float64)
+        bar = np.full(cand.size, p.max_rms, dtype=np.float64)
         link_bar = join_limit(
-            np.broadcast_to(link_threshold, (n,))[rows[cand]],
-            cover,
-            cover_bonus,
-            labels,
-            rows[cand],
-            labs[cand],
-            cover_penalty,
+            np.broadcast_to(link_threshold, (n,))[rows[cand]], cover, labels, rows[cand], labs[cand], p
         )
         bar = np.where(clear[rows[cand]], np.minimum(bar, link_bar), bar)
         cand = cand[rms_to_cluster(points, labels, rows[cand], labs[cand]) <= bar]
     cand = cand[np.argsort(means[cand], kind="stable")]
     partners = _partner_lists(cannot, n)
-    # a group takes at most as many joiners as it has members, so a seed of
+    # a cluster takes at most as many joiners as it has members, so a seed of
     # two look-alikes cannot swallow a crowd of covered strangers
     room = np.bincount(labels[labels >= 0], minlength=n_labels).astype(np.float64) * JOIN_RATIO
     for i in cand:
@@ -239,28 +230,24 @@ _EMPTY = np.zeros(0, dtype=np.int64)
 
 
 def join_limit(
-    threshold: float,
-    cover: NDArray[np.bool_] | None,
-    cover_bonus: float,
+    threshold: float | NDArray[np.float64],
+    cover: NDArray[np.bool_],
     labels: NDArray[np.int64],
     rows: NDArray[np.int64],
     labs: NDArray[np.int64],
-    cover_penalty: float = 0.0,
-) -> float | NDArray[np.float64]:
-    """The mean distance up to which face ``rows[i]`` may join group ``labs[i]``.
+    p: AverageLinkageParams,
+) -> NDArray[np.float64]:
+    """The mean distance up to which face ``rows[i]`` may join cluster ``labs[i]``.
 
     :func:`~facefile.cluster.agglomerate.cover_limit` of the face (covered or
-    not) and the group's covered share among its members (``labels >= 0``);
-    ``threshold`` where covers are unknown.
+    not) and the cluster's covered share among its members (``labels >= 0``).
     """
-    if cover is None or (cover_bonus <= 0 and cover_penalty <= 0):
-        return threshold
     member = labels >= 0
     n = int(max(labels.max(initial=-1), labs.max(initial=-1))) + 1
     size = np.bincount(labels[member], minlength=n)
     share = np.bincount(labels[member], weights=cover[member].astype(np.float64), minlength=n)
     share /= np.maximum(size, 1)
-    return cover_limit(threshold, cover[rows].astype(np.float64), share[labs], cover_bonus, cover_penalty)
+    return cover_limit(threshold, cover[rows].astype(np.float64), share[labs], p.cover_bonus, p.cover_penalty)
 
 
 def rms_to_cluster(
@@ -268,27 +255,24 @@ def rms_to_cluster(
 ) -> NDArray[np.float64]:
     """Root mean square distance from each ``rows[i]`` to all members of ``labs[i]``.
 
-    The merge rounds' exact RMS, reading only the members of the groups in
+    The merge rounds' exact RMS, reading only the members of the clusters in
     ``labs``; NaN where a side has no finite point.
     """
     wanted = np.unique(labs)
     member = np.flatnonzero(np.isin(labels, wanted))
-    groups = _view_totals(points[member], np.searchsorted(wanted, labels[member]), wanted.size)
-    faces = _view_totals(points[rows], np.arange(rows.size), rows.size)
-    sums, sq, cnt = (np.concatenate([g, f]) for g, f in zip(groups, faces, strict=True))
-    return _rms(sums, sq, cnt, np.searchsorted(wanted, labs), wanted.size + np.arange(rows.size), None)
+    group_of = np.r_[np.searchsorted(wanted, labels[member]), wanted.size + np.arange(rows.size)]
+    sums = ViewSums(np.concatenate([points[member], points[rows]]), group_of, wanted.size + rows.size)
+    return sums.rms(np.searchsorted(wanted, labs), wanted.size + np.arange(rows.size))
 
 
 def _partner_lists(cannot: NDArray[np.int64], n: int) -> dict[int, NDArray[np.int64]]:
     if cannot.size == 0:
         return {}
-    a = np.r_[cannot[:, 0], cannot[:, 1]]
-    b = np.r_[cannot[:, 1], cannot[:, 0]]
+    a, b = np.r_[cannot[:, 0], cannot[:, 1]], np.r_[cannot[:, 1], cannot[:, 0]]
     order = np.argsort(a, kind="stable")
     a, b = a[order], b[order]
     starts = np.flatnonzero(np.r_[True, a[1:] != a[:-1]])
-    ends = np.r_[starts[1:], a.size]
-    return {int(a[s]): b[s:e] for s, e in zip(starts, ends, strict=False)}
+    return dict(zip(a[starts].tolist(), np.split(b, starts[1:]), strict=True))
 
 
 def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -296,7 +280,7 @@ def _sigmoid(x: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def confidence(own: NDArray[np.float64], other: NDArray[np.float64], threshold: float) -> NDArray[np.float64]:
-    """How sure a face's group is, from its mean distance to that group (``own``) and to the next (``other``).
+    """How sure a face's cluster is, from its mean distance to it (``own``) and to the next (``other``).
 
     Sure when ``own`` is well under ``threshold`` and well under ``other``;
     the one formula for the full grouping and the incremental placement.
@@ -314,7 +298,7 @@ def label_confidence(
     threshold: float,
 ) -> NDArray[np.float32]:
     """How sure each label is, in ``[0, 1]``: :func:`confidence` from each face's
-    mean distance to its own group and to the next; a face alone is sure
+    mean distance to its own cluster and to the next; a face alone is sure
     when even its nearest face is far; user-placed faces are certain.
     """
     n = labels.size
@@ -322,7 +306,7 @@ def label_confidence(
     other = np.full(n, np.inf)
     nearest = np.full(n, np.inf)
     if src.size:
-        u, v, d = _directed(src, dst, dist)
+        u, v, d = np.r_[src, dst], np.r_[dst, src], np.r_[dist, dist]
         np.minimum.at(nearest, u, d)
         sel = labels[v] >= 0
         n_labels = int(max(labels.max(), 0)) + 1

@@ -5,7 +5,7 @@ search (both views) and placed by the same join rule as a full grouping
 (:func:`facefile.cluster.graph.join`). The new faces left over are grouped
 with the library's unassigned faces near them, their bars following the
 library's density of strangers (:func:`~facefile.cluster.average_linkage.bar_offset`);
-groups made there become new people. Cost: two flat searches of ``n_new``
+clusters made there become new people. Cost: two flat searches of ``n_new``
 queries against the library (seconds for 1,000 faces against 1M) and a
 grouping of the leftovers, never a full regroup.
 """
@@ -102,10 +102,8 @@ def assign_new(
         off = _library_offset(data, p, person, queries, usable)
         if off is not None:
             bar[queries] += off
-        person, own, other = join(
-            person, a, b, d, cannot, p.attach_threshold, p.attach_margin, full, p.max_rms,
-            may_link(data, usable, p), bar, covered_faces(data), p.cover_bonus, p.cover_penalty,
-        )  # fmt: skip
+        clear = may_link(data, usable, p)
+        person, own, other = join(person, a, b, d, cannot, full, clear, bar, covered_faces(data), p)
         placed = np.flatnonzero(person != was)
         conf[placed] = confidence(own[placed], other[placed], p.attach_threshold)
         joined = placed.size
@@ -155,8 +153,8 @@ def _group_leftovers(data, p, person, conf, new_rows, usable, k, next_person_id)
     if old_free.size:
         idx, dist = knn_query(data.embeddings, data.embeddings[left], k, base_rows=old_free)
         near = idx[(idx >= 0) & (dist <= p.threshold + 0.1)]
-    rows = np.unique(np.r_[left, near])
-    sub = _subset(data, rows)
+    rows = np.unique(np.r_[left, near])  # grouped afresh: no previous people
+    sub = dataclasses.replace(data.subset(rows), previous_person=np.full(rows.size, -1, dtype=np.int64))
     g = group(sub, p, _library_offset(data, p, person, rows, usable))
     taken = int(max(next_person_id, person.max() + 1))
     ids, new_people = assign_person_ids(g.labels, sub.previous_person, sub.user_person, taken)
@@ -166,7 +164,7 @@ def _group_leftovers(data, p, person, conf, new_rows, usable, k, next_person_id)
 
 
 def _library_offset(data, p, person, rows, usable):
-    """The leftovers' bar offsets, with the library's people (and faces alone) as the groups near them."""
+    """The leftovers' bar offsets, with the library's people (and faces alone) as the clusters near them."""
     if p.density_weight <= 0:
         return None
     idx, dist = knn_query(
@@ -174,12 +172,7 @@ def _library_offset(data, p, person, rows, usable):
     )
     found = (idx >= 0) & (dist <= p.density_radius) & (idx != rows[:, None])
     nb = idx[found]
-    groups = np.where(person[nb] >= 0, person[nb], person.max(initial=0) + 1 + nb)
+    clusters = np.where(person[nb] >= 0, person[nb], person.max(initial=0) + 1 + nb)
     return bar_offset(
-        np.repeat(np.arange(rows.size), found.sum(axis=1)), groups, np.ones(nb.size, bool), rows.size, p
+        np.repeat(np.arange(rows.size), found.sum(axis=1)), clusters, np.ones(nb.size, bool), rows.size, p
     )
-
-
-def _subset(data: GroupingInput, rows: NDArray[np.int64]) -> GroupingInput:
-    """The input restricted to ``rows``, grouped afresh (no previous people)."""
-    return dataclasses.replace(data.subset(rows), previous_person=np.full(rows.size, -1, dtype=np.int64))

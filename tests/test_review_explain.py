@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 
 from facefile.cluster import create_clusterer
-from facefile.cluster.explain import SAME_PERSON_SIMILARITY, review, similarity, why
+from facefile.review.explain import SAME_PERSON_SIMILARITY, review, similarity, why
 from tests.cluster_synth import synth_faces
 
 

@@ -1,6 +1,6 @@
 """Questions for the user (``review``) and "why is this face here?" (``why``), wired.
 
-The ranking comes from :mod:`facefile.cluster.explain`; the number each
+The ranking comes from :mod:`facefile.review.explain`; the number each
 question and explanation shows is the calibrated chance of being the same
 person (:mod:`facefile.cluster.calibration`), the one the web pages and a
 face's confidence give. This module turns clusters into people and puts names
@@ -13,11 +13,11 @@ import numpy as np
 
 from facefile.cluster.base import Grouping
 from facefile.cluster.calibration import SUGGEST_ABOVE, Match
-from facefile.cluster.explain import review, why
 from facefile.config import Settings
 from facefile.errors import NotFoundError
 from facefile.people_index import PeopleIndex
 from facefile.regroup import load_grouping_input
+from facefile.review.explain import review, why
 from facefile.store.db import Store
 from facefile.types import Explanation, Neighbour, ReviewItem, person_key
 
