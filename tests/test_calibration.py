@@ -1,17 +1,24 @@
-"""The calibrated same-person chance, on synthetic descriptors with known identities."""
+"""The calibrated same-person chance: on synthetic descriptors with known identities, and
+held out on real masked faces it was not fitted on (skips without ../shared/data)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from facefile.cluster.calibration import (
     PREFILL_ABOVE,
     STRANGER,
     SUGGEST_ABOVE,
     candidates,
+    crowd,
     probability,
 )
 from facefile.people_index import PeopleIndex
+
+RMFRD = Path("../shared/data/rmfrd-dev")
 
 DIM = 128
 
@@ -32,13 +39,16 @@ def faces_of(
     return x.astype(np.float32), who.astype(np.int64)
 
 
-def test_chance_rises_with_evidence_and_falls_when_a_rival_is_as_close() -> None:
-    assert probability(0.7, 0.1) > probability(0.5, 0.1) > probability(0.3, 0.1)
-    assert probability(0.7, 0.1) > 0.9 and probability(0.7, 0.65) < probability(0.7, 0.1)
-    assert probability(0.1, 0.1) < SUGGEST_ABOVE
+def test_chance_rises_with_evidence_and_falls_with_a_close_rival_or_a_crowd() -> None:
+    far = STRANGER  # strangers no closer than the least rival: a sparse neighbourhood
+    assert probability(0.7, 0.1, far) > probability(0.5, 0.1, far) > probability(0.3, 0.1, far)
+    assert probability(0.7, 0.1, far) > 0.9 and probability(0.55, 0.5, far) < probability(0.55, 0.1, far)
+    assert probability(0.1, 0.1, far) < SUGGEST_ABOVE
+    # the same evidence and margin mean less where strangers come close (masked, small faces)
+    assert probability(0.55, 0.5, 0.5) < PREFILL_ABOVE < probability(0.55, 0.5, 0.35)
     # alone in a small library, merely nearest a person is not enough: a stranger is always a rival
-    assert probability(0.35, np.nan) < SUGGEST_ABOVE < PREFILL_ABOVE < probability(0.8, np.nan)
-    assert float(probability(-1.0, 1.0)) >= 0.0 and float(probability(1.0, -1.0)) <= 1.0
+    assert probability(0.35, np.nan, far) < SUGGEST_ABOVE < PREFILL_ABOVE < probability(0.8, np.nan, far)
+    assert float(probability(-1.0, 1.0, 1.0)) >= 0.0 and float(probability(1.0, -1.0, -1.0)) <= 1.0
 
 
 def test_members_are_sure_and_a_misplaced_face_is_not() -> None:
@@ -94,3 +104,38 @@ def test_a_person_is_judged_by_its_nearest_faces_not_its_size() -> None:
     assert got[0, 7] < got[0, 6] and abs(got[0, -9] - 0.4) < 1e-12
     # ... but never as less than a stranger: far strangers do not sink a small person
     assert abs(got[1, 5] - (0.9 + 2 * STRANGER) / 3) < 1e-12
+
+
+def test_the_crowd_is_the_candidates_after_the_best_two() -> None:
+    # query 0: candidates at 0.9 (best), 0.6 (its rival), then 0.5 and 0.4; eight crowd places,
+    # the six missing count as its padding 0.35. Query 1 has no candidate at all.
+    query = np.array([0, 0, 0, 0])
+    evidence = np.array([0.4, 0.9, 0.5, 0.6])
+    got = crowd(query, evidence, np.array([0.35, 0.35]))
+    assert abs(got[0] - (0.5 + 0.4 + 6 * 0.35) / 8) < 1e-12
+    assert got[1] == 0.35
+
+
+@pytest.mark.long
+def test_the_chance_is_honest_on_real_masked_faces_it_was_not_fitted_on() -> None:
+    """Every face of rmfrd-dev (real masks; left out of the fit) asks the rest who it is: among
+    the chances it is shown, predicted and observed same-person rates agree in every decile."""
+    if not RMFRD.is_dir():
+        pytest.skip(f"real masked faces not found at {RMFRD} (see shared/data/README.md)")
+    from facefile_bench import calibration as cal
+    from facefile_bench.dataset import load_labelled
+    from facefile_bench.embedcache import BENCH_VIEWS, embed_set
+
+    from facefile.analyze.analyzer import AnalyzeConfig
+
+    assert RMFRD.name not in cal.FIT_ON
+    config = AnalyzeConfig(views=BENCH_VIEWS, embedder="mobilefacenet")
+    es, _ = embed_set(load_labelled(RMFRD), "clean", config=config)  # the bench's cache, if there
+    pairs = cal.pairs(RMFRD.name, es)
+    shown = probability(pairs.evidence, pairs.rival, pairs.crowd)  # what the library shows
+    deciles = cal.reliability(shown, pairs.is_same, equal_count=True)
+    assert len(deciles) == 10 and sum(d["pairs"] for d in deciles) == pairs.is_same.size > 2000
+    assert all(d["gap"] <= 0.05 for d in deciles), deciles
+    # what the user meets: a pre-filled person is right more often than not; a hidden one is not
+    top = cal.shown(shown, pairs.is_same, pairs.is_top)
+    assert top["prefilled_same"] > PREFILL_ABOVE > top["hidden_same"], top

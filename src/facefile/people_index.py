@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from facefile.cluster.calibration import NEIGHBOURS, Match, candidates, padding, rank, score
+from facefile.cluster.calibration import NEIGHBOURS, Match, candidates, crowd, padding, rank, score
 
 
 class PeopleIndex:
@@ -64,9 +64,8 @@ class PeopleIndex:
         """Candidates of each face (all when ``rows`` is None; exact search otherwise), best first."""
         picked = None if rows is None else np.asarray(rows, dtype=np.int64)
         sims, nb = self._near(picked)
-        own = self.people if picked is None else self.people[picked]
         q, p, ev = candidates(sims, nb)
-        return rank(q, p, ev, len(own))
+        return rank(q, p, ev, crowd(q, ev, padding(sims)))
 
     def confidence(
         self,
@@ -85,7 +84,7 @@ class PeopleIndex:
         sims, nb = self._near(picked, near=near)
         own = self.people if picked is None else self.people[picked]
         q, p, ev = candidates(sims, nb)
-        _, prob = score(q, ev)
+        _, prob = score(q, ev, crowd(q, ev, padding(sims)))
         mine = p == own[q]
         result, other = np.zeros(own.size), np.zeros(own.size)
         result[q[mine]] = prob[mine]
@@ -96,8 +95,8 @@ class PeopleIndex:
     def group(self, rows: NDArray[np.int64], exclude: tuple[int, ...] = ()) -> list[Match]:
         """Candidates for several faces together (one person), most likely first.
 
-        Each candidate's evidence is its mean over the faces; the faces' own
-        people and ``exclude`` are not candidates.
+        Each candidate's evidence, and the crowd, is its mean over the faces;
+        the faces' own people and ``exclude`` are not candidates.
         """
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size == 0:
@@ -110,4 +109,5 @@ class PeopleIndex:
         persons, inv = np.unique(p, return_inverse=True)
         pad = padding(sims)
         total = np.bincount(inv, weights=ev - pad[q], minlength=persons.size) + pad.sum()
-        return rank(np.zeros(persons.size, np.int64), persons, total / rows.size, 1)[0]
+        crowds = np.array([crowd(q, ev, pad).mean()])
+        return rank(np.zeros(persons.size, np.int64), persons, total / rows.size, crowds)[0]
