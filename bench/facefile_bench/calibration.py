@@ -44,6 +44,7 @@ class Pairs:
         evidence, rival, crowd: ``float64 (m,)`` the three features of each pair.
         is_same: ``bool (m,)`` the candidate is the face's own identity.
         is_top: ``bool (m,)`` the candidate was the face's most likely one.
+        identity: ``int64 (m,)`` the asking face's identity (for resampling people).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Pairs:
     crowd: NDArray[np.float64]
     is_same: NDArray[np.bool_]
     is_top: NDArray[np.bool_]
+    identity: NDArray[np.int64]
 
 
 def pairs(name: str, es: EmbeddedSet, people: str = "labels") -> Pairs:
@@ -80,7 +82,7 @@ def pairs(name: str, es: EmbeddedSet, people: str = "labels") -> Pairs:
     identity_of = {
         int(g): int(np.bincount(truth[groups == g]).argmax()) for g in np.unique(groups[groups >= 0])
     }
-    ev, rv, cr, same, top = [], [], [], [], []
+    ev, rv, cr, same, top, asker = [], [], [], [], [], []
     for i, found in enumerate(index.faces()):
         for j, m in enumerate(found[:TOP]):
             who = identity_of[m.person] if m.person >= 0 else int(truth[-2 - m.person])
@@ -89,7 +91,11 @@ def pairs(name: str, es: EmbeddedSet, people: str = "labels") -> Pairs:
             cr.append(m.crowd)
             same.append(who == truth[i])
             top.append(j == 0)
-    return Pairs(name, np.array(ev), np.array(rv), np.array(cr), np.array(same, bool), np.array(top, bool))
+            asker.append(truth[i])
+    return Pairs(
+        name, np.array(ev), np.array(rv), np.array(cr), np.array(same, bool), np.array(top, bool),
+        np.array(asker, np.int64),
+    )  # fmt: skip
 
 
 def features(s: Pairs) -> NDArray[np.float64]:
@@ -146,6 +152,31 @@ def reliability(p: NDArray[np.float64], y: NDArray[np.bool_], equal_count: bool)
     return rows
 
 
+def worst_gap_range(
+    p: NDArray[np.float64], s: Pairs, rounds: int = 500, seed: int = 0
+) -> tuple[float, float, float]:
+    """The worst decile gap when the collection's people are drawn again (with replacement).
+
+    The pairs of one person are not independent (one face gives three pairs,
+    and a hard person gives many hard pairs), so the deciles' binomial
+    standard errors understate how much the worst gap would move on another
+    collection of the same kind.
+
+    Returns:
+        ``(5th, 50th, 95th)`` percentiles of the worst gap over ``rounds`` draws.
+    """
+    rng = np.random.default_rng(seed)
+    people = np.unique(s.identity)
+    where = np.searchsorted(people, s.identity)
+    worst = []
+    for _ in range(rounds):
+        copies = np.bincount(rng.integers(0, people.size, people.size), minlength=people.size)
+        pick = np.repeat(np.arange(p.size), copies[where])
+        worst.append(max(b["gap"] for b in reliability(p[pick], s.is_same[pick], True)))
+    lo, mid, hi = np.percentile(worst, [5, 50, 95])
+    return float(lo), float(mid), float(hi)
+
+
 def shown(p: NDArray[np.float64], y: NDArray[np.bool_], top: NDArray[np.bool_]) -> dict:
     """What the floor and the pre-fill bar do to each face's most likely person.
 
@@ -170,6 +201,7 @@ def check(params: tuple[float, float, float, float], held: Pairs) -> dict:
     return {
         "held_out": held.name, "params": params, "pairs": int(p.size),
         "shown": shown(p, held.is_same, held.is_top),
+        "worst_range": worst_gap_range(p, held),
         "deciles": reliability(p, held.is_same, True),
         "bins": reliability(p, held.is_same, False),
         "top_deciles": reliability(p[held.is_top], held.is_same[held.is_top], True),

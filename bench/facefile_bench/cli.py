@@ -591,17 +591,20 @@ def calibration(
     cols = [("bin", "decile"), ("pairs", "pairs"), ("low", "from"), ("high", "to"),
             ("predicted", "predicted"), ("observed", "observed"), ("gap", "gap"),
             ("se", "standard error")]  # fmt: skip
-    head = ("| pairs | worst decile gap (its standard error) | top candidate hidden (<20%): n, same "
+    head = ("| pairs | worst decile gap (its standard error) | worst gap, people redrawn: median (5-95%) "
+            "| top candidate hidden (<20%): n, same "
             "| maybe (20-50%): n, same | pre-filled (>50%): n, same |")  # fmt: skip
 
     def row(r: dict) -> str:
         worst = max(r["deciles"], key=lambda b: b["gap"])
         sh = r["shown"]
         cells = " | ".join(f"{sh[k]}, {sh[k + '_same']:.2f}" for k in ("hidden", "maybe", "prefilled"))
-        return f"{r['pairs']} | {worst['gap']:.3f} ({worst['se']:.3f}) | {cells} |"
+        lo, mid, hi = r["worst_range"]
+        gaps = f"{worst['gap']:.3f} ({worst['se']:.3f}) | {mid:.3f} ({lo:.3f}-{hi:.3f})"
+        return f"{r['pairs']} | {gaps} | {cells} |"
 
     sections: dict[str, str] = {}
-    summary = [f"| left out | fitted on the others ({names}) {head}", "|---" * 7 + "|"]
+    summary = [f"| left out | fitted on the others ({names}) {head}", "|---" * 8 + "|"]
     for r in rotated:
         params = ", ".join(f"{v:.2f}" for v in r["params"])
         summary.append(f"| {r['held_out']} | {params} | {row(r)}")
@@ -613,7 +616,7 @@ def calibration(
     fitted_on = ", ".join(cal.FIT_ON)
     summary += ["", f"Shipped constants (facefile.cluster.calibration, fitted on {fitted_on}; "
                 "a collection among them is not held out):", "",
-                f"| collection | held out {head}", "|---" * 7 + "|"]  # fmt: skip
+                f"| collection | held out {head}", "|---" * 8 + "|"]  # fmt: skip
     for r in checked:
         held = "no" if r["held_out"] in cal.FIT_ON else "**yes**"
         summary.append(f"| {r['held_out']} | {held} | {row(r)}")
