@@ -21,7 +21,7 @@ The four constants are a logistic fit on the three most likely candidates of
 every face of lfw-dev and celeb17 (each weighing the same: each face asks the
 rest of its collection, with the labels as people), with MobileFaceNet's
 full-view descriptors. rmfrd-dev (real masks) is left out of the fit and is
-the check: its worst decile is off by 0.046 (BENCHMARKS.md "Calibration";
+the check: its worst decile is off by 0.048 (BENCHMARKS.md "Calibration";
 ``facefile bench calibration`` refits and checks). Nothing is fitted on the
 user's library.
 """
