@@ -150,9 +150,10 @@ def test_the_bench_refit_recovers_a_known_chance() -> None:
 
     def draw(n: int) -> cal.Pairs:
         ev, rival, crowds = rng.uniform(0.2, 0.8, n), rng.uniform(0.2, 0.7, n), rng.uniform(0.3, 0.6, n)
-        s = cal.Pairs("drawn", ev, rival, crowds, np.zeros(n, bool), np.ones(n, bool), np.arange(n))
+        none = np.zeros(n, bool)
+        s = cal.Pairs("drawn", ev, rival, crowds, none, ~none, np.arange(n), none)
         same = rng.random(n) < cal.predict(truth, s)
-        return cal.Pairs("drawn", ev, rival, crowds, same, s.is_top, s.identity)
+        return cal.Pairs("drawn", ev, rival, crowds, same, s.is_top, s.identity, none)
 
     params = cal.fit([draw(20_000)])
     fresh = draw(20_000)

@@ -45,6 +45,9 @@ class Pairs:
         is_same: ``bool (m,)`` the candidate is the face's own identity.
         is_top: ``bool (m,)`` the candidate was the face's most likely one.
         identity: ``int64 (m,)`` the asking face's identity (for resampling people).
+        is_unassigned_best: ``bool (m,)`` the asking face is in no person and
+            the candidate is its most likely *person* among the pairs: what
+            the unassigned page proposes (only with facefile's grouping).
     """
 
     name: str
@@ -54,6 +57,7 @@ class Pairs:
     is_same: NDArray[np.bool_]
     is_top: NDArray[np.bool_]
     identity: NDArray[np.int64]
+    is_unassigned_best: NDArray[np.bool_]
 
 
 def pairs(name: str, es: EmbeddedSet, people: str = "labels") -> Pairs:
@@ -82,8 +86,9 @@ def pairs(name: str, es: EmbeddedSet, people: str = "labels") -> Pairs:
     identity_of = {
         int(g): int(np.bincount(truth[groups == g]).argmax()) for g in np.unique(groups[groups >= 0])
     }
-    ev, rv, cr, same, top, asker = [], [], [], [], [], []
+    ev, rv, cr, same, top, asker, proposed = [], [], [], [], [], [], []
     for i, found in enumerate(index.faces()):
+        first_person = next((j for j, m in enumerate(found[:TOP]) if m.person >= 0), -1)
         for j, m in enumerate(found[:TOP]):
             who = identity_of[m.person] if m.person >= 0 else int(truth[-2 - m.person])
             ev.append(m.evidence)
@@ -92,9 +97,10 @@ def pairs(name: str, es: EmbeddedSet, people: str = "labels") -> Pairs:
             same.append(who == truth[i])
             top.append(j == 0)
             asker.append(truth[i])
+            proposed.append(groups[i] < 0 and j == first_person)
     return Pairs(
         name, np.array(ev), np.array(rv), np.array(cr), np.array(same, bool), np.array(top, bool),
-        np.array(asker, np.int64),
+        np.array(asker, np.int64), np.array(proposed, bool),
     )  # fmt: skip
 
 
@@ -201,6 +207,7 @@ def check(params: tuple[float, float, float, float], held: Pairs) -> dict:
     return {
         "held_out": held.name, "params": params, "pairs": int(p.size),
         "shown": shown(p, held.is_same, held.is_top),
+        "unassigned": shown(p, held.is_same, held.is_unassigned_best),
         "worst_range": worst_gap_range(p, held),
         "deciles": reliability(p, held.is_same, True),
         "bins": reliability(p, held.is_same, False),

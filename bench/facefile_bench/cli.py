@@ -621,6 +621,16 @@ def calibration(
         held = "no" if r["held_out"] in cal.FIT_ON else "**yes**"
         summary.append(f"| {r['held_out']} | {held} | {row(r)}")
         sections[f"{r['held_out']}, shipped constants: deciles of the prediction"] = table(r["deciles"], cols)
+    if people == "grouping":
+        summary += ["", "What the unassigned page proposes (shipped constants): each face in no person, "
+                    "its most likely person among its three most likely candidates:", "",
+                    "| collection | hidden (<20%): n, same | maybe (20-50%): n, same "
+                    "| pre-filled (>50%): n, same |",
+                    "|---" * 4 + "|"]  # fmt: skip
+        for r in checked:
+            sh = r["unassigned"]
+            cells = " | ".join(f"{sh[k]}, {sh[k + '_same']:.2f}" for k in ("hidden", "maybe", "prefilled"))
+            summary.append(f"| {r['held_out']} | {cells} |")
     summary.append(f"\nShipped: {names} = {', '.join(f'{v:.2f}' for v in shipped_now)}")
     if refit is not None:
         summary.append(f"Refitted on {fitted_on}: {', '.join(f'{v:.2f}' for v in refit)}")
