@@ -24,6 +24,12 @@ full-view descriptors. rmfrd-dev (real masks) is left out of the fit and is
 the check: its worst decile is off by 0.048 (BENCHMARKS.md "Calibration";
 ``facefile bench calibration`` refits and checks). Nothing is fitted on the
 user's library.
+
+Known limits (measured there): lfw-dev left out of a fit is off by 0.156
+(the only dev collection with people seen once), and on facefile's own
+grouping the chance is not calibrated for what the grouper left (merge
+suggestions, the unassigned page): it was fitted on faces asking about the
+true people, not on the pairs the grouper refused to link.
 """
 
 from __future__ import annotations
