@@ -10,10 +10,12 @@ import pytest
 
 from facefile.cluster.calibration import (
     PREFILL_ABOVE,
+    PREFILL_UNASSIGNED_ABOVE,
     STRANGER,
     SUGGEST_ABOVE,
     candidates,
     crowd,
+    left_apart,
     probability,
 )
 from facefile.people_index import PeopleIndex
@@ -160,3 +162,69 @@ def test_the_bench_refit_recovers_a_known_chance() -> None:
     deciles = cal.reliability(cal.predict(params, fresh), fresh.is_same, equal_count=True)
     assert all(d["gap"] <= 0.05 and d["se"] < 0.02 for d in deciles), deciles
     assert np.allclose(params, truth, rtol=0.15, atol=0.5), params
+
+
+def test_what_the_grouper_left_apart_needs_more_evidence_to_be_proposed() -> None:
+    """The grouper already linked nearly every pair the evidence calls right: among the pairs it
+    left apart the same chance is right less often, so a merge needs a higher one, and nothing it
+    left unassigned is pre-filled."""
+    shipped = np.linspace(0.01, 0.99, 99)
+    after = left_apart(shipped)
+    assert np.all(np.diff(after) > 0) and np.all(after < shipped) and ((after >= 0) & (after <= 1)).all()
+    # a pair the fitted-on-true-people chance calls more likely than not is not proposed ...
+    assert left_apart(0.6) < SUGGEST_ABOVE + 0.1 and left_apart(0.8) < PREFILL_ABOVE
+    # ... but one it is sure of still is
+    assert left_apart(0.99) > 0.9
+    assert PREFILL_UNASSIGNED_ABOVE >= 1.0 and not (left_apart(1.0) > PREFILL_UNASSIGNED_ABOVE)
+
+
+@pytest.mark.long
+def test_merges_proposed_on_facefiles_grouping_are_honest_on_real_masked_faces() -> None:
+    """facefile groups rmfrd-dev (real masks, left out of every fit); each person asks who else it
+    could be, as the person page asks: the after-grouping chance agrees with how often the two are
+    one person in every decile, and the unassigned page pre-fills nobody."""
+    if not RMFRD.is_dir():
+        pytest.skip(f"real masked faces not found at {RMFRD} (see shared/data/README.md)")
+    from facefile_bench import calibration as cal
+    from facefile_bench.dataset import load_labelled
+    from facefile_bench.embedcache import BENCH_VIEWS, embed_set
+
+    from facefile.analyze.analyzer import AnalyzeConfig
+    from facefile.cluster import calibration as shipped
+
+    assert RMFRD.name not in cal.FIT_ON
+    config = AnalyzeConfig(views=BENCH_VIEWS, embedder="mobilefacenet")
+    es, _ = embed_set(load_labelled(RMFRD), "clean", config=config)  # the bench's cache, if there
+    merges = cal.merge_pairs(RMFRD.name, es)
+    chance = left_apart(probability(merges.evidence, merges.rival, merges.crowd))  # what the page shows
+    deciles = cal.reliability(chance, merges.is_same, equal_count=True)
+    assert len(deciles) == 10 and merges.is_same.size > 2000 and merges.is_same.sum() > 20
+    assert all(d["gap"] <= 0.05 for d in deciles), deciles
+    # the shipped chance, fitted on true people, proposed 5 merges here (1 right); this proposes fewer
+    before = probability(merges.evidence, merges.rival, merges.crowd) > PREFILL_ABOVE
+    assert (chance > PREFILL_ABOVE).sum() < before.sum()
+    faces = cal.pairs(RMFRD.name, es, people="grouping")
+    params = (shipped.INTERCEPT, shipped.COEF_EVIDENCE, shipped.COEF_MARGIN, shipped.COEF_CROWD)
+    recal = (shipped.LEFT_APART_INTERCEPT, shipped.LEFT_APART_SLOPE)
+    page = cal.unassigned_rule(recal, params, faces)
+    # many unassigned faces have a known person as a hint, and a minority of hints are right (18%)
+    assert page["faces"] > 200 and 0 < page["hints_same"] < page["hints"] / 2
+    assert page["prefilled"] == 0 < page["prefilled_before"] - page["prefilled_before_same"]
+
+
+def test_the_bench_refit_of_the_after_grouping_chance_recovers_a_known_one() -> None:
+    """Pairs whose same-person rate is a known recalibration of the shipped chance: the refit finds it."""
+    from facefile_bench import calibration as cal
+
+    from facefile.cluster import calibration as shipped
+
+    rng = np.random.default_rng(5)
+    params = (shipped.INTERCEPT, shipped.COEF_EVIDENCE, shipped.COEF_MARGIN, shipped.COEF_CROWD)
+    n = 40_000
+    ev, rival, crowds = rng.uniform(0.2, 0.8, n), rng.uniform(0.2, 0.7, n), rng.uniform(0.3, 0.6, n)
+    none = np.zeros(n, bool)
+    s = cal.Pairs("drawn", ev, rival, crowds, none, ~none, np.arange(n), none)
+    same = rng.random(n) < cal.predict_left_apart((-1.5, 0.9), params, s)
+    drawn = cal.Pairs("drawn", ev, rival, crowds, same, ~none, np.arange(n), none)
+    got = cal.fit_left_apart([drawn], params)
+    assert np.allclose(got, (-1.5, 0.9), atol=0.15), got

@@ -3,10 +3,15 @@
 Everything is computed from :meth:`Store.face_matrix` (one read of the
 embeddings; on PostgreSQL nearest faces come from the library's HNSW index)
 and kept until the library changes; the web app rebuilds a
-:class:`SimilarityIndex` when its data version moves. The numbers shown are
-the calibrated chance of being the same person
-(:mod:`facefile.cluster.calibration`), the number ``review``, ``why`` and a
-face's confidence give too.
+:class:`SimilarityIndex` when its data version moves. Both pages ask about
+what the grouper left apart, where the chance fitted on true people
+(:mod:`facefile.cluster.calibration`) says too much: a merge shows
+:func:`~facefile.cluster.calibration.left_apart` of it, the number
+``review``'s merge questions give too; an unassigned group shows its closest
+person as a hint and is never pre-filled. Measured on facefile's own
+grouping of the dev collections (BENCHMARKS.md, section 8): with the shipped
+chance, merges proposed above 50% were right 8 of 42 and pre-filled people
+17-18% of the time on lfw-dev and rmfrd-dev; with these rules ...
 
 TODO(issue 5): this is numpy in a front end; it could move to a stage module
 (``facefile/similar.py``) if the CLI wants the same suggestions.
@@ -18,7 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facefile.cluster.calibration import PREFILL_ABOVE, SUGGEST_ABOVE, Match
+from facefile.cluster.calibration import (
+    PREFILL_ABOVE,
+    PREFILL_UNASSIGNED_ABOVE,
+    SUGGEST_ABOVE,
+    Match,
+    left_apart,
+)
 from facefile.people_index import PeopleIndex
 from facefile.regroup import StoreNeighbours
 from facefile.store.db import Store
@@ -44,8 +55,11 @@ class LooksLike:
 
     Attributes:
         person_id: that person.
-        probability: calibrated chance the group is them.
-        is_prefilled: more likely than not: the page proposes them.
+        probability: the chance as for two people the grouper left apart
+            (:func:`~facefile.cluster.calibration.left_apart`); not calibrated
+            for unassigned faces, so the page shows it only when pre-filled.
+        is_prefilled: above :data:`~facefile.cluster.calibration.PREFILL_UNASSIGNED_ABOVE`
+            (never, today): the page proposes them.
     """
 
     person_id: int
@@ -82,10 +96,10 @@ class SimilarityIndex:
 
         ``person_id``'s best faces ask who else they could be
         (:meth:`PeopleIndex.group`); people seen in a photo together with
-        ``person_id`` cannot be the same and are left out. A merge is
-        proposed only when more likely than not (:data:`PREFILL_ABOVE`): on
-        facefile's own grouping of the dev collections, every merge between
-        20% and 50% was wrong (57 of 57; BENCHMARKS.md, section 8).
+        ``person_id`` cannot be the same and are left out. The chance is
+        :func:`~facefile.cluster.calibration.left_apart` (the grouper
+        already refused to link them); a merge is proposed only when more
+        likely than not (:data:`PREFILL_ABOVE`).
 
         Returns:
             ``(person_id, probability)``, most likely first.
@@ -100,22 +114,27 @@ class SimilarityIndex:
             near = np.concatenate([*self.neighbours.nearest(best, LIKELY_NEIGHBOURS), np.zeros(0, np.int64)])
             reach = set(self.person[near].tolist())
             together |= set(self.people.tolist()) - reach
-        found = self._index().group(best, exclude=tuple(sorted(together)))
-        out = [(m.person, m.probability) for m in found if m.person >= 0 and m.probability > PREFILL_ABOVE]
+        found = [m for m in self._index().group(best, exclude=tuple(sorted(together))) if m.person >= 0]
+        chance = left_apart(np.array([m.probability for m in found]))
+        out = [(m.person, float(p)) for m, p in zip(found, chance, strict=True) if p > PREFILL_ABOVE]
         return out[:k]
 
     def looks_like(self, group: FaceGroup) -> LooksLike | None:
         """The person an unassigned group most likely is, if at least :data:`SUGGEST_ABOVE`.
 
-        People the user said one of its faces is not are left out.
+        The chance is :func:`~facefile.cluster.calibration.left_apart` (the
+        grouper refused to put these faces in anyone); a group is pre-filled
+        only above :data:`PREFILL_UNASSIGNED_ABOVE`. People the user said one
+        of its faces is not are left out.
         """
         rows = np.searchsorted(self.face_ids, np.asarray(group.face_ids[:LIKELY_QUERIES], dtype=np.int64))
         refused = set().union(*(self._refused.get(int(f), set()) for f in group.face_ids))
         found = self._index().group(rows, exclude=tuple(sorted(refused)))
         best: Match | None = next((m for m in found if m.person >= 0), None)
-        if best is None or best.probability < SUGGEST_ABOVE:
+        chance = float(left_apart(best.probability)) if best is not None else 0.0
+        if best is None or chance < SUGGEST_ABOVE:
             return None
-        return LooksLike(best.person, best.probability, best.probability > PREFILL_ABOVE)
+        return LooksLike(best.person, chance, chance > PREFILL_UNASSIGNED_ABOVE)
 
     def _index(self) -> PeopleIndex:
         if self._people_index is None:
