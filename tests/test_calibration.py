@@ -186,6 +186,7 @@ def test_merges_proposed_on_facefiles_grouping_are_honest_on_real_masked_faces()
     if not RMFRD.is_dir():
         pytest.skip(f"real masked faces not found at {RMFRD} (see shared/data/README.md)")
     from facefile_bench import calibration as cal
+    from facefile_bench import left_apart as left_apart_bench
     from facefile_bench.dataset import load_labelled
     from facefile_bench.embedcache import BENCH_VIEWS, embed_set
 
@@ -195,7 +196,7 @@ def test_merges_proposed_on_facefiles_grouping_are_honest_on_real_masked_faces()
     assert RMFRD.name not in cal.FIT_ON
     config = AnalyzeConfig(views=BENCH_VIEWS, embedder="mobilefacenet")
     es, _ = embed_set(load_labelled(RMFRD), "clean", config=config)  # the bench's cache, if there
-    merges = cal.merge_pairs(RMFRD.name, es)
+    merges = left_apart_bench.merge_pairs(RMFRD.name, es)
     chance = left_apart(probability(merges.evidence, merges.rival, merges.crowd))  # what the page shows
     deciles = cal.reliability(chance, merges.is_same, equal_count=True)
     assert len(deciles) == 10 and merges.is_same.size > 2000 and merges.is_same.sum() > 20
@@ -206,7 +207,7 @@ def test_merges_proposed_on_facefiles_grouping_are_honest_on_real_masked_faces()
     faces = cal.pairs(RMFRD.name, es, people="grouping")
     params = (shipped.INTERCEPT, shipped.COEF_EVIDENCE, shipped.COEF_MARGIN, shipped.COEF_CROWD)
     recal = (shipped.LEFT_APART_INTERCEPT, shipped.LEFT_APART_SLOPE)
-    page = cal.unassigned_rule(recal, params, faces)
+    page = left_apart_bench.unassigned_page(recal, params, faces)
     # many unassigned faces have a known person as a hint, and a minority of hints are right (18%)
     assert page["faces"] > 200 and 0 < page["hints_same"] < page["hints"] / 2
     assert page["prefilled"] == 0 < page["prefilled_before"] - page["prefilled_before_same"]
@@ -215,6 +216,7 @@ def test_merges_proposed_on_facefiles_grouping_are_honest_on_real_masked_faces()
 def test_the_bench_refit_of_the_after_grouping_chance_recovers_a_known_one() -> None:
     """Pairs whose same-person rate is a known recalibration of the shipped chance: the refit finds it."""
     from facefile_bench import calibration as cal
+    from facefile_bench import left_apart as left_apart_bench
 
     from facefile.cluster import calibration as shipped
 
@@ -224,7 +226,7 @@ def test_the_bench_refit_of_the_after_grouping_chance_recovers_a_known_one() -> 
     ev, rival, crowds = rng.uniform(0.2, 0.8, n), rng.uniform(0.2, 0.7, n), rng.uniform(0.3, 0.6, n)
     none = np.zeros(n, bool)
     s = cal.Pairs("drawn", ev, rival, crowds, none, ~none, np.arange(n), none)
-    same = rng.random(n) < cal.predict_left_apart((-1.5, 0.9), params, s)
+    same = rng.random(n) < left_apart_bench.predict((-1.5, 0.9), params, s)
     drawn = cal.Pairs("drawn", ev, rival, crowds, same, ~none, np.arange(n), none)
-    got = cal.fit_left_apart([drawn], params)
+    got = left_apart_bench.fit([drawn], params)
     assert np.allclose(got, (-1.5, 0.9), atol=0.15), got

@@ -71,9 +71,9 @@ def pairs(name: str, es: EmbeddedSet, people: str = "labels") -> Pairs:
             library has them; a candidate is "same" when most of its faces
             are the face's identity).
     """
-    truth, groups = _people(es, people)
+    truth, groups = people_of(es, people)
     index = PeopleIndex(es.embeddings["full"][es.is_detected], groups)
-    identity_of = _identity_of(truth, groups)
+    identity_of = main_identity(truth, groups)
     ev, rv, cr, same, top, asker, proposed = [], [], [], [], [], [], []
     for i, found in enumerate(index.faces()):
         first_person = next((j for j, m in enumerate(found[:TOP]) if m.person >= 0), -1)
@@ -92,7 +92,7 @@ def pairs(name: str, es: EmbeddedSet, people: str = "labels") -> Pairs:
     )  # fmt: skip
 
 
-def _people(es: EmbeddedSet, people: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+def people_of(es: EmbeddedSet, people: str) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
     """``(identity, person)`` of each detected face: the labels, or facefile's default grouping."""
     det = es.is_detected
     truth = np.unique(np.array(es.identities)[det], return_inverse=True)[1].astype(np.int64)
@@ -107,110 +107,9 @@ def _people(es: EmbeddedSet, people: str) -> tuple[NDArray[np.int64], NDArray[np
     return truth, np.asarray(groups, dtype=np.int64)
 
 
-def _identity_of(truth: NDArray[np.int64], groups: NDArray[np.int64]) -> dict[int, int]:
+def main_identity(truth: NDArray[np.int64], groups: NDArray[np.int64]) -> dict[int, int]:
     """Each person's identity: the one most of its faces have."""
     return {int(g): int(np.bincount(truth[groups == g]).argmax()) for g in np.unique(groups[groups >= 0])}
-
-
-MERGE_QUERIES = 8
-"""A person's best faces that ask who else it could be (as the person page asks)."""
-
-
-def merge_pairs(name: str, es: EmbeddedSet) -> Pairs:
-    """Every merge the person page could propose on facefile's default grouping of ``es``.
-
-    Each person's :data:`MERGE_QUERIES` best faces ask who else it could be
-    (:meth:`PeopleIndex.group`, the code the page runs); each other person
-    found is a pair, "same" when both persons' main identities are one.
-    ``identity`` is the asking person's main identity (for resampling);
-    ``is_top`` marks each person's most likely other person.
-    """
-    truth, groups = _people(es, "grouping")
-    index = PeopleIndex(es.embeddings["full"][es.is_detected], groups)
-    identity_of = _identity_of(truth, groups)
-    quality = es.quality[es.is_detected]
-    ev, rv, cr, same, top, asker = [], [], [], [], [], []
-    for person, who in identity_of.items():
-        own = np.flatnonzero(groups == person)
-        best = own[np.argsort(-quality[own], kind="stable")[:MERGE_QUERIES]]
-        found = [m for m in index.group(best) if m.person >= 0]
-        for j, m in enumerate(found):
-            ev.append(m.evidence)
-            rv.append(m.rival)
-            cr.append(m.crowd)
-            same.append(identity_of[m.person] == who)
-            top.append(j == 0)
-            asker.append(who)
-    none = np.zeros(len(ev), bool)
-    return Pairs(
-        name, np.array(ev), np.array(rv), np.array(cr), np.array(same, bool), np.array(top, bool),
-        np.array(asker, np.int64), none,
-    )  # fmt: skip
-
-
-def fit_left_apart(sets: Sequence[Pairs], params: tuple[float, float, float, float]) -> tuple[float, float]:
-    """``(LEFT_APART_INTERCEPT, LEFT_APART_SLOPE)``: a logistic on the logit of ``params``' chance.
-
-    Each set weighs the same, as in :func:`fit`.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    y = np.concatenate([s.is_same for s in sets])
-    w = np.concatenate([np.full(s.evidence.size, y.size / (len(sets) * s.evidence.size)) for s in sets])
-    x = np.concatenate([_logit(predict(params, s)) for s in sets])[:, None]
-    model = LogisticRegression(C=1e4, max_iter=5000).fit(x, y, sample_weight=w)
-    return float(model.intercept_[0]), float(model.coef_[0][0])
-
-
-def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return np.log(p / (1 - p))
-
-
-def predict_left_apart(
-    recal: tuple[float, float], params: tuple[float, float, float, float], s: Pairs
-) -> NDArray[np.float64]:
-    """The chance of each pair of ``s`` after grouping: ``recal`` applied to ``params``' chance."""
-    z = recal[0] + recal[1] * _logit(predict(params, s))
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def check_left_apart(
-    recal: tuple[float, float], params: tuple[float, float, float, float], held: Pairs
-) -> dict:
-    """Reliability of the after-grouping chance on ``held``'s merges, and what the page proposes."""
-    p = predict_left_apart(recal, params, held)
-    shown_now = predict(params, held) > calibration.PREFILL_ABOVE
-    proposed = p > calibration.PREFILL_ABOVE
-    return {
-        "held_out": held.name, "recal": recal, "pairs": int(p.size),
-        "worst_range": worst_gap_range(p, held),
-        "deciles": reliability(p, held.is_same, True),
-        "proposed": int(proposed.sum()), "proposed_same": int(held.is_same[proposed].sum()),
-        "proposed_before": int(shown_now.sum()), "proposed_before_same": int(held.is_same[shown_now].sum()),
-        "suggested": int((p >= calibration.SUGGEST_ABOVE).sum()),
-        "suggested_same": int(held.is_same[p >= calibration.SUGGEST_ABOVE].sum()),
-    }  # fmt: skip
-
-
-def rotate_left_apart(sets: Sequence[Pairs], params: tuple[float, float, float, float]) -> list[dict]:
-    """Fit the after-grouping constants on all merge sets but one, check on that one, in turn."""
-    return [check_left_apart(fit_left_apart([s for s in sets if s is not held], params), params, held)
-            for held in sets]  # fmt: skip
-
-
-def unassigned_rule(recal: tuple[float, float], params: tuple[float, float, float, float], s: Pairs) -> dict:
-    """What the unassigned page shows on ``s`` (people from facefile's grouping): hints at or
-    above the floor, and pre-fills under :data:`~facefile.cluster.calibration.PREFILL_UNASSIGNED_ABOVE`."""
-    sel = s.is_unassigned_best
-    p = predict_left_apart(recal, params, s)[sel]
-    y = s.is_same[sel]
-    hint, pre = p >= calibration.SUGGEST_ABOVE, p > calibration.PREFILL_UNASSIGNED_ABOVE
-    before = predict(params, s)[sel] > calibration.PREFILL_ABOVE
-    return {"name": s.name, "faces": int(sel.sum()),
-            "hints": int(hint.sum()), "hints_same": int(y[hint].sum()),
-            "prefilled": int(pre.sum()), "prefilled_same": int(y[pre].sum()),
-            "prefilled_before": int(before.sum()), "prefilled_before_same": int(y[before].sum())}  # fmt: skip
 
 
 def features(s: Pairs) -> NDArray[np.float64]:

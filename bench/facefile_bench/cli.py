@@ -569,10 +569,14 @@ def calibration(
     Prints, per set left out, predicted against observed same-person rates
     in deciles of the prediction (with each decile's standard error), then
     the shipped constants (``facefile.cluster.calibration``, fitted on
-    lfw-dev and celeb17) on every set, and a refit of them.
+    lfw-dev and celeb17) on every set, and a refit of them. With ``--people
+    grouping``, also what the pages propose on facefile's grouping: the
+    after-grouping constants of merge suggestions, rotated the same way, and
+    what the unassigned page shows (``facefile_bench.left_apart``).
     """
     from facefile.cluster import calibration as shipped
     from facefile_bench import calibration as cal
+    from facefile_bench import left_apart
     from facefile_bench.report import table, write_run
 
     if people not in ("labels", "grouping"):
@@ -583,7 +587,7 @@ def calibration(
         es = _embed(_load(path, None, 0), "clean", 0, cache, workers)
         sets.append(cal.pairs(path.name, es, people))
         if people == "grouping":
-            merges.append(cal.merge_pairs(path.name, es))
+            merges.append(left_apart.merge_pairs(path.name, es))
     shipped_now = (shipped.INTERCEPT, shipped.COEF_EVIDENCE, shipped.COEF_MARGIN, shipped.COEF_CROWD)
     names = "INTERCEPT, COEF_EVIDENCE, COEF_MARGIN, COEF_CROWD"
     fit_on = [s for s in sets if s.name in cal.FIT_ON]
@@ -638,63 +642,9 @@ def calibration(
         summary.append(f"Refitted on {fitted_on}: {', '.join(f'{v:.2f}' for v in refit)}")
     after: dict = {}
     if merges:
-        summary += _left_apart_summary(cal, shipped, shipped_now, sets, merges, after, sections, cols)
+        summary += left_apart.summary(shipped_now, sets, merges, after, sections, cols)
     sections = {"Summary": "\n".join(summary), **sections}
     payload = {"rotated": rotated, "shipped": checked, "refit": refit, "fit_on": list(cal.FIT_ON), **after}
     md, js = write_run(out, "calibration", _command(), sections, payload)
     console.print(sections["Summary"])
     console.print(f"Wrote {md}, {js}")
-
-
-def _left_apart_summary(cal, shipped, params, sets, merges, after, sections, cols) -> list[str]:  # type: ignore[no-untyped-def]
-    """The merge suggestions and unassigned hints on facefile's grouping: the after-grouping
-    constants rotated, the shipped ones on every set, and what each page shows."""
-    from facefile_bench.report import table
-
-    recal_now = (shipped.LEFT_APART_INTERCEPT, shipped.LEFT_APART_SLOPE)
-    rotated = cal.rotate_left_apart(merges, params) if len(merges) > 1 else []
-    checked = [cal.check_left_apart(recal_now, params, m) for m in merges]
-    fit_on = [m for m in merges if m.name in cal.FIT_ON]
-    refit = cal.fit_left_apart(fit_on, params) if fit_on else None
-    unassigned = [cal.unassigned_rule(recal_now, params, s) for s in sets]
-    head = ("| merge pairs | worst decile gap (se) | people redrawn: median (5-95%) "
-            "| proposed (>50%): n, right | before (shipped chance >50%): n, right |")  # fmt: skip
-
-    def row(r: dict) -> str:
-        worst = max(r["deciles"], key=lambda b: b["gap"])
-        lo, mid, hi = r["worst_range"]
-        return (
-            f"{r['pairs']} | {worst['gap']:.3f} ({worst['se']:.3f}) | {mid:.3f} ({lo:.3f}-{hi:.3f}) "
-            f"| {r['proposed']}, {r['proposed_same']} | {r['proposed_before']}, {r['proposed_before_same']} |"
-        )
-
-    out = ["", "Merge suggestions on facefile's grouping: after-grouping constants "
-           "(LEFT_APART_INTERCEPT, LEFT_APART_SLOPE) fitted on the others, checked on the one left out:", "",
-           f"| left out | fitted {head}", "|---" * 7 + "|"]  # fmt: skip
-    for r in rotated:
-        out.append(f"| {r['held_out']} | {r['recal'][0]:.2f}, {r['recal'][1]:.2f} | {row(r)}")
-        sections[f"{r['held_out']} left out: merge suggestions after grouping, deciles"] = table(
-            r["deciles"], cols
-        )
-    out += ["", f"Shipped after-grouping constants {recal_now[0]:.2f}, {recal_now[1]:.2f}:", "",
-            f"| collection | held out {head}", "|---" * 7 + "|"]  # fmt: skip
-    for r in checked:
-        held = "no" if r["held_out"] in cal.FIT_ON else "**yes**"
-        out.append(f"| {r['held_out']} | {held} | {row(r)}")
-        sections[f"{r['held_out']}, shipped after-grouping constants: merge deciles"] = table(
-            r["deciles"], cols
-        )
-    if refit is not None:
-        out.append(f"Refitted on {', '.join(cal.FIT_ON)}: {refit[0]:.2f}, {refit[1]:.2f}")
-    out += ["", "The unassigned page (shipped rules): each unassigned face's most likely person",
-            "", "| collection | unassigned faces | hint shown (>= floor): n, right "
-            "| pre-filled: n, right | pre-filled before (shipped chance >50%): n, right |",
-            "|---" * 5 + "|"]  # fmt: skip
-    for u in unassigned:
-        out.append(
-            f"| {u['name']} | {u['faces']} | {u['hints']}, {u['hints_same']} | {u['prefilled']}, "
-            f"{u['prefilled_same']} | {u['prefilled_before']}, {u['prefilled_before_same']} |"
-        )
-    after.update(left_apart_rotated=rotated, left_apart_shipped=checked, left_apart_refit=refit,
-                 unassigned=unassigned)  # fmt: skip
-    return out
