@@ -264,6 +264,16 @@ def test_unassigned_page_hints_at_the_closest_person_and_pre_fills_nobody(
     assert 'value="person-' not in mine and "same person" not in mine  # no pre-fill, no number
     theirs = _group_section(page, stranger.id)
     assert 'value="person-' not in theirs and "closest person" not in theirs  # a stranger: no hint
+    # `why` and `review` give the left-out face one chance of being a: the same number, and the
+    # one for what the grouper left apart, so less sure than for a face the grouper put in a
+    with Library(library, settings=FAKE_SETTINGS) as lib:
+        told = lib.why(member.id)
+        asked = [it for it in lib.review() if it.face_id == member.id and it.person_id == a.id]
+        placed = lib.why(lib.faces(a.id)[0].id)
+    assert told.closest_other_person == a.id and told.closest_other_probability is not None
+    assert f"{told.closest_other_probability:.0%} likely" in told.text
+    assert all(abs(it.probability - told.closest_other_probability) < 1e-9 for it in asked)
+    assert told.closest_other_probability < placed.confidence
 
 
 def test_merge_suggestions_show_likely_people_only(client: TestClient, library: str) -> None:

@@ -95,7 +95,9 @@ def _merge_probability(index: PeopleIndex, m: object, a: int, b: int) -> float:
 def explain(store: Store, settings: Settings, face_id: int) -> Explanation:
     """Why a face is in its person, in numbers and one paragraph.
 
-    Every number is a calibrated chance of being the same person.
+    Every number is a calibrated chance of being the same person; for a face
+    in no person, its closest person's is :func:`~facefile.cluster.calibration.left_apart`
+    of it, as ``review`` asks it.
     """
     face = store.face(face_id)
     m, data, grouping = _current(store, settings)
@@ -109,6 +111,8 @@ def explain(store: Store, settings: Settings, face_id: int) -> Explanation:
     others = [x for x in found if x.person >= 0 and x.person != face.person_id]
     other = others[0].person if others else None
     other_p = others[0].probability if others else None
+    if other_p is not None and face.person_id is None:  # the grouper left it out of everyone
+        other_p = float(left_apart(other_p))
     refused = tuple(sorted({pid for r, pid in data.not_person if r == row}))
     lines = [_placement(store, face_id, face.person_id, face.source, face.confidence)]
     if face.person_id is not None:
