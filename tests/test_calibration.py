@@ -166,18 +166,36 @@ def test_the_bench_refit_recovers_a_known_chance() -> None:
 
 def test_what_the_grouper_left_apart_needs_more_evidence_to_be_proposed() -> None:
     """The grouper already linked nearly every pair the evidence calls right: among the pairs it
-    left apart the same chance is right less often, so a merge needs a higher one, and nothing it
-    left unassigned is pre-filled."""
+    left apart the same chance is right less often, and nothing it left unassigned is pre-filled."""
     shipped = np.linspace(0.01, 0.99, 99)
     after = left_apart(shipped)
     assert np.all(np.diff(after) > 0) and np.all(after < shipped) and ((after >= 0) & (after <= 1)).all()
-    # a pair the chance fitted on true people calls more likely than not is not proposed ...
-    assert left_apart(0.6) < PREFILL_ABOVE and left_apart(0.8) < PREFILL_ABOVE
-    # ... a coin flip there is not even asked about in review ...
-    assert left_apart(0.5) < SUGGEST_ABOVE
-    # ... but one it is sure of still is proposed
-    assert left_apart(0.99) > 0.9
+    assert left_apart(0.6) < PREFILL_ABOVE < left_apart(0.99)  # a coin flip is not proposed; a sure one is
     assert PREFILL_UNASSIGNED_ABOVE >= 1.0 and not (left_apart(1.0) > PREFILL_UNASSIGNED_ABOVE)
+
+
+def test_a_merge_is_asked_both_ways() -> None:
+    """Two halves of one person are proposed as one, whichever asks; two people are not; and a
+    stranger who looks like one face of a big person is not, though that face vouches for him."""
+    x, who = faces_of(6, 8, seed=6)
+    people = who.copy()
+    people[who == 0] = np.where(np.arange(8) < 4, 0, 6)  # person 0 split in two: 0 and 6
+    # a stranger like one face of person 1 in what sets it apart from 1's other faces
+    centre = x[who == 1].mean(axis=0) / np.linalg.norm(x[who == 1].mean(axis=0))
+    own = x[np.flatnonzero(who == 1)[0]] - (x[np.flatnonzero(who == 1)[0]] @ centre) * centre
+    twin = 0.3 * centre + 0.954 * own / np.linalg.norm(own)
+    x, people = np.r_[x, twin[None, :].astype(np.float32)], np.r_[people, 7]
+    idx = PeopleIndex(x, people)
+
+    def rows(p: int) -> np.ndarray:
+        return np.flatnonzero(people == p)
+
+    halves = idx.merge_chance(rows(0), 0, rows(6), 6)
+    assert halves > PREFILL_ABOVE and halves == idx.merge_chance(rows(6), 6, rows(0), 0)
+    assert idx.merge_chance(rows(1), 1, rows(2), 2) < SUGGEST_ABOVE
+    one_way = next(m.probability for m in idx.group(rows(7)) if m.person == 1)
+    both_ways = idx.merge_chance(rows(7), 7, rows(1), 1)
+    assert both_ways < float(left_apart(one_way)) and both_ways < SUGGEST_ABOVE
 
 
 @pytest.mark.long
@@ -199,13 +217,13 @@ def test_merges_proposed_on_facefiles_grouping_are_honest_on_real_masked_faces()
     config = AnalyzeConfig(views=BENCH_VIEWS, embedder="mobilefacenet")
     es, _ = embed_set(load_labelled(RMFRD), "clean", config=config)  # the bench's cache, if there
     merges = left_apart_bench.merge_pairs(RMFRD.name, es)
-    chance = left_apart(probability(merges.evidence, merges.rival, merges.crowd))  # what the page shows
+    chance = left_apart(merges.chance)  # what the page shows: asked both ways, after grouping
     deciles = cal.reliability(chance, merges.is_same, equal_count=True)
     assert len(deciles) == 10 and merges.is_same.size > 2000 and merges.is_same.sum() > 20
     assert all(d["gap"] <= 0.05 for d in deciles), deciles
-    # the shipped chance, fitted on true people, proposed 5 merges here (1 right); this proposes fewer
-    before = probability(merges.evidence, merges.rival, merges.crowd) > PREFILL_ABOVE
-    assert (chance > PREFILL_ABOVE).sum() < before.sum()
+    # the chance fitted on true people, asked one way, proposed 5 merges here (1 right); this fewer
+    before = merges.one_way > PREFILL_ABOVE
+    assert (chance > PREFILL_ABOVE).sum() < before.sum() and before.sum() > before[merges.is_same].sum()
     faces = cal.pairs(RMFRD.name, es, people="grouping")
     params = (shipped.INTERCEPT, shipped.COEF_EVIDENCE, shipped.COEF_MARGIN, shipped.COEF_CROWD)
     recal = (shipped.LEFT_APART_INTERCEPT, shipped.LEFT_APART_SLOPE)
@@ -216,19 +234,13 @@ def test_merges_proposed_on_facefiles_grouping_are_honest_on_real_masked_faces()
 
 
 def test_the_bench_refit_of_the_after_grouping_chance_recovers_a_known_one() -> None:
-    """Pairs whose same-person rate is a known recalibration of the shipped chance: the refit finds it."""
-    from facefile_bench import calibration as cal
+    """Pairs whose same-person rate is a known recalibration of their chance: the refit finds it."""
     from facefile_bench import left_apart as left_apart_bench
 
-    from facefile.cluster import calibration as shipped
-
     rng = np.random.default_rng(5)
-    params = (shipped.INTERCEPT, shipped.COEF_EVIDENCE, shipped.COEF_MARGIN, shipped.COEF_CROWD)
     n = 40_000
-    ev, rival, crowds = rng.uniform(0.2, 0.8, n), rng.uniform(0.2, 0.7, n), rng.uniform(0.3, 0.6, n)
-    none = np.zeros(n, bool)
-    s = cal.Pairs("drawn", ev, rival, crowds, none, ~none, np.arange(n), none)
-    same = rng.random(n) < left_apart_bench.predict((-1.5, 0.9), params, s)
-    drawn = cal.Pairs("drawn", ev, rival, crowds, same, ~none, np.arange(n), none)
-    got = left_apart_bench.fit([drawn], params)
+    chance = 1.0 / (1.0 + np.exp(-rng.uniform(-8.0, 8.0, n)))
+    same = rng.random(n) < left_apart_bench.predict((-1.5, 0.9), chance)
+    drawn = left_apart_bench.Merges("drawn", chance, chance, same, np.arange(n))
+    got = left_apart_bench.fit([drawn])
     assert np.allclose(got, (-1.5, 0.9), atol=0.15), got

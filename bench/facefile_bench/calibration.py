@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -166,8 +167,18 @@ def reliability(p: NDArray[np.float64], y: NDArray[np.bool_], equal_count: bool)
     return rows
 
 
+class People(Protocol):
+    """Pairs with an outcome and the identity that asked (:class:`Pairs`, or merge pairs)."""
+
+    @property
+    def is_same(self) -> NDArray[np.bool_]: ...
+
+    @property
+    def identity(self) -> NDArray[np.int64]: ...
+
+
 def worst_gap_range(
-    p: NDArray[np.float64], s: Pairs, rounds: int = 500, seed: int = 0
+    p: NDArray[np.float64], s: People, rounds: int = 500, seed: int = 0
 ) -> tuple[float, float, float]:
     """The worst decile gap when the collection's people are drawn again (with replacement).
 

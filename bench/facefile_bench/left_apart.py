@@ -5,7 +5,9 @@ faces asking about the *true* people. On a user's library the people are the
 grouper's, and the pages propose what the grouper left apart: two people it
 did not merge, a face it left unassigned. :func:`merge_pairs` lists every
 merge the person page could propose on facefile's default grouping of a
-labelled collection; :func:`rotate` fits the after-grouping constants
+labelled collection, each asked both ways (each person's best faces ask
+about the other, as :meth:`PeopleIndex.merge_chance` does); :func:`rotate`
+fits the after-grouping constants
 (``LEFT_APART_INTERCEPT``, ``LEFT_APART_SLOPE``) on all collections but one
 and checks them on that one, in turn, with the deciles and standard errors of
 :mod:`facefile_bench.calibration`; :func:`unassigned_page` counts what the
@@ -15,6 +17,7 @@ unassigned page shows under the shipped rules.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,101 +31,116 @@ MERGE_QUERIES = 8
 """A person's best faces that ask who else it could be (as the person page asks)."""
 
 
-def merge_pairs(name: str, es: EmbeddedSet) -> cal.Pairs:
+@dataclass(frozen=True)
+class Merges:
+    """Every (person, other person) pair the person page could propose, on facefile's grouping.
+
+    Attributes:
+        name: the collection.
+        one_way: ``float64 (m,)`` the shipped chance as the asking person's
+            best faces give it (what the page showed before asking both ways).
+        chance: ``float64 (m,)`` the less sure of the two ways (the other
+            person's best faces asking back; 0 when they do not reach it).
+        is_same: ``bool (m,)`` both persons' main identities are one.
+        identity: ``int64 (m,)`` the asking person's main identity (for resampling).
+    """
+
+    name: str
+    one_way: NDArray[np.float64]
+    chance: NDArray[np.float64]
+    is_same: NDArray[np.bool_]
+    identity: NDArray[np.int64]
+
+
+def merge_pairs(name: str, es: EmbeddedSet) -> Merges:
     """Every merge the person page could propose on facefile's default grouping of ``es``.
 
     Each person's :data:`MERGE_QUERIES` best faces ask who else it could be
     (:meth:`PeopleIndex.group`, the code the page runs); each other person
-    found is a pair, "same" when both persons' main identities are one.
-    ``identity`` is the asking person's main identity (for resampling);
-    ``is_top`` marks each person's most likely other person.
+    found is a pair, asked back the same way.
     """
     truth, groups = cal.people_of(es, "grouping")
     index = PeopleIndex(es.embeddings["full"][es.is_detected], groups)
     identity_of = cal.main_identity(truth, groups)
     quality = es.quality[es.is_detected]
-    ev, rv, cr, same, top, asker = [], [], [], [], [], []
-    for person, who in identity_of.items():
+    asked: dict[tuple[int, int], float] = {}
+    for person in identity_of:
         own = np.flatnonzero(groups == person)
         best = own[np.argsort(-quality[own], kind="stable")[:MERGE_QUERIES]]
-        found = [m for m in index.group(best) if m.person >= 0]
-        for j, m in enumerate(found):
-            ev.append(m.evidence)
-            rv.append(m.rival)
-            cr.append(m.crowd)
-            same.append(identity_of[m.person] == who)
-            top.append(j == 0)
-            asker.append(who)
-    none = np.zeros(len(ev), bool)
-    return cal.Pairs(
-        name, np.array(ev), np.array(rv), np.array(cr), np.array(same, bool), np.array(top, bool),
-        np.array(asker, np.int64), none,
-    )  # fmt: skip
+        for m in index.group(best):
+            if m.person >= 0:
+                asked[person, m.person] = m.probability
+    pairs = list(asked)
+    one_way = np.array([asked[p] for p in pairs])
+    back = np.array([asked.get((b, a), 0.0) for a, b in pairs])
+    same = np.array([identity_of[a] == identity_of[b] for a, b in pairs], bool)
+    identity = np.array([identity_of[a] for a, _ in pairs], np.int64)
+    return Merges(name, one_way, np.minimum(one_way, back), same, identity)
 
 
-def fit(sets: Sequence[cal.Pairs], params: tuple[float, float, float, float]) -> tuple[float, float]:
-    """``(LEFT_APART_INTERCEPT, LEFT_APART_SLOPE)``: a logistic on the logit of ``params``' chance.
+def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
+    p = np.clip(p, 1e-4, 1 - 1e-4)  # as calibration.left_apart clips
+    return np.log(p / (1 - p))
+
+
+def fit(sets: Sequence[Merges]) -> tuple[float, float]:
+    """``(LEFT_APART_INTERCEPT, LEFT_APART_SLOPE)``: a logistic on the logit of each pair's ``chance``.
 
     Each set weighs the same, as in :func:`facefile_bench.calibration.fit`.
     """
     from sklearn.linear_model import LogisticRegression
 
     y = np.concatenate([s.is_same for s in sets])
-    w = np.concatenate([np.full(s.evidence.size, y.size / (len(sets) * s.evidence.size)) for s in sets])
-    x = np.concatenate([_logit(cal.predict(params, s)) for s in sets])[:, None]
+    w = np.concatenate([np.full(s.chance.size, y.size / (len(sets) * s.chance.size)) for s in sets])
+    x = np.concatenate([_logit(s.chance) for s in sets])[:, None]
     model = LogisticRegression(C=1e4, max_iter=5000).fit(x, y, sample_weight=w)
     return float(model.intercept_[0]), float(model.coef_[0][0])
 
 
-def _logit(p: NDArray[np.float64]) -> NDArray[np.float64]:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return np.log(p / (1 - p))
+def predict(recal: tuple[float, float], chance: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The after-grouping chance: ``recal`` applied to ``chance`` (as :func:`fit` returns it)."""
+    return 1.0 / (1.0 + np.exp(-(recal[0] + recal[1] * _logit(chance))))
 
 
-def predict(
-    recal: tuple[float, float], params: tuple[float, float, float, float], s: cal.Pairs
-) -> NDArray[np.float64]:
-    """The chance of each pair of ``s`` after grouping: ``recal`` applied to ``params``' chance."""
-    z = recal[0] + recal[1] * _logit(cal.predict(params, s))
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def check(recal: tuple[float, float], params: tuple[float, float, float, float], held: cal.Pairs) -> dict:
+def check(recal: tuple[float, float], held: Merges) -> dict:
     """Reliability of the after-grouping chance on ``held``'s merges, and what the page proposes."""
-    p = predict(recal, params, held)
-    shown_now = cal.predict(params, held) > calibration.PREFILL_ABOVE
-    proposed = p > calibration.PREFILL_ABOVE
+    p = predict(recal, held.chance)
+    shown_now = held.one_way > calibration.PREFILL_ABOVE
+    proposed, suggested = p > calibration.PREFILL_ABOVE, p >= calibration.SUGGEST_ABOVE
     return {
         "held_out": held.name, "recal": recal, "pairs": int(p.size),
         "worst_range": cal.worst_gap_range(p, held),
         "deciles": cal.reliability(p, held.is_same, True),
         "proposed": int(proposed.sum()), "proposed_same": int(held.is_same[proposed].sum()),
-        "proposed_before": int(shown_now.sum()), "proposed_before_same": int(held.is_same[shown_now].sum()),
-        "suggested_predicted": float(p[p >= calibration.SUGGEST_ABOVE].sum()),
         "proposed_predicted": float(p[proposed].sum()),
-        "suggested": int((p >= calibration.SUGGEST_ABOVE).sum()),
-        "suggested_same": int(held.is_same[p >= calibration.SUGGEST_ABOVE].sum()),
+        "suggested": int(suggested.sum()), "suggested_same": int(held.is_same[suggested].sum()),
+        "suggested_predicted": float(p[suggested].sum()),
+        "proposed_before": int(shown_now.sum()), "proposed_before_same": int(held.is_same[shown_now].sum()),
     }  # fmt: skip
 
 
-def rotate(sets: Sequence[cal.Pairs], params: tuple[float, float, float, float]) -> list[dict]:
+def rotate(sets: Sequence[Merges]) -> list[dict]:
     """Fit the after-grouping constants on all merge sets but one, check on that one, in turn."""
-    return [check(fit([s for s in sets if s is not held], params), params, held)
-            for held in sets]  # fmt: skip
+    return [check(fit([s for s in sets if s is not held]), held) for held in sets]
 
 
 def unassigned_page(
     recal: tuple[float, float], params: tuple[float, float, float, float], s: cal.Pairs
 ) -> dict:
-    """What the unassigned page shows on ``s`` (people from facefile's grouping): hints at or
-    above the floor, and pre-fills under :data:`~facefile.cluster.calibration.PREFILL_UNASSIGNED_ABOVE`."""
+    """What the unassigned page shows on ``s`` (people from facefile's grouping): hints above
+    ``facefile.web.similar.HINT_ABOVE`` and pre-fills above
+    :data:`~facefile.cluster.calibration.PREFILL_UNASSIGNED_ABOVE`, on the chance fitted on true
+    people (``expected``: what ``recal`` would say of the hints)."""
+    from facefile.web.similar import HINT_ABOVE
+
     sel = s.is_unassigned_best
-    p = predict(recal, params, s)[sel]
-    y = s.is_same[sel]
-    hint, pre = p >= calibration.SUGGEST_ABOVE, p > calibration.PREFILL_UNASSIGNED_ABOVE
-    before = cal.predict(params, s)[sel] > calibration.PREFILL_ABOVE
+    chance = cal.predict(params, s)[sel]
+    p, y = predict(recal, chance), s.is_same[sel]
+    hint, pre = chance > HINT_ABOVE, chance > calibration.PREFILL_UNASSIGNED_ABOVE
+    before = chance > calibration.PREFILL_ABOVE
     return {"name": s.name, "faces": int(sel.sum()),
             "hints": int(hint.sum()), "hints_same": int(y[hint].sum()),
+            "hints_predicted": float(p[hint].sum()),
             "prefilled": int(pre.sum()), "prefilled_same": int(y[pre].sum()),
             "prefilled_before": int(before.sum()), "prefilled_before_same": int(y[before].sum())}  # fmt: skip
 
@@ -130,7 +148,7 @@ def unassigned_page(
 def summary(
     params: tuple[float, float, float, float],
     sets: Sequence[cal.Pairs],
-    merges: Sequence[cal.Pairs],
+    merges: Sequence[Merges],
     after: dict,
     sections: dict[str, str],
     cols: list[tuple[str, str]],
@@ -150,14 +168,14 @@ def summary(
     from facefile_bench.report import table
 
     recal_now = (calibration.LEFT_APART_INTERCEPT, calibration.LEFT_APART_SLOPE)
-    rotated = rotate(merges, params) if len(merges) > 1 else []
-    checked = [check(recal_now, params, m) for m in merges]
+    rotated = rotate(merges) if len(merges) > 1 else []
+    checked = [check(recal_now, m) for m in merges]
     fit_on = [m for m in merges if m.name in cal.FIT_ON]
-    refit = fit(fit_on, params) if fit_on else None
+    refit = fit(fit_on) if fit_on else None
     unassigned = [unassigned_page(recal_now, params, s) for s in sets]
     head = ("| merge pairs | worst decile gap (se) | people redrawn: median (5-95%) "
             "| at or above the floor (20%): n, right, expected | proposed (>50%): n, right, expected "
-            "| before (shipped chance >50%): n, right |")  # fmt: skip
+            "| before (shipped chance one way >50%): n, right |")  # fmt: skip
 
     def row(r: dict) -> str:
         worst = max(r["deciles"], key=lambda b: b["gap"])
@@ -188,12 +206,13 @@ def summary(
     if refit is not None:
         out.append(f"Refitted on {', '.join(cal.FIT_ON)}: {refit[0]:.2f}, {refit[1]:.2f}")
     out += ["", "The unassigned page (shipped rules): each unassigned face's most likely person",
-            "", "| collection | unassigned faces | hint shown (>= floor): n, right "
+            "", "| collection | unassigned faces | hint shown: n, right, expected after grouping "
             "| pre-filled: n, right | pre-filled before (shipped chance >50%): n, right |",
             "|---" * 5 + "|"]  # fmt: skip
     for u in unassigned:
         out.append(
-            f"| {u['name']} | {u['faces']} | {u['hints']}, {u['hints_same']} | {u['prefilled']}, "
+            f"| {u['name']} | {u['faces']} | {u['hints']}, {u['hints_same']}, {u['hints_predicted']:.1f} "
+            f"| {u['prefilled']}, "
             f"{u['prefilled_same']} | {u['prefilled_before']}, {u['prefilled_before_same']} |"
         )
     after.update(left_apart_rotated=rotated, left_apart_shipped=checked, left_apart_refit=refit,

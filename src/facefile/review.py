@@ -82,14 +82,15 @@ def _chance(found: list[Match], person: int) -> float:
 
 
 def _merge_probability(index: PeopleIndex, m: object, a: int, b: int) -> float:
-    """Chance that people ``a`` and ``b`` (left apart by the grouper) are one, asked by the
-    smaller one's best faces: :func:`~facefile.cluster.calibration.left_apart`."""
+    """Chance that people ``a`` and ``b`` (left apart by the grouper) are one, each asking
+    about the other with its best faces (:meth:`PeopleIndex.merge_chance`)."""
     person, quality = m.person, m.quality  # type: ignore[attr-defined]
-    if np.count_nonzero(person == a) > np.count_nonzero(person == b):
-        a, b = b, a
-    own = np.flatnonzero(person == a)
-    best = own[np.argsort(-quality[own], kind="stable")[:QUERY_FACES]]
-    return float(left_apart(_chance(index.group(best), b)))
+
+    def best(p: int) -> np.ndarray:
+        own = np.flatnonzero(person == p)
+        return own[np.argsort(-quality[own], kind="stable")[:QUERY_FACES]]
+
+    return index.merge_chance(best(a), a, best(b), b)
 
 
 def explain(store: Store, settings: Settings, face_id: int) -> Explanation:

@@ -72,7 +72,7 @@ STRANGER = 0.35
 """The least rival evidence and the least padding: someone not in the library yet is always a rival."""
 PREFILL_ABOVE = 0.5
 """A person is proposed (pre-filled, or as a merge) only when more likely than not."""
-LEFT_APART_INTERCEPT, LEFT_APART_SLOPE = -1.48, 0.87
+LEFT_APART_INTERCEPT, LEFT_APART_SLOPE = -0.42, 0.91
 """Two people the grouper left apart: ``logit p' = LEFT_APART_INTERCEPT + LEFT_APART_SLOPE * logit p``."""
 PREFILL_UNASSIGNED_ABOVE = 1.0
 """A face the grouper left unassigned is pre-filled above this chance: never (no held-out rule is right
@@ -127,7 +127,8 @@ def left_apart(chance: NDArray[np.float64] | float) -> NDArray[np.float64]:
     Returns:
         ``float64``, the same shape, in ``[0, 1]``.
     """
-    p = np.clip(np.asarray(chance, dtype=np.float64), 1e-12, 1.0 - 1e-12)
+    # a chance out of reach (0) or sure (1) counts as 1e-4 or 1 - 1e-4: the fit's own clip
+    p = np.clip(np.asarray(chance, dtype=np.float64), 1e-4, 1.0 - 1e-4)
     z = LEFT_APART_INTERCEPT + LEFT_APART_SLOPE * np.log(p / (1.0 - p))
     return 1.0 / (1.0 + np.exp(-z))
 

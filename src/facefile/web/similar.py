@@ -32,7 +32,6 @@ import numpy as np
 from facefile.cluster.calibration import (
     PREFILL_ABOVE,
     PREFILL_UNASSIGNED_ABOVE,
-    SUGGEST_ABOVE,
     Match,
     left_apart,
 )
@@ -46,6 +45,9 @@ GROUP_NEIGHBOURS = 8
 LIKELY_QUERIES = 8
 """A person's (or a group's) best faces that stand for it when asking who it is."""
 LIKELY_NEIGHBOURS = 40
+HINT_ABOVE = PREFILL_ABOVE
+"""An unassigned group's closest person is shown as a hint above this chance (fitted on true people):
+where the page pre-filled it before measuring on facefile's own grouping (BENCHMARKS.md, section 8)."""
 
 
 @dataclass(frozen=True)
@@ -61,9 +63,10 @@ class LooksLike:
 
     Attributes:
         person_id: that person.
-        probability: the chance as for two people the grouper left apart
-            (:func:`~facefile.cluster.calibration.left_apart`); not calibrated
-            for unassigned faces, so the page shows it only when pre-filled.
+        probability: the chance fitted on true people
+            (:func:`~facefile.cluster.calibration.probability`); not calibrated
+            for what the grouper left unassigned, so the page shows it only
+            when pre-filled.
         is_prefilled: above :data:`~facefile.cluster.calibration.PREFILL_UNASSIGNED_ABOVE`
             (never, today): the page proposes them.
     """
@@ -102,10 +105,12 @@ class SimilarityIndex:
 
         ``person_id``'s best faces ask who else they could be
         (:meth:`PeopleIndex.group`); people seen in a photo together with
-        ``person_id`` cannot be the same and are left out. The chance is
-        :func:`~facefile.cluster.calibration.left_apart` (the grouper
-        already refused to link them); a merge is proposed only when more
-        likely than not (:data:`PREFILL_ABOVE`).
+        ``person_id`` cannot be the same and are left out. Each candidate
+        asks back with its own best faces, and the less sure of the two
+        goes through :func:`~facefile.cluster.calibration.left_apart` (the
+        grouper already refused to link them), as
+        :meth:`PeopleIndex.merge_chance` does; a merge is proposed only when
+        more likely than not (:data:`PREFILL_ABOVE`).
 
         Returns:
             ``(person_id, probability)``, most likely first.
@@ -113,34 +118,45 @@ class SimilarityIndex:
         own = np.flatnonzero(self.person == person_id)
         if own.size == 0:
             return []
-        best = own[np.argsort(-self.quality[own], kind="stable")[:LIKELY_QUERIES]]
+        best = self._best(person_id)
         own_photos = self.photo_ids[own]
         together = set(self.person[np.isin(self.photo_ids, own_photos)].tolist()) - {person_id}
         if self.neighbours is not None:  # only people whose faces the index finds near this one's
             near = np.concatenate([*self.neighbours.nearest(best, LIKELY_NEIGHBOURS), np.zeros(0, np.int64)])
             reach = set(self.person[near].tolist())
             together |= set(self.people.tolist()) - reach
-        found = [m for m in self._index().group(best, exclude=tuple(sorted(together))) if m.person >= 0]
-        chance = left_apart(np.array([m.probability for m in found]))
-        out = [(m.person, float(p)) for m, p in zip(found, chance, strict=True) if p > PREFILL_ABOVE]
-        return out[:k]
+        out = []
+        for m in self._index().group(best, exclude=tuple(sorted(together))):
+            if m.person < 0 or left_apart(m.probability) <= PREFILL_ABOVE:
+                continue  # the chance asked both ways is at most this one
+            back = next(
+                (x.probability for x in self._index().group(self._best(m.person)) if x.person == person_id),
+                0.0,
+            )
+            chance = float(left_apart(min(m.probability, back)))
+            if chance > PREFILL_ABOVE:
+                out.append((m.person, chance))
+        return sorted(out, key=lambda pc: -pc[1])[:k]
+
+    def _best(self, person_id: int) -> np.ndarray:
+        """Rows of the person's :data:`LIKELY_QUERIES` best faces."""
+        own = np.flatnonzero(self.person == person_id)
+        return own[np.argsort(-self.quality[own], kind="stable")[:LIKELY_QUERIES]]
 
     def looks_like(self, group: FaceGroup) -> LooksLike | None:
-        """The person an unassigned group most likely is, if at least :data:`SUGGEST_ABOVE`.
+        """The person an unassigned group most likely is, if its chance is above :data:`HINT_ABOVE`.
 
-        The chance is :func:`~facefile.cluster.calibration.left_apart` (the
-        grouper refused to put these faces in anyone); a group is pre-filled
-        only above :data:`PREFILL_UNASSIGNED_ABOVE`. People the user said one
-        of its faces is not are left out.
+        A hint only: a group is pre-filled only above
+        :data:`PREFILL_UNASSIGNED_ABOVE` (never, today). People the user said
+        one of its faces is not are left out.
         """
         rows = np.searchsorted(self.face_ids, np.asarray(group.face_ids[:LIKELY_QUERIES], dtype=np.int64))
         refused = set().union(*(self._refused.get(int(f), set()) for f in group.face_ids))
         found = self._index().group(rows, exclude=tuple(sorted(refused)))
         best: Match | None = next((m for m in found if m.person >= 0), None)
-        chance = float(left_apart(best.probability)) if best is not None else 0.0
-        if best is None or chance < SUGGEST_ABOVE:
+        if best is None or best.probability <= HINT_ABOVE:
             return None
-        return LooksLike(best.person, chance, chance > PREFILL_UNASSIGNED_ABOVE)
+        return LooksLike(best.person, best.probability, best.probability > PREFILL_UNASSIGNED_ABOVE)
 
     def _index(self) -> PeopleIndex:
         if self._people_index is None:
