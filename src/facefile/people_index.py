@@ -128,8 +128,12 @@ class PeopleIndex:
         :meth:`group`); the less sure of the two, through
         :func:`~facefile.cluster.calibration.left_apart`. Asking both ways
         keeps a look-alike of one of a big person's faces from passing: on
-        facefile's grouping of the dev collections, merges above 50% one way
-        were right 8 in 42, both ways 4 in 6 (BENCHMARKS.md, section 8).
+        facefile's grouping of the three dev collections, the merges above
+        50% were right 8 in 42 asked one way (uncorrected), 4 in 4 this way
+        (BENCHMARKS.md, section 8).
+
+        Returns:
+            the chance, in ``[0, 1]``; near 0 when neither reaches the other.
         """
         there = next((m.probability for m in self.group(rows_a) if m.person == b), 0.0)
         back = next((m.probability for m in self.group(rows_b) if m.person == a), 0.0) if there > 0 else 0.0

@@ -36,13 +36,13 @@ on the grouper's output of the dev collections and checked on one left out
 (``facefile bench calibration --people grouping``):
 
 * two people the grouper left apart (merge suggestions, ``review``'s merge
-  questions and its questions about unassigned faces) get
-  :func:`left_apart`: ``logit p' = LEFT_APART_INTERCEPT + LEFT_APART_SLOPE *
-  logit p``, two constants fitted on the merge candidates of lfw-dev and
-  celeb17; rmfrd-dev held out is within 0.018 in every decile (the other two
-  rotations 0.028 and 0.066), but the few pairs a page shows sit in the top
-  decile, where lfw-dev held out is overconfident (5 right of 35 at or above
-  :data:`SUGGEST_ABOVE`, 13.8 expected);
+  questions) are asked both ways (:meth:`PeopleIndex.merge_chance`) and the
+  less sure chance goes through :func:`left_apart`: ``logit p' =
+  LEFT_APART_INTERCEPT + LEFT_APART_SLOPE * logit p``, two constants fitted
+  on the merge candidates of lfw-dev and celeb17; rmfrd-dev held out is
+  within 0.009 in every decile (lfw-dev left out 0.026, celeb17 0.144 with
+  se 0.082), and the person page proposes 4 merges on the three, all right
+  (asked one way, without the correction: 42, 8 right);
 * a face the grouper left unassigned is never pre-filled
   (:data:`PREFILL_UNASSIGNED_ABOVE`): whether it is anyone in the library
   is a property of the library (2% of lfw-dev's unassigned faces, 84% of
@@ -118,11 +118,12 @@ def left_apart(chance: NDArray[np.float64] | float) -> NDArray[np.float64]:
 
     The grouper has already linked nearly every pair the evidence calls
     right, so among the pairs it left, the same evidence is right less often:
-    a shipped chance of 0.9 means about 0.6 here, 0.5 about 0.2.
+    a chance of 0.9 means about 0.8 here, 0.5 about 0.4.
 
     Args:
-        chance: :func:`probability` of the pair (a person's best faces asking
-            about the other person, as :meth:`PeopleIndex.group` gives it).
+        chance: :func:`probability` of the pair, the less sure of the two
+            ways (each person's best faces asking about the other, as
+            :meth:`PeopleIndex.merge_chance` asks).
 
     Returns:
         ``float64``, the same shape, in ``[0, 1]``.

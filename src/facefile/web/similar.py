@@ -5,19 +5,18 @@ embeddings; on PostgreSQL nearest faces come from the library's HNSW index)
 and kept until the library changes; the web app rebuilds a
 :class:`SimilarityIndex` when its data version moves. Both pages ask about
 what the grouper left apart, where the chance fitted on true people
-(:mod:`facefile.cluster.calibration`) says too much: a merge shows
-:func:`~facefile.cluster.calibration.left_apart` of it, the number
-``review``'s merge questions give too; an unassigned group shows its closest
-person as a hint and is never pre-filled. Measured on facefile's own
-grouping of the dev collections (BENCHMARKS.md, section 8, run
-``20261208T000115Z``): with the chance fitted on true people, merges proposed
-above 50% were right 8 of 42 and pre-filled people 17-18% of the time on
-lfw-dev and rmfrd-dev (100% on celeb17). With these rules the person page
-proposes 8 merges, 2 right (held out on rmfrd-dev: none proposed, every
-decile of its 4,693 candidates within 0.018; lfw-dev's top stays
-overconfident: 5 right of 35 at or above 20%, 13.8 expected), and the
-unassigned page pre-fills nobody; its hints are right 19% (lfw-dev), 18%
-(rmfrd-dev) and 100% (celeb17) of the time, so they carry no percentage.
+(:mod:`facefile.cluster.calibration`) says too much. A merge is asked both
+ways and shows :meth:`PeopleIndex.merge_chance`, the number ``review``'s
+merge questions give too; an unassigned group shows its closest person as a
+hint, without a percentage, and is never pre-filled. Measured on facefile's
+own grouping of the dev collections (BENCHMARKS.md, section 8, run
+``20261208T001154Z``): with the chance fitted on true people, asked one way,
+merges proposed above 50% were right 8 of 42 and pre-filled people 17-18% of
+the time on lfw-dev and rmfrd-dev (100% on celeb17). Now the person page
+proposes 4 merges, all right (rmfrd-dev, held out: every decile of its 4,693
+candidates within 0.009), and the unassigned page pre-fills nobody; its
+hints are right 17% (lfw-dev), 18% (rmfrd-dev) and 100% (celeb17) of the
+time, which no rule fitted on two of them predicted on the third.
 
 TODO(issue 5): this is numpy in a front end; it could move to a stage module
 (``facefile/similar.py``) if the CLI wants the same suggestions.
