@@ -572,57 +572,84 @@ def calibration(
     """Is the same-person chance honest? Fit on all sets but one, check on that one, in turn.
 
     Prints, per set left out, predicted against observed same-person rates
-    in deciles of the prediction, and the constants fitted on all sets
-    (those of ``facefile.cluster.calibration``).
+    in deciles of the prediction (with each decile's standard error), then
+    the shipped constants (``facefile.cluster.calibration``, fitted on
+    lfw-dev and celeb17) on every set, and a refit of them. With ``--people
+    grouping``, also what the pages propose on facefile's grouping: the
+    after-grouping constants of merge suggestions, rotated the same way, and
+    what the unassigned page shows (``facefile_bench.left_apart``).
     """
     from facefile.cluster import calibration as shipped
     from facefile_bench import calibration as cal
+    from facefile_bench import left_apart
     from facefile_bench.report import table, write_run
 
-    sets = []
+    if people not in ("labels", "grouping"):
+        err.print(f"[red]Unknown --people {people!r}; use labels or grouping.[/]")
+        raise typer.Exit(1)
+    sets, merges = [], []
     for path in data or CALIBRATION_DATA:
         es = _embed(_load(path, None, 0), "clean", 0, cache, workers)
-        if people not in ("labels", "grouping"):
-            err.print(f"[red]Unknown --people {people!r}; use labels or grouping.[/]")
-            raise typer.Exit(1)
         sets.append(cal.pairs(path.name, es, people))
-    rotated = cal.rotate(sets)
-    fitted = cal.fit(sets)
+        if people == "grouping":
+            merges.append(left_apart.merge_pairs(path.name, es))
+    shipped_now = (shipped.INTERCEPT, shipped.COEF_EVIDENCE, shipped.COEF_MARGIN, shipped.COEF_CROWD)
+    names = "INTERCEPT, COEF_EVIDENCE, COEF_MARGIN, COEF_CROWD"
+    fit_on = [s for s in sets if s.name in cal.FIT_ON]
+    refit = cal.fit(fit_on) if fit_on else None
+    rotated = cal.rotate(sets) if len(sets) > 1 else []
+    checked = [cal.check(shipped_now, s) for s in sets]
     cols = [("bin", "decile"), ("pairs", "pairs"), ("low", "from"), ("high", "to"),
-            ("predicted", "predicted"), ("observed", "observed"), ("gap", "gap")]  # fmt: skip
-    sections: dict[str, str] = {}
-    names = "INTERCEPT, COEF_EVIDENCE, COEF_MARGIN, STRANGER"
-    summary = [
-        f"| left out | fitted on the others ({names}) | pairs | worst decile gap "
-        "| top candidate hidden (<20%): n, same | maybe (20-50%): n, same | pre-filled (>50%): n, same |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for r in rotated:
-        worst = max(b["gap"] for b in r["deciles"])
-        params = ", ".join(f"{v:.2f}" for v in r["params"])
+            ("predicted", "predicted"), ("observed", "observed"), ("gap", "gap"),
+            ("se", "standard error")]  # fmt: skip
+    head = ("| pairs | worst decile gap (its standard error) | worst gap, people redrawn: median (5-95%) "
+            "| top candidate hidden (<20%): n, same "
+            "| maybe (20-50%): n, same | pre-filled (>50%): n, same |")  # fmt: skip
+
+    def row(r: dict) -> str:
+        worst = max(r["deciles"], key=lambda b: b["gap"])
         sh = r["shown"]
         cells = " | ".join(f"{sh[k]}, {sh[k + '_same']:.2f}" for k in ("hidden", "maybe", "prefilled"))
-        summary.append(f"| {r['held_out']} | {params} | {r['pairs']} | {worst:.3f} | {cells} |")
+        lo, mid, hi = r["worst_range"]
+        gaps = f"{worst['gap']:.3f} ({worst['se']:.3f}) | {mid:.3f} ({lo:.3f}-{hi:.3f})"
+        return f"{r['pairs']} | {gaps} | {cells} |"
+
+    sections: dict[str, str] = {}
+    summary = [f"| left out | fitted on the others ({names}) {head}", "|---" * 8 + "|"]
+    for r in rotated:
+        params = ", ".join(f"{v:.2f}" for v in r["params"])
+        summary.append(f"| {r['held_out']} | {params} | {row(r)}")
         sections[f"{r['held_out']} left out: deciles of the prediction"] = table(r["deciles"], cols)
         sections[f"{r['held_out']} left out: bins of width 0.1"] = table(r["bins"], cols)
         sections[f"{r['held_out']} left out: each face's most likely person only"] = table(
             r["top_deciles"], cols
         )
-    summary += ["", "With the shipped constants (facefile.cluster.calibration; not held out):", "",
-                "| collection | worst decile gap | top candidate hidden: n, same | maybe: n, same "
-                "| pre-filled: n, same |", "|---|---|---|---|---|"]  # fmt: skip
-    for s in sets:
-        p = shipped.probability(s.evidence, s.rival)
-        worst = max(b["gap"] for b in cal.reliability(p, s.is_same, True))
-        sh = cal.shown(p, s.is_same, s.is_top)
-        cells = " | ".join(f"{sh[k]}, {sh[k + '_same']:.2f}" for k in ("hidden", "maybe", "prefilled"))
-        summary.append(f"| {s.name} | {worst:.3f} | {cells} |")
-    shipped_now = (shipped.INTERCEPT, shipped.COEF_EVIDENCE, shipped.COEF_MARGIN, shipped.STRANGER)
-    summary.append(
-        f"\nFitted on all: {names} = {', '.join(f'{v:.2f}' for v in fitted)} "
-        f"(shipped: {', '.join(f'{v:.2f}' for v in shipped_now)})"
-    )
+    fitted_on = ", ".join(cal.FIT_ON)
+    summary += ["", f"Shipped constants (facefile.cluster.calibration, fitted on {fitted_on}; "
+                "a collection among them is not held out):", "",
+                f"| collection | held out {head}", "|---" * 8 + "|"]  # fmt: skip
+    for r in checked:
+        held = "no" if r["held_out"] in cal.FIT_ON else "**yes**"
+        summary.append(f"| {r['held_out']} | {held} | {row(r)}")
+        sections[f"{r['held_out']}, shipped constants: deciles of the prediction"] = table(r["deciles"], cols)
+    if people == "grouping":
+        summary += ["", "What the unassigned page proposes (shipped constants): each face in no person, "
+                    "its most likely person among its three most likely candidates:", "",
+                    "| collection | hidden (<20%): n, same | maybe (20-50%): n, same "
+                    "| pre-filled (>50%): n, same |",
+                    "|---" * 4 + "|"]  # fmt: skip
+        for r in checked:
+            sh = r["unassigned"]
+            cells = " | ".join(f"{sh[k]}, {sh[k + '_same']:.2f}" for k in ("hidden", "maybe", "prefilled"))
+            summary.append(f"| {r['held_out']} | {cells} |")
+    summary.append(f"\nShipped: {names} = {', '.join(f'{v:.2f}' for v in shipped_now)}")
+    if refit is not None:
+        summary.append(f"Refitted on {fitted_on}: {', '.join(f'{v:.2f}' for v in refit)}")
+    after: dict = {}
+    if merges:
+        summary += left_apart.summary(shipped_now, sets, merges, after, sections, cols)
     sections = {"Summary": "\n".join(summary), **sections}
-    md, js = write_run(out, "calibration", _command(), sections, {"rotated": rotated, "fitted": fitted})
+    payload = {"rotated": rotated, "shipped": checked, "refit": refit, "fit_on": list(cal.FIT_ON), **after}
+    md, js = write_run(out, "calibration", _command(), sections, payload)
     console.print(sections["Summary"])
     console.print(f"Wrote {md}, {js}")

@@ -3,8 +3,10 @@
 The ranking comes from :mod:`facefile.review.explain`; the number each
 question and explanation shows is the calibrated chance of being the same
 person (:mod:`facefile.cluster.calibration`), the one the web pages and a
-face's confidence give. This module turns clusters into people and puts names
-into the sentences.
+face's confidence give. A question about what the grouper left apart (two
+people, or an unassigned face and a person) shows
+:func:`~facefile.cluster.calibration.left_apart` of it, as the web pages do.
+This module turns clusters into people and puts names into the sentences.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from facefile.cluster.base import Grouping
-from facefile.cluster.calibration import SUGGEST_ABOVE, Match
+from facefile.cluster.calibration import SUGGEST_ABOVE, Match, left_apart
 from facefile.config import Settings
 from facefile.errors import NotFoundError
 from facefile.people_index import PeopleIndex
@@ -64,6 +66,8 @@ def review_items(store: Store, settings: Settings, limit: int = 50) -> list[Revi
             if (it.row, pid) in set(data.not_person):
                 continue
             p = _chance(matches[it.row], pid)
+            if m.person[it.row] < 0:  # the grouper left it out of everyone
+                p = float(left_apart(p))
             if m.person[it.row] != pid and p < SUGGEST_ABOVE:
                 continue
             q = f"Is face-{fid} {_label(store, pid)}? ({p:.0%} likely)"
@@ -78,19 +82,23 @@ def _chance(found: list[Match], person: int) -> float:
 
 
 def _merge_probability(index: PeopleIndex, m: object, a: int, b: int) -> float:
-    """Chance that people ``a`` and ``b`` are one, asked by the smaller one's best faces."""
+    """Chance that people ``a`` and ``b`` (left apart by the grouper) are one, each asking
+    about the other with its best faces (:meth:`PeopleIndex.merge_chance`)."""
     person, quality = m.person, m.quality  # type: ignore[attr-defined]
-    if np.count_nonzero(person == a) > np.count_nonzero(person == b):
-        a, b = b, a
-    own = np.flatnonzero(person == a)
-    best = own[np.argsort(-quality[own], kind="stable")[:QUERY_FACES]]
-    return _chance(index.group(best), b)
+
+    def best(p: int) -> np.ndarray:
+        own = np.flatnonzero(person == p)
+        return own[np.argsort(-quality[own], kind="stable")[:QUERY_FACES]]
+
+    return index.merge_chance(best(a), a, best(b), b)
 
 
 def explain(store: Store, settings: Settings, face_id: int) -> Explanation:
     """Why a face is in its person, in numbers and one paragraph.
 
-    Every number is a calibrated chance of being the same person.
+    Every number is a calibrated chance of being the same person; for a face
+    in no person, its closest person's is :func:`~facefile.cluster.calibration.left_apart`
+    of it, as ``review`` asks it.
     """
     face = store.face(face_id)
     m, data, grouping = _current(store, settings)
@@ -104,6 +112,8 @@ def explain(store: Store, settings: Settings, face_id: int) -> Explanation:
     others = [x for x in found if x.person >= 0 and x.person != face.person_id]
     other = others[0].person if others else None
     other_p = others[0].probability if others else None
+    if other_p is not None and face.person_id is None:  # the grouper left it out of everyone
+        other_p = float(left_apart(other_p))
     refused = tuple(sorted({pid for r, pid in data.not_person if r == row}))
     lines = [_placement(store, face_id, face.person_id, face.source, face.confidence)]
     if face.person_id is not None:

@@ -3,10 +3,20 @@
 Everything is computed from :meth:`Store.face_matrix` (one read of the
 embeddings; on PostgreSQL nearest faces come from the library's HNSW index)
 and kept until the library changes; the web app rebuilds a
-:class:`SimilarityIndex` when its data version moves. The numbers shown are
-the calibrated chance of being the same person
-(:mod:`facefile.cluster.calibration`), the number ``review``, ``why`` and a
-face's confidence give too.
+:class:`SimilarityIndex` when its data version moves. Both pages ask about
+what the grouper left apart, where the chance fitted on true people
+(:mod:`facefile.cluster.calibration`) says too much. A merge is asked both
+ways and shows :meth:`PeopleIndex.merge_chance`, the number ``review``'s
+merge questions give too; an unassigned group shows its closest person as a
+hint, without a percentage, and is never pre-filled. Measured on facefile's
+own grouping of the dev collections (BENCHMARKS.md, section 8, run
+``20261208T001154Z``): with the chance fitted on true people, asked one way,
+merges proposed above 50% were right 8 of 42 and pre-filled people 17-18% of
+the time on lfw-dev and rmfrd-dev (100% on celeb17). Now the person page
+proposes 4 merges, all right (rmfrd-dev, held out: every decile of its 4,693
+candidates within 0.009), and the unassigned page pre-fills nobody; its
+hints are right 17% (lfw-dev), 18% (rmfrd-dev) and 100% (celeb17) of the
+time, which no rule fitted on two of them predicted on the third.
 
 TODO(issue 5): this is numpy in a front end; it could move to a stage module
 (``facefile/similar.py``) if the CLI wants the same suggestions.
@@ -18,7 +28,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facefile.cluster.calibration import PREFILL_ABOVE, SUGGEST_ABOVE, Match
+from facefile.cluster.calibration import (
+    PREFILL_ABOVE,
+    PREFILL_UNASSIGNED_ABOVE,
+    Match,
+    left_apart,
+)
 from facefile.people_index import PeopleIndex
 from facefile.regroup import StoreNeighbours
 from facefile.store.db import Store
@@ -29,6 +44,9 @@ GROUP_NEIGHBOURS = 8
 LIKELY_QUERIES = 8
 """A person's (or a group's) best faces that stand for it when asking who it is."""
 LIKELY_NEIGHBOURS = 40
+HINT_ABOVE = PREFILL_ABOVE
+"""An unassigned group's closest person is shown as a hint above this chance (fitted on true people):
+where the page pre-filled it before measuring on facefile's own grouping (BENCHMARKS.md, section 8)."""
 
 
 @dataclass(frozen=True)
@@ -44,8 +62,12 @@ class LooksLike:
 
     Attributes:
         person_id: that person.
-        probability: calibrated chance the group is them.
-        is_prefilled: more likely than not: the page proposes them.
+        probability: the chance fitted on true people
+            (:func:`~facefile.cluster.calibration.probability`); not calibrated
+            for what the grouper left unassigned, so the page shows it only
+            when pre-filled.
+        is_prefilled: above :data:`~facefile.cluster.calibration.PREFILL_UNASSIGNED_ABOVE`
+            (never, today): the page proposes them.
     """
 
     person_id: int
@@ -82,10 +104,12 @@ class SimilarityIndex:
 
         ``person_id``'s best faces ask who else they could be
         (:meth:`PeopleIndex.group`); people seen in a photo together with
-        ``person_id`` cannot be the same and are left out. A merge is
-        proposed only when more likely than not (:data:`PREFILL_ABOVE`): on
-        facefile's own grouping of the dev collections, every merge between
-        20% and 50% was wrong (57 of 57; BENCHMARKS.md, section 8).
+        ``person_id`` cannot be the same and are left out. Each candidate
+        asks back with its own best faces, and the less sure of the two
+        goes through :func:`~facefile.cluster.calibration.left_apart` (the
+        grouper already refused to link them), as
+        :meth:`PeopleIndex.merge_chance` does; a merge is proposed only when
+        more likely than not (:data:`PREFILL_ABOVE`).
 
         Returns:
             ``(person_id, probability)``, most likely first.
@@ -93,29 +117,45 @@ class SimilarityIndex:
         own = np.flatnonzero(self.person == person_id)
         if own.size == 0:
             return []
-        best = own[np.argsort(-self.quality[own], kind="stable")[:LIKELY_QUERIES]]
+        best = self._best(person_id)
         own_photos = self.photo_ids[own]
         together = set(self.person[np.isin(self.photo_ids, own_photos)].tolist()) - {person_id}
         if self.neighbours is not None:  # only people whose faces the index finds near this one's
             near = np.concatenate([*self.neighbours.nearest(best, LIKELY_NEIGHBOURS), np.zeros(0, np.int64)])
             reach = set(self.person[near].tolist())
             together |= set(self.people.tolist()) - reach
-        found = self._index().group(best, exclude=tuple(sorted(together)))
-        out = [(m.person, m.probability) for m in found if m.person >= 0 and m.probability > PREFILL_ABOVE]
-        return out[:k]
+        out = []
+        for m in self._index().group(best, exclude=tuple(sorted(together))):
+            if m.person < 0 or left_apart(m.probability) <= PREFILL_ABOVE:
+                continue  # the chance asked both ways is at most this one
+            back = next(
+                (x.probability for x in self._index().group(self._best(m.person)) if x.person == person_id),
+                0.0,
+            )
+            chance = float(left_apart(min(m.probability, back)))
+            if chance > PREFILL_ABOVE:
+                out.append((m.person, chance))
+        return sorted(out, key=lambda pc: -pc[1])[:k]
+
+    def _best(self, person_id: int) -> np.ndarray:
+        """Rows of the person's :data:`LIKELY_QUERIES` best faces."""
+        own = np.flatnonzero(self.person == person_id)
+        return own[np.argsort(-self.quality[own], kind="stable")[:LIKELY_QUERIES]]
 
     def looks_like(self, group: FaceGroup) -> LooksLike | None:
-        """The person an unassigned group most likely is, if at least :data:`SUGGEST_ABOVE`.
+        """The person an unassigned group most likely is, if its chance is above :data:`HINT_ABOVE`.
 
-        People the user said one of its faces is not are left out.
+        A hint only: a group is pre-filled only above
+        :data:`PREFILL_UNASSIGNED_ABOVE` (never, today). People the user said
+        one of its faces is not are left out.
         """
         rows = np.searchsorted(self.face_ids, np.asarray(group.face_ids[:LIKELY_QUERIES], dtype=np.int64))
         refused = set().union(*(self._refused.get(int(f), set()) for f in group.face_ids))
         found = self._index().group(rows, exclude=tuple(sorted(refused)))
         best: Match | None = next((m for m in found if m.person >= 0), None)
-        if best is None or best.probability < SUGGEST_ABOVE:
+        if best is None or best.probability <= HINT_ABOVE:
             return None
-        return LooksLike(best.person, best.probability, best.probability > PREFILL_ABOVE)
+        return LooksLike(best.person, best.probability, best.probability > PREFILL_UNASSIGNED_ABOVE)
 
     def _index(self) -> PeopleIndex:
         if self._people_index is None:
