@@ -210,6 +210,7 @@ def group(
         int(p.density_k),
         # far edges propose no merge and sway no join; dropped while searching
         max_dist=max(p.threshold, p.attach_threshold) + _CANDIDATE_SLACK,
+        on_full_chunk=data.on_neighbours,
     )
     if data.on_step is not None:
         data.on_step("graph", time.perf_counter() - t0)
