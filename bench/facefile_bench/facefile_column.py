@@ -30,6 +30,7 @@ class FacefileGrouper:
         previous: NDArray[np.int64] | None = None,
         occlusion: NDArray[np.float32] | None = None,
         on_step: Callable[[str, float], None] | None = None,
+        on_neighbours: Callable[..., None] | None = None,
     ) -> NDArray[np.int64]:
         """Labels for faces given their views.
 
@@ -42,6 +43,8 @@ class FacefileGrouper:
             occlusion: ``float32 (n, 3)`` occlusion scores, or ``None``.
             on_step: hears ``(step, seconds)`` as the clusterer finishes each
                 step (``GroupingInput.on_step``).
+            on_neighbours: hears the full view's neighbour search
+                (``GroupingInput.on_neighbours``).
 
         Returns:
             ``int64 (n,)`` labels, ``-1`` unassigned.
@@ -65,6 +68,7 @@ class FacefileGrouper:
             views={k: np.asarray(v, np.float32) for k, v in embeddings.items() if k != "full"},
             occlusion=None if occlusion is None else np.asarray(occlusion, np.float32),
             on_step=on_step,
+            on_neighbours=on_neighbours,
         )
         return np.asarray(create_clusterer(self.clusterer).fit_predict(data).labels, np.int64)
 

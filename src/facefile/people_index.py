@@ -138,3 +138,46 @@ class PeopleIndex:
         there = next((m.probability for m in self.group(rows_a) if m.person == b), 0.0)
         back = next((m.probability for m in self.group(rows_b) if m.person == a), 0.0) if there > 0 else 0.0
         return float(left_apart(min(there, back)))
+
+
+class GroupingNeighbours:
+    """The grouping's own nearest-face search, kept for :meth:`PeopleIndex.confidence`.
+
+    Pass an instance as ``GroupingInput.on_neighbours``: it keeps each
+    face's :data:`NEIGHBOURS` nearest as the clusterer's search finds them,
+    so a full regroup searches once, not twice (the search is most of the
+    confidence step's cost).
+    """
+
+    def __init__(self, n: int) -> None:
+        self.idx = np.full((n, NEIGHBOURS), -1, dtype=np.int64)
+        self.dist = np.full((n, NEIGHBOURS), np.inf, dtype=np.float32)
+        self.searched = np.zeros(n, dtype=bool)
+        self.width: int | None = None
+
+    def __call__(self, rows: NDArray[np.int64], nb: NDArray[np.int64], dist: NDArray[np.float32]) -> None:
+        w = min(nb.shape[1], NEIGHBOURS)
+        self.width = w if self.width is None else min(self.width, w)
+        self.idx[rows, :w], self.dist[rows, :w] = nb[:, :w], dist[:, :w]
+        self.searched[rows] = True
+
+    def near(self, vectors: NDArray[np.floating]) -> tuple[NDArray[np.int64], NDArray[np.float32]] | None:
+        """The table :class:`PeopleIndex` would search for ``vectors``, or ``None`` where it differs.
+
+        The same only when the clusterer searched every face with a vector
+        (none left out, say as too small), at least :data:`NEIGHBOURS` deep,
+        and every vector has one length (as a model's unit vectors scaled by
+        one factor do): then its distances divided by that length are the
+        unit vectors' distances and the neighbours the same.
+        """
+        x = np.asarray(vectors, dtype=np.float32)
+        finite = np.isfinite(x).all(axis=1)
+        if self.width is None or not np.array_equal(self.searched, finite):
+            return None
+        if self.width < min(NEIGHBOURS, int(finite.sum()) - 1):
+            return None
+        norms = np.linalg.norm(x[finite], axis=1)
+        length = float(np.median(norms))
+        if length <= 0 or np.abs(norms - length).max() > 1e-5 * length:
+            return None
+        return self.idx, self.dist / np.float32(length)

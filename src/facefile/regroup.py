@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,7 +14,7 @@ from facefile.cluster.base import GroupingInput
 from facefile.cluster.identity import assign_person_ids
 from facefile.cluster.incremental import assign_new
 from facefile.config import Settings
-from facefile.people_index import PeopleIndex
+from facefile.people_index import GroupingNeighbours, PeopleIndex
 from facefile.store.db import FaceMatrix, Store
 from facefile.store.edits import add_assignments, write_grouping
 from facefile.store.videos import video_spans
@@ -142,7 +143,8 @@ def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupS
         people = len({int(p) for p in result.person_ids if p >= 0})
         return GroupSummary(n, assigned, people, len(result.new_people))
     clusterer = create_clusterer(settings.group.clusterer)
-    grouping = clusterer.fit_predict(data)
+    searched = GroupingNeighbours(n)
+    grouping = clusterer.fit_predict(dataclasses.replace(data, on_neighbours=searched))
     person_ids, new_people = assign_person_ids(
         grouping.labels,
         data.previous_person,
@@ -151,7 +153,7 @@ def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupS
         not_person=not_person,
         photo_ids=data.photo_ids,
     )
-    conf = _confidence(m.embeddings, person_ids, None)
+    conf = _confidence(m.embeddings, person_ids, None, searched.near(m.embeddings))
     assignment = {
         int(m.face_ids[i]): (int(person_ids[i]), float(conf[i]))
         for i in range(n)
@@ -164,14 +166,19 @@ def regroup(store: Store, settings: Settings, *, is_full: bool = True) -> GroupS
 
 
 def _confidence(
-    embeddings: NDArray[np.float32], person_ids: NDArray[np.int64], rows: NDArray[np.int64] | None
+    embeddings: NDArray[np.float32],
+    person_ids: NDArray[np.int64],
+    rows: NDArray[np.int64] | None,
+    near: tuple[NDArray[np.int64], NDArray[np.float32]] | None = None,
 ) -> NDArray[np.float32]:
     """The stored confidence: each face's calibrated chance of being its person.
 
     The clusterer's own confidence is left aside so that every number a user
     sees (here, ``faces --json``, ``why``, the web pages) is the same
-    calibrated estimate (:mod:`facefile.cluster.calibration`).
+    calibrated estimate (:mod:`facefile.cluster.calibration`). ``near``: the
+    grouping's own search of every face's nearest (:class:`GroupingNeighbours`),
+    used instead of a second search.
     """
     if rows is not None and rows.size == 0:
         return np.zeros(0, np.float32)
-    return PeopleIndex(embeddings, np.asarray(person_ids, dtype=np.int64)).confidence(rows)
+    return PeopleIndex(embeddings, np.asarray(person_ids, dtype=np.int64)).confidence(rows, near=near)

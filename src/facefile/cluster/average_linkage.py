@@ -177,7 +177,15 @@ def group(
     # far edges propose no merge and sway no join; dropped while searching
     max_dist = max(p.threshold, p.attach_threshold) + _CANDIDATE_SLACK
     src, dst, dist, (full_scale, collapse) = edge_list(
-        full, upper, int(p.n_neighbors), p.upper_margin, usable, p.upper_weight, int(p.density_k), max_dist
+        full,
+        upper,
+        int(p.n_neighbors),
+        p.upper_margin,
+        usable,
+        p.upper_weight,
+        int(p.density_k),
+        max_dist,
+        on_full_chunk=data.on_neighbours,
     )
     if data.on_step is not None:
         data.on_step("graph", time.perf_counter() - t0)

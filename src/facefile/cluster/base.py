@@ -53,6 +53,11 @@ class GroupingInput:
             finishes a named step (average linkage: ``"graph"``, the
             neighbour graph), so a caller can time a step or read memory
             after it without reaching into the clusterer; ``None`` by default.
+        on_neighbours: hears each chunk of the full view's nearest-neighbour
+            search as ``(rows, nb, dist)`` (as :func:`knn.knn_graph` fills
+            its table: every searched row's nearest others, before any cut),
+            so a caller that needs each face's nearest faces (the stored
+            confidence) need not search again; ``None`` in a subset.
     """
 
     face_ids: NDArray[np.int64]
@@ -69,6 +74,7 @@ class GroupingInput:
     named_people: frozenset[int] = frozenset()
     neighbours: NeighbourSearch | None = None
     on_step: Callable[[str, float], None] | None = None
+    on_neighbours: Callable[[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]], None] | None = None
 
     @property
     def n_faces(self) -> int:
@@ -91,6 +97,7 @@ class GroupingInput:
             views={k: v[rows] for k, v in self.views.items()},
             occlusion=None if self.occlusion is None else self.occlusion[rows],
             neighbours=None,
+            on_neighbours=None,
         )
 
 

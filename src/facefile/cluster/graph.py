@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -106,6 +107,7 @@ def edge_list(
     upper_weight: float = 0.0,
     density_k: int = 0,
     max_dist: float = np.inf,
+    on_full_chunk: Callable[[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]], None] | None = None,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32], NDArray[np.float32]]:
     """Undirected kNN edges over both views, each pair once, ``src < dst``.
 
@@ -113,7 +115,8 @@ def edge_list(
     distance is :func:`pair_distance`. ``max_dist`` is applied while
     searching, so memory follows the kept edges, not ``n * k``.
     ``density_k`` neighbours measure each view's density for
-    :func:`view_scales` (0: no stretch).
+    :func:`view_scales` (0: no stretch). ``on_full_chunk`` hears the full
+    view's search (:func:`knn_edges`' ``on_chunk``).
 
     Returns:
         ``(src, dst, dist, (full_scale, upper_scale))``.
@@ -125,7 +128,9 @@ def edge_list(
         if view is None:
             continue
         x = view if usable.all() else np.where(usable[:, None], view, np.float32(np.nan))
-        a, b, _, r = knn_edges(x, k, max_dist, density_k=density_k)
+        a, b, _, r = knn_edges(
+            x, k, max_dist, density_k=density_k, on_chunk=on_full_chunk if view is full else None
+        )
         del x
         if density_k:
             rho.append(r)

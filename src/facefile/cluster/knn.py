@@ -9,7 +9,7 @@ faces stays near the size of the descriptors (measurements: BENCHMARKS.md).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -177,6 +177,7 @@ def knn_edges(
     density_k: int = 0,
     exact_max_n: int = EXACT_MAX_N,
     chunk_rows: int = CHUNK_ROWS,
+    on_chunk: Callable[[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]], None] | None = None,
 ) -> tuple[NDArray[np.int32], NDArray[np.int32], NDArray[np.float32], NDArray[np.float32]]:
     """Directed kNN edges no longer than ``max_dist``, built chunk by chunk.
 
@@ -193,6 +194,8 @@ def knn_edges(
         density_k: also return each row's mean distance to its nearest
             ``density_k`` neighbours, measured before the cut (0: skip).
         exact_max_n, chunk_rows: as in :func:`knn_graph`.
+        on_chunk: hears each chunk ``(rows, nb, dist)`` before the cut
+            (``max(k, density_k)`` neighbours, as :func:`knn_graph` gives them).
 
     Returns:
         ``(src, dst, dist, rho)``: ``int32 (e,)`` row and neighbour,
@@ -209,6 +212,8 @@ def knn_edges(
     dsts: list[NDArray[np.int32]] = []
     dists: list[NDArray[np.float32]] = []
     for rows, nb, d in _search_chunks(x, max(k, density_k), exact_max_n, chunk_rows):
+        if on_chunk is not None:
+            on_chunk(rows, nb, d)
         if density_k:
             rho[rows] = d[:, :density_k].mean(axis=1)
         nb, d = nb[:, :k], d[:, :k]
