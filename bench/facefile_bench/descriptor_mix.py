@@ -139,12 +139,14 @@ def views_for(s: dict[str, Any], v: Variant) -> dict[str, NDArray[np.float32]]:
     det = s["is_detected"]
     mf = _model_view(s, "full" + v.mfn_src, "full_m", v.mirror)[det]
     mu = _model_view(s, "upper" + v.mfn_src, "upper_m", v.mirror)[det]
-    hf = _model_view(s, "hse", "hse_m", v.mirror, v.center, v.dims)[det]
-    hu = (
-        hf
-        if v.upper_src == "full"
-        else _model_view(s, "hse_upper", "hse_upper_m", v.mirror, v.center, v.dims)[det]
-    )
+    hf = hu = mf  # unread where HSE weighs nothing (a --light probe has no HSE)
+    if v.w_full > 0 or v.w_upper > 0:
+        hf = _model_view(s, "hse", "hse_m", v.mirror, v.center, v.dims)[det]
+        hu = (
+            hf
+            if v.upper_src == "full"
+            else _model_view(s, "hse_upper", "hse_upper_m", v.mirror, v.center, v.dims)[det]
+        )
 
     def mix(m: NDArray[np.float32], h: NDArray[np.float32], w: float) -> NDArray[np.float32]:
         if w <= 0:
@@ -187,6 +189,75 @@ GRIDS: dict[str, list[Variant]] = {
 }
 
 
+def _best_upgma(x: NDArray[np.float32], ids: NDArray[Any]) -> float:
+    """BCubed F of plain average linkage on unit vectors ``x`` at its best bar (0.70-1.40)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    z = linkage(np.asarray(x, np.float64), method="average", metric="euclidean")
+    bars = np.arange(0.70, 1.401, 0.025)
+    return max(score(ids, fcluster(z, t=bar, criterion="distance")).bcubed_f for bar in bars)
+
+
+def masked_bound(s: dict[str, Any], manifest: Path) -> list[tuple[str, float, float]]:
+    """How often a face's nearest face is its own person, for masked and for unmasked faces.
+
+    ``manifest``: rmfrd-dev's ``manifest.csv`` (identity, file, masked). Per
+    descriptor: ``(name, rank-1 of a masked face among the unmasked faces,
+    rank-1 of an unmasked face among the other unmasked faces)``.
+    """
+    import csv
+
+    with manifest.open(encoding="utf-8") as f:
+        is_masked = {(r["identity"], r["file"]): r["masked"] == "1" for r in csv.DictReader(f)}
+    masked = np.array([is_masked[tuple(p.split("/"))] for p in s["paths"].tolist()])
+    det, ids = s["is_detected"], np.array(s["identities"])
+    a, b = det & masked, det & ~masked
+
+    def mean(x: str, y: str) -> NDArray[np.float32]:
+        return _unit(s[f"emb_{x}"] + s[f"emb_{y}"])
+
+    w = 0.3
+    cat = np.hstack([np.sqrt(1 - w) * s["emb_full"], np.sqrt(w) * s["emb_hse"]])
+    cat_u = np.hstack([np.sqrt(1 - w) * s["emb_upper"], np.sqrt(w) * s["emb_hse_upper"]])
+    cat_m = np.hstack([np.sqrt(1 - w) * mean("full", "full_m"), np.sqrt(w) * mean("hse", "hse_m")])
+    descriptors = {
+        "MobileFaceNet, full view": s["emb_full"],
+        "MobileFaceNet, upper view": s["emb_upper"],
+        "MobileFaceNet, full view + mirror": mean("full", "full_m"),
+        "HSE FaceRes, full view": s["emb_hse"],
+        "HSE FaceRes, upper view": s["emb_hse_upper"],
+        "both (w = 0.3), full view": cat,
+        "both (w = 0.3), upper view": cat_u,
+        "both (w = 0.3), full view + mirror": cat_m,
+    }
+    out = []
+    truth = ids
+    split = np.unique([f"{i}|{m}" for i, m in zip(ids, masked, strict=True)], return_inverse=True)[1]
+    alone = np.where(masked, np.arange(len(ids)) + len(ids), split)
+    out.append(("ceiling: perfect within each condition, never across", score(truth, split).bcubed_f, np.nan))
+    out.append(("ceiling: unmasked perfect, masked faces alone", score(truth, alone).bcubed_f, np.nan))
+    for name in (
+        "MobileFaceNet, full view",
+        "MobileFaceNet, full view + mirror",
+        "both (w = 0.3), full view + mirror",
+    ):
+        out.append(
+            (
+                f"unmasked only, plain average linkage at its best bar: {name}",
+                _best_upgma(descriptors[name][b], ids[b]),
+                np.nan,
+            )
+        )
+    for name, x in descriptors.items():
+        sab = x[a] @ x[b].T
+        sbb = x[b] @ x[b].T
+        np.fill_diagonal(sbb, -np.inf)
+        r_masked = float((ids[b][sab.argmax(1)] == ids[a]).mean())
+        r_clean = float((ids[b][sbb.argmax(1)] == ids[b]).mean())
+        out.append((name, r_masked, r_clean))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--probe", type=Path, default=DEFAULT_OUT)
@@ -194,8 +265,17 @@ def main() -> None:
     ap.add_argument("--spec", action="append", default=[], help="a variant as JSON, e.g. '{\"w_full\": 0.3}'")
     ap.add_argument("--only", action="append", default=[], help="collections to score (default all)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/descriptor_mix.jsonl"))
+    ap.add_argument("--bound", type=Path, help="rmfrd-dev's manifest.csv: print masked/unmasked rank-1 only")
     args = ap.parse_args()
     sets = load_probe(args.probe)
+    if args.bound:
+        for name, r_masked, r_clean in masked_bound(sets["rmfrd-dev"], args.bound):
+            print(
+                f"| {name} | {r_masked:.3f} | {r_clean:.3f} |"
+                if np.isfinite(r_clean)
+                else f"{name}: {r_masked:.3f}"
+            )
+        return
     MEANS.update(sets)
     if args.only:
         sets = {k: v for k, v in sets.items() if k in args.only}
