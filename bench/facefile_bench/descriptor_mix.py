@@ -258,6 +258,31 @@ def masked_bound(s: dict[str, Any], manifest: Path) -> list[tuple[str, float, fl
     return out
 
 
+def calibration_gaps(sets: dict[str, dict[str, Any]], v: Variant) -> dict[str, float]:
+    """Worst decile gap of the shipped calibration (``facefile.cluster.calibration``) per collection.
+
+    Each face asks the rest of its collection, with the labels as people
+    (:func:`facefile_bench.calibration.pairs`), on variant ``v``'s full view.
+    """
+    from types import SimpleNamespace
+
+    from facefile.cluster import calibration as shipped
+    from facefile_bench.calibration import pairs, predict, reliability
+
+    params = (shipped.INTERCEPT, shipped.COEF_EVIDENCE, shipped.COEF_MARGIN, shipped.STRANGER)
+    out = {}
+    for name, s in sets.items():
+        full = np.full((len(s["is_detected"]), 1), np.nan, np.float32)
+        full = np.zeros((len(s["is_detected"]), views_for(s, v)["full"].shape[1]), np.float32) + full
+        full[s["is_detected"]] = views_for(s, v)["full"]
+        es = SimpleNamespace(
+            is_detected=s["is_detected"], identities=tuple(s["identities"]), embeddings={"full": full}
+        )
+        pr = pairs(name, es)  # type: ignore[arg-type]
+        out[name] = max(r["gap"] for r in reliability(predict(params, pr), pr.is_same, True))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--probe", type=Path, default=DEFAULT_OUT)
@@ -266,8 +291,15 @@ def main() -> None:
     ap.add_argument("--only", action="append", default=[], help="collections to score (default all)")
     ap.add_argument("--out", type=Path, default=Path("/tmp/descriptor_mix.jsonl"))
     ap.add_argument("--bound", type=Path, help="rmfrd-dev's manifest.csv: print masked/unmasked rank-1 only")
+    ap.add_argument("--calibration", action="store_true", help="worst decile gap of the shipped calibration")
     args = ap.parse_args()
     sets = load_probe(args.probe)
+    if args.calibration:
+        for spec in args.spec or ["{}"]:
+            v = Variant(**json.loads(spec))
+            gaps = calibration_gaps(sets, v)
+            print(f"{v.label} | " + " | ".join(f"{k} {g:.3f}" for k, g in gaps.items()), flush=True)
+        return
     if args.bound:
         for name, r_masked, r_clean in masked_bound(sets["rmfrd-dev"], args.bound):
             print(
