@@ -47,7 +47,8 @@ from facefile.types import AlignedFace, Detection, RGBImage
 from facefile_bench.dataset import load_labelled
 from facefile_bench.generalise import Collection
 
-HSE_MODEL = Path("/work/shared/models/hse-faceres-1024d-embedding-only.onnx")
+HSE_MODEL = Path("../shared/models/hse-faceres-1024d-embedding-only.onnx")
+"""HSE FaceRes as `../shared/models` holds it (read from the repository root, like the data)."""
 HSE_MEAN_BGR = (103.939, 116.779, 123.68)
 EXTRA = ("full_m", "upper_m", "full_224", "upper_224", "hse", "hse_m", "hse_upper", "hse_upper_m")
 LIGHT = ("full_m", "upper_m")
