@@ -22,7 +22,9 @@ FaceRes's geometry), and the probe keeps, per face:
 Every vector is a unit vector; the analysis' CPU seconds per photo are kept
 apart from HSE's. One ``.npz`` per collection lands in ``--out`` (default
 ``~/.cache/facefile/bench/probe``); :mod:`facefile_bench.descriptor_mix`
-scores groupings from them.
+scores groupings from them. ``--light`` keeps only the mirrored
+MobileFaceNet views (no HSE, half the time); a probe reuses the photos an
+earlier probe of the same folder (e.g. a seeded subset) analysed.
 """
 
 from __future__ import annotations
