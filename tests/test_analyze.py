@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pickle
+import sqlite3
 
 import numpy as np
 import pytest
 from PIL import Image
 
+import facefile
 from facefile.analyze.analyzer import VIEWS, AnalyzeConfig, FaceAnalyzer, upper_view
 from facefile.errors import ConfigError, UnknownBackendError
 from facefile.types import BBox
@@ -103,6 +105,29 @@ def test_mirror_averages_face_and_mirror_image(astronaut):
     expected *= np.linalg.norm(a.embeddings["full"]) / np.linalg.norm(expected)
     assert np.allclose(b.embeddings["full"], expected, atol=1e-5)
     assert not np.allclose(b.embeddings["full"], a.embeddings["full"], atol=1e-3)
+
+
+def test_switching_the_mirror_analyses_the_library_again(astronaut, tmp_path):
+    """Plain and mirror-averaged descriptors never mix: the first scan after the switch
+    re-embeds every face under the mirror's model id, and each face keeps its id."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(astronaut).save(photos / "astronaut.jpg", quality=92)
+    lib_dir = tmp_path / "lib"
+    with facefile.Library(lib_dir, settings={"scan.workers": 1}) as lib:
+        lib.scan(photos)
+        before = {f.id for f in lib.faces()}
+    with facefile.Library(lib_dir, settings={"scan.workers": 1, "analyze.mirror": True}) as lib:
+        assert lib.settings.analyze.model_id == "mobilefacenet_192d_v1+mirror"
+        lib.scan(photos)
+        after = {f.id for f in lib.faces()}
+    conn = sqlite3.connect(f"file:{lib_dir / 'library.db'}?mode=ro", uri=True)
+    try:
+        stored = {row[0] for row in conn.execute("SELECT DISTINCT model_id FROM embeddings")}
+    finally:
+        conn.close()
+    assert before and after == before
+    assert stored == {"mobilefacenet_192d_v1+mirror"}
 
 
 def test_upper_view_greys_lower_half():
