@@ -137,6 +137,11 @@ def test_a_tracks_descriptor_is_the_same_whether_the_tracker_embedded_its_views_
     assert list(a) == list(b) == ["full", "upper"]
     for name in a:
         assert np.allclose(a[name], b[name], atol=1e-5)
+    best = max(range(3), key=lambda k: views[k][0].quality.score)
+    upper = analyzer.embed_chips([views[best][1]])["upper"][0]
+    assert np.allclose(a["upper"], upper, atol=1e-5)  # the best view's alone
+    full = analyzer.embed_chips([chip for _, chip in views])["full"]
+    assert not np.allclose(a["full"], full[best], atol=1e-3)  # the mean of three views
 
 
 def test_scene_cut_ends_tracks_and_is_sampled_between(

@@ -20,8 +20,10 @@ videos (tracks live inside one call).
 
 Each track becomes one :class:`~facefile.types.FaceResult`: its best view
 (highest quality) gives the box, landmarks, measures and the frame of the
-crop; its descriptors are that view's, or the mean of its best
-:data:`MEAN_OF` views (``descriptor="mean"``), at the length the model gives.
+crop; its "full" descriptor is that view's, or the mean of its best
+:data:`MEAN_OF` views (``descriptor="mean"``), at the length the model gives;
+its other views (the upper one) are the best view's (where the tracker
+kept chips: one network run a track instead of three).
 Only those views' chips are kept, so memory stays bounded on long tracks.
 """
 
@@ -308,22 +310,26 @@ def track_face(track: Track, descriptor: str = "mean", embed: ViewsEmbedFn | Non
 
 
 def _embed_views(views: list[View], embed: ViewsEmbedFn) -> dict[str, list[NDArray[np.float32]]]:
-    """Every view's descriptors of each of ``views``' chips, in their order, reusing known "full" ones."""
-    known = [i for i, v in enumerate(views) if v.vector is not None]
-    unknown = [i for i, v in enumerate(views) if v.vector is None]
-    per_view: dict[str, list[NDArray[np.float32] | None]] = {}
-    for idx, exclude in ((known, ("full",)), (unknown, ())):
-        if not idx:
-            continue
-        out = dict(embed([c for i in idx if (c := views[i].chip) is not None], exclude))
-        if exclude:
-            out["full"] = np.stack([v for i in idx if (v := views[i].vector) is not None])
-        for name, arr in out.items():
-            slots = per_view.setdefault(name, [None] * len(views))
-            for i, vec in zip(idx, arr, strict=True):
-                slots[i] = vec
-    order = sorted(per_view, key=lambda name: name != "full")  # "full" first, as the embedder gives them
-    return {name: [v for v in per_view[name] if v is not None] for name in order}
+    """The "full" descriptor of each of ``views`` (reusing known ones) and the other views of the first.
+
+    The other views (the upper one) come from the best view alone: frames
+    of one track differ little, and each costs a network run.
+    """
+    chips = [v.chip for v in views if v.chip is not None]
+    assert len(chips) == len(views), "track_face embeds only views that kept their chips"
+    best = embed(chips[:1], ("full",) if views[0].vector is not None else ())
+    full: list[NDArray[np.float32] | None] = [v.vector for v in views]
+    if "full" in best:
+        full[0] = best["full"][0]
+    unknown = [i for i, v in enumerate(views) if full[i] is None]
+    if unknown:
+        others = tuple(name for name in best if name != "full")
+        got = embed([chips[i] for i in unknown], others)["full"]
+        for i, vec in zip(unknown, got, strict=True):
+            full[i] = vec
+    per_view = {"full": [v for v in full if v is not None]}
+    per_view.update({name: [arr[0]] for name, arr in best.items() if name != "full"})
+    return per_view
 
 
 def co_occurring(spans: Sequence[tuple[int, float, float]]) -> list[tuple[int, int]]:
