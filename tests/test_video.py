@@ -164,7 +164,13 @@ def test_scene_cut_ends_tracks_and_is_sampled_between(
 
 @pytest.mark.parametrize(
     ("codec", "name"),
-    [("libx264", "phone.mov"), ("libvpx-vp9", "web.webm"), ("libsvtav1", "new.mkv"), ("mpeg4", "old.avi")],
+    [
+        ("libx264", "phone.mov"),
+        ("libx265", "iphone.mov"),  # HEVC, as phones record by default
+        ("libvpx-vp9", "web.webm"),
+        ("libsvtav1", "new.mkv"),
+        ("mpeg4", "old.avi"),
+    ],
 )
 def test_common_codecs_and_containers_are_read(
     codec: str, name: str, astronaut: np.ndarray, analyzer: FaceAnalyzer, tmp_path: Path
