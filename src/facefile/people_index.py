@@ -23,6 +23,22 @@ from facefile.cluster.calibration import (
     score,
 )
 
+QUERY_FACES = 8
+"""A person's best faces that stand for it when it asks who else it could be."""
+
+
+def best_faces(
+    people: NDArray[np.int64], quality: NDArray[np.floating], person: int, k: int = QUERY_FACES
+) -> NDArray[np.int64]:
+    """Rows of ``person``'s ``k`` faces of highest quality (ties in row order)."""
+    own = np.flatnonzero(people == person)
+    return own[np.argsort(-quality[own], kind="stable")[:k]]
+
+
+def chance_of(found: list[Match], person: int) -> float:
+    """``person``'s chance among ``found`` (:meth:`PeopleIndex.group`, ``faces``); 0 when out of reach."""
+    return next((m.probability for m in found if m.person == person), 0.0)
+
 
 class PeopleIndex:
     """The library's faces and people, asked which person a face or a group is.
@@ -121,7 +137,9 @@ class PeopleIndex:
         crowds = np.array([crowd(q, ev, pad).mean()])
         return rank(np.zeros(persons.size, np.int64), persons, total / rows.size, crowds)[0]
 
-    def merge_chance(self, rows_a: NDArray[np.int64], a: int, rows_b: NDArray[np.int64], b: int) -> float:
+    def merge_chance(
+        self, rows_a: NDArray[np.int64], a: int, rows_b: NDArray[np.int64], b: int, there: float | None = None
+    ) -> float:
         """Chance that people ``a`` and ``b``, left apart by the grouper, are one person.
 
         Each asks about the other with its best faces (``rows_a``, ``rows_b``;
@@ -132,11 +150,13 @@ class PeopleIndex:
         50% were right 8 in 42 asked one way (uncorrected), 4 in 4 this way
         (BENCHMARKS.md, section 8).
 
+        ``there``: ``a``'s chance of being ``b`` where the caller already asked.
+
         Returns:
             the chance, in ``[0, 1]``; near 0 when neither reaches the other.
         """
-        there = next((m.probability for m in self.group(rows_a) if m.person == b), 0.0)
-        back = next((m.probability for m in self.group(rows_b) if m.person == a), 0.0) if there > 0 else 0.0
+        there = chance_of(self.group(rows_a), b) if there is None else there
+        back = chance_of(self.group(rows_b), a) if there > 0 else 0.0
         return float(left_apart(min(there, back)))
 
 

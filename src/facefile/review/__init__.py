@@ -14,10 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from facefile.cluster.base import Grouping
-from facefile.cluster.calibration import SUGGEST_ABOVE, Match, left_apart
+from facefile.cluster.calibration import SUGGEST_ABOVE, left_apart
 from facefile.config import Settings
 from facefile.errors import NotFoundError
-from facefile.people_index import PeopleIndex
+from facefile.people_index import PeopleIndex, best_faces, chance_of
 from facefile.regroup import load_grouping_input
 from facefile.review.explain import review, why
 from facefile.store.db import Store
@@ -27,10 +27,6 @@ from facefile.types import Explanation, Neighbour, ReviewItem, person_key
 def _current(store: Store, settings: Settings):  # type: ignore[no-untyped-def]
     m, data = load_grouping_input(store, settings)
     return m, data, Grouping(labels=m.person.astype(np.int64), confidence=m.confidence)
-
-
-QUERY_FACES = 8
-"""A person's best faces that stand for it in a merge question."""
 
 
 def review_items(store: Store, settings: Settings, limit: int = 50) -> list[ReviewItem]:
@@ -65,7 +61,7 @@ def review_items(store: Store, settings: Settings, limit: int = 50) -> list[Revi
             fid, pid = int(m.face_ids[it.row]), int(it.label)
             if (it.row, pid) in set(data.not_person):
                 continue
-            p = _chance(matches[it.row], pid)
+            p = chance_of(matches[it.row], pid)
             if m.person[it.row] < 0:  # the grouper left it out of everyone
                 p = float(left_apart(p))
             if m.person[it.row] != pid and p < SUGGEST_ABOVE:
@@ -77,20 +73,11 @@ def review_items(store: Store, settings: Settings, limit: int = 50) -> list[Revi
     return items
 
 
-def _chance(found: list[Match], person: int) -> float:
-    return next((x.probability for x in found if x.person == person), 0.0)
-
-
 def _merge_probability(index: PeopleIndex, m: object, a: int, b: int) -> float:
     """Chance that people ``a`` and ``b`` (left apart by the grouper) are one, each asking
     about the other with its best faces (:meth:`PeopleIndex.merge_chance`)."""
     person, quality = m.person, m.quality  # type: ignore[attr-defined]
-
-    def best(p: int) -> np.ndarray:
-        own = np.flatnonzero(person == p)
-        return own[np.argsort(-quality[own], kind="stable")[:QUERY_FACES]]
-
-    return index.merge_chance(best(a), a, best(b), b)
+    return index.merge_chance(best_faces(person, quality, a), a, best_faces(person, quality, b), b)
 
 
 def explain(store: Store, settings: Settings, face_id: int) -> Explanation:
@@ -117,7 +104,7 @@ def explain(store: Store, settings: Settings, face_id: int) -> Explanation:
     refused = tuple(sorted({pid for r, pid in data.not_person if r == row}))
     lines = [_placement(store, face_id, face.person_id, face.source, face.confidence)]
     if face.person_id is not None:
-        lines.append(f"Going by its faces, {_chance(found, face.person_id):.0%} likely the same person.")
+        lines.append(f"Going by its faces, {chance_of(found, face.person_id):.0%} likely the same person.")
     if refused:
         lines.append(f"You said it is not {', '.join(_label(store, p) for p in refused)}.")
     if nearest:

@@ -34,7 +34,7 @@ from facefile.cluster.calibration import (
     Match,
     left_apart,
 )
-from facefile.people_index import PeopleIndex
+from facefile.people_index import PeopleIndex, best_faces
 from facefile.regroup import StoreNeighbours
 from facefile.store.db import Store
 
@@ -125,22 +125,18 @@ class SimilarityIndex:
             reach = set(self.person[near].tolist())
             together |= set(self.people.tolist()) - reach
         out = []
-        for m in self._index().group(best, exclude=tuple(sorted(together))):
+        index = self._index()
+        for m in index.group(best, exclude=tuple(sorted(together))):
             if m.person < 0 or left_apart(m.probability) <= PREFILL_ABOVE:
                 continue  # the chance asked both ways is at most this one
-            back = next(
-                (x.probability for x in self._index().group(self._best(m.person)) if x.person == person_id),
-                0.0,
-            )
-            chance = float(left_apart(min(m.probability, back)))
+            chance = index.merge_chance(best, person_id, self._best(m.person), m.person, there=m.probability)
             if chance > PREFILL_ABOVE:
                 out.append((m.person, chance))
         return sorted(out, key=lambda pc: -pc[1])[:k]
 
     def _best(self, person_id: int) -> np.ndarray:
         """Rows of the person's :data:`LIKELY_QUERIES` best faces."""
-        own = np.flatnonzero(self.person == person_id)
-        return own[np.argsort(-self.quality[own], kind="stable")[:LIKELY_QUERIES]]
+        return best_faces(self.person, self.quality, person_id, LIKELY_QUERIES)
 
     def looks_like(self, group: FaceGroup) -> LooksLike | None:
         """The person an unassigned group most likely is, if its chance is above :data:`HINT_ABOVE`.
