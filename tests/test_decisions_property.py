@@ -41,20 +41,10 @@ from facefile.embed import EMBEDDERS
 from facefile.errors import ConstraintError
 from tests.clusterers import LOOSE, TIGHT
 from tests.fakes import FAKE_SETTINGS, FakeSquareEmbedder, draw_photo
+from tests.helpers import SMALL_SET
 
 # four people; a3, b2 and group hold several faces, so photo rules come into play
-LAYOUT = {
-    "a1.png": [0],
-    "a2.png": [0],
-    "a3.png": [0, 1],
-    "b1.png": [1],
-    "b2.png": [1, 2],
-    "c1.png": [2],
-    "c2.png": [2],
-    "d1.png": [3],
-    "d2.png": [3],
-    "group.png": [0, 1, 2, 3],
-}
+LAYOUT = {**SMALL_SET, "d2.png": [3]}
 NOISY = "test_noisy_squares"
 
 
