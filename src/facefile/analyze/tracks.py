@@ -108,9 +108,9 @@ class View:
         measured and unmeasured views compare alike.
         """
         det = self.detection if self.detection is not None else self._detection
-        if len(det.keypoints) < 3:
-            return detection_prospect(det.box.size_px, det.score, np.zeros((0, 2), np.float32))
-        return detection_prospect(det.box.size_px, det.score, np.asarray(det.keypoints[:3], np.float32))
+        points = det.keypoints[:3] if len(det.keypoints) >= 3 else []  # eyes and nose, or none
+        eyes_nose = np.asarray(points, np.float32).reshape(-1, 2)
+        return detection_prospect(det.box.size_px, det.score, eyes_nose)
 
     def measured(self) -> FaceResult:
         """Its measures, measuring it now if not yet done."""
